@@ -1,0 +1,211 @@
+"""Typed settings: configs/pipeline_config.json, overridden by OKR_* environment variables.
+
+`OKR_DATA_DIR` roots every local path, so two runs with different data directories never touch
+each other. Nested keys are overridden with a double underscore: `OKR_WAREHOUSE__URL`,
+`OKR_MODEL__ACHIEVEMENT_THRESHOLD`. The file is found at `OKR_CONFIG`, else
+`configs/pipeline_config.json` under the working directory; without one the defaults below apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from okr_pipeline.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    raw: str = "raw"
+    processed: str = "processed"
+    final: str = "final"
+    models: str = "models"
+    results: str = "results"
+    archive: str = "archive"
+
+
+class Warehouse(_Section):
+    url: str | None = None  # None: SQLite file under the data directory
+    echo: bool = False
+    sqlite_busy_timeout_ms: int = Field(30000, ge=0)
+
+
+class Ingest(_Section):
+    batch_size: int = Field(5000, ge=1)
+
+
+class Topics(_Section):
+    events: str = "okr.events"
+    dead_letters: str = "okr.events.dlq"
+    alerts: str = "okr.alerts"
+    model_updates: str = "okr.model-updates"
+
+
+class Stream(_Section):
+    backend: Literal["sqlite", "kafka"] = "sqlite"
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    batch_size: int = Field(1000, ge=1)
+    topics: Topics = Topics()
+
+
+class Schedule(_Section):
+    schedule: str
+    retries: int = Field(ge=0)
+    retry_delay_seconds: int = Field(ge=0)
+
+
+class Pipelines(_Section):
+    etl: Schedule = Schedule(schedule="0 */6 * * *", retries=2, retry_delay_seconds=300)
+    training: Schedule = Schedule(schedule="0 3 * * *", retries=1, retry_delay_seconds=600)
+    monitoring: Schedule = Schedule(schedule="30 */2 * * *", retries=2, retry_delay_seconds=120)
+
+
+class RiskThresholds(_Section):
+    at_risk: float = Field(0.4, gt=0, lt=1)
+    off_track: float = Field(0.7, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskThresholds:
+        if self.at_risk >= self.off_track:
+            raise ValueError("at_risk must be below off_track")
+        return self
+
+
+class ModelParams(_Section):
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_iter: int = Field(300, ge=1)
+    max_leaf_nodes: int = Field(15, ge=2)
+    min_samples_leaf: int = Field(40, ge=1)
+
+
+class Model(_Section):
+    achievement_threshold: float = Field(0.7, gt=0, le=1)
+    registered_name: str = "okr-risk"
+    tracking_uri: str | None = None  # None: SQLite store under the data directory
+    random_seed: int = 42
+    snapshot_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
+    promotion_margin: float = Field(0.005, ge=0)
+    risk_thresholds: RiskThresholds = RiskThresholds()
+    params: ModelParams = ModelParams()
+
+
+class Monitoring(_Section):
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.2, gt=0)
+    max_quarantine_share: float = Field(0.05, ge=0, le=1)
+    min_auc: float = Field(0.75, ge=0, le=1)
+
+
+class Api(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class _JsonFileSource(PydanticBaseSettingsSource):
+    """Reads the configuration file; environment variables take precedence over it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {self.path}: {exc.strerror}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"config file {self.path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {self.path} must hold a JSON object")
+        return data
+
+
+class Settings(BaseSettings):
+    """The effective configuration; immutable once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OKR_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Path("data")
+    paths: Paths = Paths()
+    warehouse: Warehouse = Warehouse()
+    ingest: Ingest = Ingest()
+    stream: Stream = Stream()
+    pipelines: Pipelines = Pipelines()
+    model: Model = Model()
+    monitoring: Monitoring = Monitoring()
+    api: Api = Api()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _JsonFileSource(settings_cls, _config_path())
+
+    def path(self, name: str) -> Path:
+        """A data directory (raw, processed, final, models, results, archive) under data_dir."""
+        return self.data_dir / getattr(self.paths, name)
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.warehouse.url or f"sqlite:///{self.data_dir / 'warehouse.db'}"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as JSON-ready data with passwords hidden."""
+        data = self.model_dump(mode="json")
+        data["warehouse"]["url"] = make_url(self.warehouse_url).render_as_string(
+            hide_password=True
+        )
+        data["config_file"] = str(_config_path()) if _config_path() else None
+        return data
+
+
+def _config_path() -> Path | None:
+    explicit = os.environ.get("OKR_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"OKR_CONFIG names {path}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate the settings; a bad value is a ConfigError naming its key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,15 @@
+"""Errors a user can cause; the CLI and API turn them into clear messages."""
+
+__all__ = ["ConfigError", "InputError", "OkrError"]
+
+
+class OkrError(Exception):
+    """Base of the project's own errors: the message is meant for the user."""
+
+
+class ConfigError(OkrError):
+    """The configuration file or an OKR_* variable is invalid."""
+
+
+class InputError(OkrError):
+    """A path or argument given by the user cannot be used."""

@@ -1,0 +1,1 @@
+"""Where raw rows come from: export files, generated demo data (and, later, events)."""

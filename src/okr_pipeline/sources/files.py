@@ -1,0 +1,250 @@
+"""Export bundles: CSV and JSON Lines per entity, and plan_tasks.json (contract sections 1 and 3).
+
+Reading never fails on content: a row that cannot be read (ragged CSV, broken JSON, bytes that
+are not UTF-8) becomes a RawRecord with a problem, to be quarantined like any other bad row.
+Only a path that cannot be used at all is an error.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from okr_pipeline.contract import ENTITIES
+from okr_pipeline.errors import InputError
+from okr_pipeline.sources.record import RawRecord
+
+__all__ = ["Bundle", "read_path"]
+
+PLAN_TASKS = "plan_tasks.json"
+csv.field_size_limit(16 * 1024 * 1024)  # long notes are data, not an attack on a 128 KiB default
+
+
+@dataclass
+class Bundle:
+    """What a path held: raw records per entity and warnings about the files themselves."""
+
+    records: dict[str, list[RawRecord]] = field(default_factory=lambda: {e: [] for e in ENTITIES})
+    warnings: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(rows) for rows in self.records.values())
+
+
+def _file_kind(path: Path) -> tuple[str, str] | None:
+    """(entity, format) for a known file name, else None."""
+    name = path.name.lower()
+    if name == PLAN_TASKS:
+        return "tasks", "plan_tasks"
+    stem, _, suffix = name.rpartition(".")
+    if stem in ENTITIES and suffix in ("csv", "jsonl"):
+        return stem, suffix
+    return None
+
+
+def read_path(path: Path) -> Bundle:
+    """Read a bundle directory or a single entity file."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    bundle = Bundle()
+    if path.is_dir():
+        try:
+            entries = sorted(p for p in path.iterdir() if p.is_file())
+        except PermissionError:
+            raise InputError(f"{path}: directory is not readable") from None
+        known = [(p, kind) for p in entries if (kind := _file_kind(p))]
+        ignored = [p.name for p in entries if not _file_kind(p) and not p.name.startswith(".")]
+        if not known:
+            expected = ", ".join(f"{e}.csv|.jsonl" for e in ENTITIES) + f", {PLAN_TASKS}"
+            raise InputError(f"{path}: no known files (expected {expected})")
+        if ignored:
+            bundle.warnings.append(f"{path}: ignored files not in the contract: {', '.join(ignored)}")
+    else:
+        kind = _file_kind(path)
+        if kind is None:
+            raise InputError(
+                f"{path}: not a contract file name (ENTITY.csv, ENTITY.jsonl or {PLAN_TASKS})"
+            )
+        known = [(path, kind)]
+    for file_path, (entity, fmt) in known:
+        _read_file(file_path, entity, fmt, bundle)
+    return bundle
+
+
+def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    bundle.files.append(str(path))
+    text, clean = _decode(data)
+    if not clean:
+        bundle.warnings.append(f"{path}: not valid UTF-8; rows with bad bytes are quarantined")
+    if not text.strip():
+        bundle.warnings.append(f"{path}: empty file")
+        return
+    reader = {"csv": _csv_records, "jsonl": _jsonl_records, "plan_tasks": _plan_records}[fmt]
+    unknown: set[str] = set()
+    known = set(ENTITIES[entity].field_names)
+    for record in reader(text, entity, str(path)):
+        if not clean and _has_bad_bytes(record.raw):
+            record.fields = None
+            record.problem = ("invalid_encoding", "the row holds bytes that are not UTF-8")
+        elif record.fields is not None and fmt != "plan_tasks":
+            unknown.update(k for k in record.fields if k not in known)
+        record.raw = _printable(record.raw)
+        bundle.records[entity].append(record)
+    if unknown:
+        bundle.warnings.append(
+            f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}"
+        )
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """Text and whether it was clean; a byte-order mark (UTF-8 or UTF-16) is honoured."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), True
+        except UnicodeDecodeError:
+            pass
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        # keep the bad bytes as surrogates so the rows around them can still be read
+        return data.decode("utf-8", "surrogateescape"), False
+
+
+def _has_bad_bytes(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _printable(raw: str) -> str:
+    """Raw content as storable text: undecodable bytes and NULs shown as escapes."""
+    if "\x00" in raw:
+        raw = raw.replace("\x00", "\\x00")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return raw
+
+
+def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+    lines: list[str] = []
+
+    def remembered() -> Iterator[str]:
+        # csv pulls exactly the lines of one row at a time: keep them as the row's raw content
+        for line in io.StringIO(text, newline=""):
+            lines.append(line)
+            yield line
+
+    reader = csv.reader(remembered())
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except (StopIteration, csv.Error):
+        return
+    lines.clear()
+    width = len(header)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RawRecord(entity, None, source, start, "".join(lines),
+                            ("malformed_row", f"unreadable CSV row: {exc}"))
+            lines.clear()
+            continue
+        raw = "".join(lines)
+        lines.clear()
+        if not row:
+            continue  # a blank line is not a row
+        if len(row) != width:
+            yield RawRecord(entity, None, source, start, raw,
+                            ("malformed_row", f"{len(row)} fields where the header has {width}"))
+            continue
+        yield RawRecord(entity, dict(zip(header, row, strict=True)), source, start, raw)
+
+
+def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        raw = line.removesuffix("\r")
+        try:
+            fields = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(entity, None, source, number, raw,
+                            ("malformed_row", f"not JSON: {exc.msg}"))
+            continue
+        if not isinstance(fields, dict):
+            yield RawRecord(entity, None, source, number, raw,
+                            ("malformed_row", "a JSON line must hold an object"))
+            continue
+        yield RawRecord(entity, fields, source, number, raw)
+
+
+def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+    """Weekly plans -> tasks; daily tasks (planTask) get parent_task_id; keyResultId inherits."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield RawRecord(entity, None, source, exc.lineno, text,
+                        ("malformed_row", f"not JSON: {exc.msg}"))
+        return
+    plans = document.get("data") if isinstance(document, dict) else document
+    if not isinstance(plans, list):
+        yield RawRecord(entity, None, source, None, text,
+                        ("malformed_row", "expected an array of weekly plans or {\"data\": [...]}"))
+        return
+    for p, plan in enumerate(plans):
+        where = f"{source}#plans[{p}]"
+        if not isinstance(plan, dict) or not isinstance(plan.get("tasks", []), list):
+            yield RawRecord(entity, None, where, None, json.dumps(plan, ensure_ascii=False),
+                            ("malformed_row", "a weekly plan must be an object with a tasks array"))
+            continue
+        for t, task in enumerate(plan.get("tasks") or []):
+            yield from _plan_task(task, plan.get("id"), None, plan.get("keyResultId"),
+                                  f"{where}.tasks[{t}]", entity)
+
+
+def _plan_task(task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str,
+               entity: str) -> Iterator[RawRecord]:
+    if not isinstance(task, dict):
+        yield RawRecord(entity, None, where, None, json.dumps(task, ensure_ascii=False),
+                        ("malformed_row", "a plan task must be an object"))
+        return
+    key_result_id = task.get("keyResultId") or key_result_id
+    own = {k: v for k, v in task.items() if k != "planTask"}
+    fields = {
+        "task_id": task.get("id"),
+        "title": task.get("task"),
+        "plan_id": plan_id,
+        "parent_task_id": parent_id,
+        "key_result_id": key_result_id,
+        "weight": task.get("weight"),
+        "priority": task.get("priority"),
+        "status": task.get("status"),
+    }
+    yield RawRecord(entity, fields, where, None, json.dumps(own, ensure_ascii=False))
+    children = task.get("planTask") or []
+    if not isinstance(children, list):
+        yield RawRecord(entity, None, f"{where}.planTask", None,
+                        json.dumps(children, ensure_ascii=False),
+                        ("malformed_row", "planTask must be an array"))
+        return
+    for d, daily in enumerate(children):
+        # daily tasks belong to no plan of their own: plan_id stays the weekly plan's
+        yield from _plan_task(daily, plan_id, task.get("id"), key_result_id,
+                              f"{where}.planTask[{d}]", entity)

@@ -1,0 +1,1 @@
+"""The warehouse: SQLAlchemy tables, engine set-up and migrations, queries."""

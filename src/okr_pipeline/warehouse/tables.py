@@ -1,0 +1,105 @@
+"""Warehouse tables: one per contract entity, plus the quarantine and the ingest runs.
+
+Entity columns mirror the contract field for field (shared/data-contract.md); timestamps are
+stored naive in UTC. Every entity row remembers the ingest run that last wrote it (lineage).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from sqlalchemy.dialects import oracle
+
+from okr_pipeline.contract import ENTITIES, EntitySpec
+
+__all__ = ["ENTITY_TABLES", "ingest_runs", "metadata", "quarantine"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(255)
+RUN_ID = String(36)
+# Oracle's DATE drops fractions of a second: use TIMESTAMP there.
+TIMESTAMP = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
+_TYPES = {"number": Double, "date": Date, "timestamp": lambda: TIMESTAMP, "enum": lambda: String(32)}
+
+ingest_runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("run_id", RUN_ID, primary_key=True),
+    Column("kind", String(32), nullable=False),  # files | quarantine_retry | stream
+    Column("source", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # running | completed | failed
+    Column("started_at", TIMESTAMP, nullable=False),
+    Column("finished_at", TIMESTAMP),
+    Column("report", Text),  # the run's JSON report
+)
+
+
+def _entity_table(spec: EntitySpec) -> Table:
+    columns = []
+    for field in spec.fields:
+        if field.name == spec.key:
+            columns.append(Column(field.name, ID, primary_key=True))
+        elif field.kind == "string":
+            column_type = ID if field.max_length else Text
+            columns.append(Column(field.name, column_type, nullable=not field.required))
+        else:
+            # a field with a default is never empty once stored
+            not_null = field.required or field.default is not None
+            columns.append(Column(field.name, _TYPES[field.kind](), nullable=not not_null))
+    if spec.reference:
+        # the reference is checked at ingest; the index serves joins to the parent (and, for
+        # check-ins, finding the latest one before a date)
+        time_column = ("checked_in_at",) if spec.name == "check_ins" else ()
+        columns.append(Index(None, spec.reference[0], *time_column))
+    columns.append(Column("run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id), nullable=False))
+    return Table(spec.name, metadata, *columns)
+
+
+ENTITY_TABLES: dict[str, Table] = {name: _entity_table(spec) for name, spec in ENTITIES.items()}
+# Key results always carry a due date once stored: the contract defaults it to the period end.
+ENTITY_TABLES["key_results"].c.due_date.nullable = False
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entity", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("field", String(64)),
+    Column("message", Text, nullable=False),
+    Column("source", Text, nullable=False),  # file path or topic
+    Column("line", Integer),  # line in the file (first line of a multi-line CSV row)
+    Column("raw", Text, nullable=False),  # the original content
+    Column("fields", Text),  # the row as read (JSON), for retry; empty if unreadable
+    Column("fingerprint", String(64), nullable=False),  # sha256 of entity + raw: one row each
+    Column("times_seen", Integer, nullable=False),
+    Column("first_run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id), nullable=False),
+    Column("last_run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id), nullable=False),
+    Column("first_seen_at", TIMESTAMP, nullable=False),
+    Column("last_seen_at", TIMESTAMP, nullable=False),
+    Column("resolved_at", TIMESTAMP),
+    Column("resolved_run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id)),
+    UniqueConstraint("fingerprint"),
+    Index(None, "reason"),
+)
