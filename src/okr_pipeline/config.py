@@ -182,9 +182,7 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """The settings as JSON-ready data with passwords hidden."""
         data = self.model_dump(mode="json")
-        data["warehouse"]["url"] = make_url(self.warehouse_url).render_as_string(
-            hide_password=True
-        )
+        data["warehouse"]["url"] = make_url(self.warehouse_url).render_as_string(hide_password=True)
         data["config_file"] = str(_config_path()) if _config_path() else None
         return data
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 __all__ = [
@@ -176,8 +176,9 @@ def _text(name: str, required: bool = False) -> FieldSpec:
 
 
 def _enum(name: str, choices: str, default: str | None = None, required: bool = False) -> FieldSpec:
-    return FieldSpec(name, "enum", required=required, default=default,
-                     choices=frozenset(choices.split()))
+    return FieldSpec(
+        name, "enum", required=required, default=default, choices=frozenset(choices.split())
+    )
 
 
 PRIORITIES = "low medium high critical"
@@ -190,9 +191,7 @@ def _period_order(row: dict[str, Any]) -> None:
 
 def _target_differs(row: dict[str, Any]) -> None:
     if row["target_value"] == row["start_value"]:
-        raise Rejection(
-            "target_equals_start", "target_value", "target_value equals start_value"
-        )
+        raise Rejection("target_equals_start", "target_value", "target_value equals start_value")
 
 
 def _positive(field: str) -> Callable[[dict[str, Any]], None]:
@@ -239,8 +238,7 @@ ENTITIES: dict[str, EntitySpec] = {
                 _short("key_result_id"),
                 _short("objective_id"),
                 _text("title", required=True),
-                _enum("metric_type", "percentage number currency boolean milestone",
-                      required=True),
+                _enum("metric_type", "percentage number currency boolean milestone", required=True),
                 FieldSpec("start_value", "number", default=0.0),
                 FieldSpec("target_value", "number", required=True),
                 _short("unit", required=False),

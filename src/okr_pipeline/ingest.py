@@ -1,4 +1,4 @@
-"""Ingestion: raw records -> contract validation -> warehouse rows or quarantine, in one transaction.
+"""Ingestion: raw records -> contract validation -> warehouse rows or quarantine, one transaction.
 
 Per entity, parents first (objectives, key results, then the rest), so references resolve
 whatever the order of the input:
@@ -148,14 +148,16 @@ class _Ingestion:
         self.kept[name] = {key: row for key, (_, row) in winners.items()}
         return counts
 
-    def _reject(self, record: RawRecord, reason: str, field: str | None, message: str,
-                counts: EntityCounts) -> None:
+    def _reject(
+        self, record: RawRecord, reason: str, field: str | None, message: str, counts: EntityCounts
+    ) -> None:
         self.rejected.append(_Rejected(record, reason, field, message))
         counts.quarantined += 1
         counts.by_reason[reason] += 1
 
-    def _validate(self, spec: EntitySpec, records: list[RawRecord],
-                  counts: EntityCounts) -> list[tuple[RawRecord, dict[str, Any]]]:
+    def _validate(
+        self, spec: EntitySpec, records: list[RawRecord], counts: EntityCounts
+    ) -> list[tuple[RawRecord, dict[str, Any]]]:
         valid = []
         for position, record in enumerate(records, start=1):
             if record.problem is not None:
@@ -164,16 +166,18 @@ class _Ingestion:
                 try:
                     valid.append((record, validate(spec, record.fields or {})))
                 except Rejection as rejection:
-                    self._reject(record, rejection.reason, rejection.field, rejection.message,
-                                 counts)
+                    self._reject(
+                        record, rejection.reason, rejection.field, rejection.message, counts
+                    )
             if self.progress is not None and position % 10000 == 0:
                 self.progress(10000)
         if self.progress is not None:
             self.progress(len(records) % 10000)
         return valid
 
-    def _resolve_references(self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]],
-                            counts: EntityCounts) -> list[tuple[RawRecord, dict[str, Any]]]:
+    def _resolve_references(
+        self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]], counts: EntityCounts
+    ) -> list[tuple[RawRecord, dict[str, Any]]]:
         if spec.reference is None:
             return valid
         field_name, parent = spec.reference
@@ -188,16 +192,22 @@ class _Ingestion:
                 continue
             parent_row = in_batch.get(parent_id) or stored.get(parent_id)
             if parent_row is None:
-                self._reject(record, "unknown_reference", field_name,
-                             f"{field_name}: {parent_id!r} names no known {parent}", counts)
+                self._reject(
+                    record,
+                    "unknown_reference",
+                    field_name,
+                    f"{field_name}: {parent_id!r} names no known {parent}",
+                    counts,
+                )
                 continue
             if spec.name == "key_results" and row["due_date"] is None:
                 row["due_date"] = parent_row["period_end"]  # contract default
             resolved.append((record, row))
         return resolved
 
-    def _collapse_repeats(self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]],
-                          counts: EntityCounts) -> dict[str, tuple[RawRecord, dict[str, Any]]]:
+    def _collapse_repeats(
+        self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]], counts: EntityCounts
+    ) -> dict[str, tuple[RawRecord, dict[str, Any]]]:
         winners: dict[str, tuple[RawRecord, dict[str, Any]]] = {}
         for record, row in valid:
             key = row[spec.key]
@@ -212,8 +222,12 @@ class _Ingestion:
                 self._resolve(loser[0])
         return winners
 
-    def _store(self, spec: EntitySpec, winners: dict[str, tuple[RawRecord, dict[str, Any]]],
-               counts: EntityCounts) -> None:
+    def _store(
+        self,
+        spec: EntitySpec,
+        winners: dict[str, tuple[RawRecord, dict[str, Any]]],
+        counts: EntityCounts,
+    ) -> None:
         table = ENTITY_TABLES[spec.name]
         stored = _lookup(self.conn, table, winners) if winners else {}
         inserts, updates = [], []
@@ -258,7 +272,9 @@ class _Ingestion:
                 f"{rejected.record.entity}\0{rejected.record.raw}".encode()
             ).hexdigest()
             seen = by_print.get(digest)
-            by_print[digest] = (rejected, seen[1] + 1 if seen else 1)
+            # a retry from the quarantine is not a new sighting of the row
+            sighting = 0 if rejected.record.quarantine_id is not None else 1
+            by_print[digest] = (rejected, (seen[1] if seen else 0) + sighting)
         existing: dict[str, int] = {}
         for chunk in _chunks(list(by_print), LOOKUP_CHUNK):
             rows = self.conn.execute(
@@ -269,23 +285,36 @@ class _Ingestion:
             existing.update(dict(rows.tuples().all()))
         new_rows, seen_again = [], []
         for digest, (rejected, times) in by_print.items():
-            common = {"reason": rejected.reason, "field": rejected.field,
-                      "message": rejected.message, "last_run_id": self.run_id,
-                      "last_seen_at": self.now}
+            common = {
+                "reason": rejected.reason,
+                "field": rejected.field,
+                "message": rejected.message,
+                "last_run_id": self.run_id,
+                "last_seen_at": self.now,
+            }
             if digest in existing:
-                seen_again.append({"b_fingerprint": digest,
-                                   "b_times_seen": existing[digest] + times}
-                                  | {f"b_{k}": v for k, v in common.items()})
+                seen_again.append(
+                    {"b_fingerprint": digest, "b_times_seen": existing[digest] + times}
+                    | {f"b_{k}": v for k, v in common.items()}
+                )
                 continue
             record = rejected.record
-            new_rows.append(common | {
-                "entity": record.entity, "source": record.source, "line": record.line,
-                "raw": record.raw,
-                "fields": None if record.fields is None
-                else json.dumps(record.fields, ensure_ascii=False, default=str),
-                "fingerprint": digest, "times_seen": times, "first_run_id": self.run_id,
-                "first_seen_at": self.now,
-            })
+            new_rows.append(
+                common
+                | {
+                    "entity": record.entity,
+                    "source": record.source,
+                    "line": record.line,
+                    "raw": record.raw,
+                    "fields": None
+                    if record.fields is None
+                    else json.dumps(record.fields, ensure_ascii=False, default=str),
+                    "fingerprint": digest,
+                    "times_seen": times,
+                    "first_run_id": self.run_id,
+                    "first_seen_at": self.now,
+                }
+            )
         for chunk in _chunks(new_rows, 5000):
             self.conn.execute(insert(quarantine), chunk)
         if seen_again:
@@ -293,8 +322,10 @@ class _Ingestion:
             statement = (
                 update(quarantine)
                 .where(quarantine.c.fingerprint == bindparam("b_fingerprint"))
-                .values({c: bindparam(f"b_{c}") for c in columns}
-                        | {"resolved_at": None, "resolved_run_id": None})
+                .values(
+                    {c: bindparam(f"b_{c}") for c in columns}
+                    | {"resolved_at": None, "resolved_run_id": None}
+                )
             )
             self.conn.execute(statement, seen_again)
         # rows that came from the quarantine and passed are kept, marked resolved
@@ -306,31 +337,52 @@ class _Ingestion:
             )
 
 
-def ingest(engine: Engine, records: dict[str, list[RawRecord]], *, source: str,
-           kind: str = "files", warnings: Iterable[str] = (),
-           progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest(
+    engine: Engine,
+    records: dict[str, list[RawRecord]],
+    *,
+    source: str,
+    kind: str = "files",
+    warnings: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Validate and store the records in one transaction; the run and its report are recorded."""
     run_id = str(uuid.uuid4())
     report = IngestReport(run_id, source, {}, list(warnings))
     started = _utcnow()
     try:
         with engine.begin() as conn:
-            conn.execute(insert(ingest_runs).values(
-                run_id=run_id, kind=kind, source=source, status="running", started_at=started))
+            conn.execute(
+                insert(ingest_runs).values(
+                    run_id=run_id, kind=kind, source=source, status="running", started_at=started
+                )
+            )
             run = _Ingestion(conn, run_id, progress)
             for name in ENTITY_ORDER:
                 report.entities[name] = run.entity(name, records.get(name, []))
             run.write_quarantine()
             report.resolved = len(set(run.resolved))
-            conn.execute(update(ingest_runs).where(ingest_runs.c.run_id == run_id).values(
-                status="completed", finished_at=_utcnow(),
-                report=json.dumps(report.as_dict())))
+            conn.execute(
+                update(ingest_runs)
+                .where(ingest_runs.c.run_id == run_id)
+                .values(
+                    status="completed", finished_at=_utcnow(), report=json.dumps(report.as_dict())
+                )
+            )
     except Exception as exc:
         # the data rolled back; keep a trace of the failed run for `okr status`
         with engine.begin() as conn:
-            conn.execute(insert(ingest_runs).values(
-                run_id=run_id, kind=kind, source=source, status="failed", started_at=started,
-                finished_at=_utcnow(), report=json.dumps({"error": str(exc)})))
+            conn.execute(
+                insert(ingest_runs).values(
+                    run_id=run_id,
+                    kind=kind,
+                    source=source,
+                    status="failed",
+                    started_at=started,
+                    finished_at=_utcnow(),
+                    report=json.dumps({"error": str(exc)}),
+                )
+            )
         raise
     for warning in report.warnings:
         log.warning(warning)

@@ -66,7 +66,9 @@ def read_path(path: Path) -> Bundle:
             expected = ", ".join(f"{e}.csv|.jsonl" for e in ENTITIES) + f", {PLAN_TASKS}"
             raise InputError(f"{path}: no known files (expected {expected})")
         if ignored:
-            bundle.warnings.append(f"{path}: ignored files not in the contract: {', '.join(ignored)}")
+            bundle.warnings.append(
+                f"{path}: ignored files not in the contract: {', '.join(ignored)}"
+            )
     else:
         kind = _file_kind(path)
         if kind is None:
@@ -162,8 +164,14 @@ def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
         except StopIteration:
             return
         except csv.Error as exc:
-            yield RawRecord(entity, None, source, start, "".join(lines),
-                            ("malformed_row", f"unreadable CSV row: {exc}"))
+            yield RawRecord(
+                entity,
+                None,
+                source,
+                start,
+                "".join(lines),
+                ("malformed_row", f"unreadable CSV row: {exc}"),
+            )
             lines.clear()
             continue
         raw = "".join(lines)
@@ -171,8 +179,14 @@ def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
         if not row:
             continue  # a blank line is not a row
         if len(row) != width:
-            yield RawRecord(entity, None, source, start, raw,
-                            ("malformed_row", f"{len(row)} fields where the header has {width}"))
+            yield RawRecord(
+                entity,
+                None,
+                source,
+                start,
+                raw,
+                ("malformed_row", f"{len(row)} fields where the header has {width}"),
+            )
             continue
         yield RawRecord(entity, dict(zip(header, row, strict=True)), source, start, raw)
 
@@ -185,12 +199,19 @@ def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
         try:
             fields = json.loads(raw)
         except json.JSONDecodeError as exc:
-            yield RawRecord(entity, None, source, number, raw,
-                            ("malformed_row", f"not JSON: {exc.msg}"))
+            yield RawRecord(
+                entity, None, source, number, raw, ("malformed_row", f"not JSON: {exc.msg}")
+            )
             continue
         if not isinstance(fields, dict):
-            yield RawRecord(entity, None, source, number, raw,
-                            ("malformed_row", "a JSON line must hold an object"))
+            yield RawRecord(
+                entity,
+                None,
+                source,
+                number,
+                raw,
+                ("malformed_row", "a JSON line must hold an object"),
+            )
             continue
         yield RawRecord(entity, fields, source, number, raw)
 
@@ -200,30 +221,51 @@ def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield RawRecord(entity, None, source, exc.lineno, text,
-                        ("malformed_row", f"not JSON: {exc.msg}"))
+        yield RawRecord(
+            entity, None, source, exc.lineno, text, ("malformed_row", f"not JSON: {exc.msg}")
+        )
         return
     plans = document.get("data") if isinstance(document, dict) else document
     if not isinstance(plans, list):
-        yield RawRecord(entity, None, source, None, text,
-                        ("malformed_row", "expected an array of weekly plans or {\"data\": [...]}"))
+        yield RawRecord(
+            entity,
+            None,
+            source,
+            None,
+            text,
+            ("malformed_row", 'expected an array of weekly plans or {"data": [...]}'),
+        )
         return
     for p, plan in enumerate(plans):
         where = f"{source}#plans[{p}]"
         if not isinstance(plan, dict) or not isinstance(plan.get("tasks", []), list):
-            yield RawRecord(entity, None, where, None, json.dumps(plan, ensure_ascii=False),
-                            ("malformed_row", "a weekly plan must be an object with a tasks array"))
+            yield RawRecord(
+                entity,
+                None,
+                where,
+                None,
+                json.dumps(plan, ensure_ascii=False),
+                ("malformed_row", "a weekly plan must be an object with a tasks array"),
+            )
             continue
         for t, task in enumerate(plan.get("tasks") or []):
-            yield from _plan_task(task, plan.get("id"), None, plan.get("keyResultId"),
-                                  f"{where}.tasks[{t}]", entity)
+            yield from _plan_task(
+                task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]", entity
+            )
 
 
-def _plan_task(task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str,
-               entity: str) -> Iterator[RawRecord]:
+def _plan_task(
+    task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str, entity: str
+) -> Iterator[RawRecord]:
     if not isinstance(task, dict):
-        yield RawRecord(entity, None, where, None, json.dumps(task, ensure_ascii=False),
-                        ("malformed_row", "a plan task must be an object"))
+        yield RawRecord(
+            entity,
+            None,
+            where,
+            None,
+            json.dumps(task, ensure_ascii=False),
+            ("malformed_row", "a plan task must be an object"),
+        )
         return
     key_result_id = task.get("keyResultId") or key_result_id
     own = {k: v for k, v in task.items() if k != "planTask"}
@@ -240,11 +282,17 @@ def _plan_task(task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, wher
     yield RawRecord(entity, fields, where, None, json.dumps(own, ensure_ascii=False))
     children = task.get("planTask") or []
     if not isinstance(children, list):
-        yield RawRecord(entity, None, f"{where}.planTask", None,
-                        json.dumps(children, ensure_ascii=False),
-                        ("malformed_row", "planTask must be an array"))
+        yield RawRecord(
+            entity,
+            None,
+            f"{where}.planTask",
+            None,
+            json.dumps(children, ensure_ascii=False),
+            ("malformed_row", "planTask must be an array"),
+        )
         return
     for d, daily in enumerate(children):
         # daily tasks belong to no plan of their own: plan_id stays the weekly plan's
-        yield from _plan_task(daily, plan_id, task.get("id"), key_result_id,
-                              f"{where}.planTask[{d}]", entity)
+        yield from _plan_task(
+            daily, plan_id, task.get("id"), key_result_id, f"{where}.planTask[{d}]", entity
+        )

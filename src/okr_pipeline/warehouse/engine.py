@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def create_warehouse_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 30000) -> Engine:
+def create_warehouse_engine(
+    url: str, *, echo: bool = False, busy_timeout_ms: int = 30000
+) -> Engine:
     """An engine for the URL; SQLite files get WAL and a busy timeout so readers never block."""
     try:
         parsed = make_url(url)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-
 from sqlalchemy.dialects import oracle
 
 from okr_pipeline.contract import ENTITIES, EntitySpec
@@ -40,7 +39,12 @@ ID = String(255)
 RUN_ID = String(36)
 # Oracle's DATE drops fractions of a second: use TIMESTAMP there.
 TIMESTAMP = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
-_TYPES = {"number": Double, "date": Date, "timestamp": lambda: TIMESTAMP, "enum": lambda: String(32)}
+_TYPES = {
+    "number": Double,
+    "date": Date,
+    "timestamp": lambda: TIMESTAMP,
+    "enum": lambda: String(32),
+}
 
 ingest_runs = Table(
     "ingest_runs",

@@ -1,0 +1,29 @@
+"""As-of instants: the moment up to which data counts (inclusive), UTC, naive like stored rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from okr_pipeline.errors import InputError
+
+__all__ = ["as_of_instant", "now_utc"]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_of_instant(text: str | None) -> datetime:
+    """`None` -> now; `YYYY-MM-DD` -> the end of that day; an ISO timestamp -> that instant."""
+    if text is None:
+        return now_utc()
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"as-of {text!r} is neither a YYYY-MM-DD date nor an ISO 8601 timestamp"
+        ) from None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
