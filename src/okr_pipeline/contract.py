@@ -97,15 +97,16 @@ def _timestamp(name: str, value: Any) -> datetime:
     """ISO 8601; a zone converts to UTC, none means UTC. Stored naive, in UTC."""
     try:
         text = value.strip()
-        if text[-1:] == "Z":  # the common case: UTC already, skip the zone conversion
-            return datetime.fromisoformat(text[:-1])
-        moment = datetime.fromisoformat(text)
-    except (AttributeError, ValueError):
+        utc = text[-1:] in ("Z", "z")  # the common case: parse without the zone conversion
+        moment = datetime.fromisoformat(text[:-1] if utc else text)
+        if moment.tzinfo is not None:
+            if utc:
+                raise ValueError("two zones")
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (AttributeError, ValueError, OverflowError):  # OverflowError: year 1 with an offset
         raise Rejection(
             "invalid_timestamp", name, f"{name}: {value!r} is not an ISO 8601 timestamp"
         ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 

@@ -282,7 +282,7 @@ class _Ingestion:
                     quarantine.c.fingerprint.in_(chunk)
                 )
             )
-            existing.update(dict(rows.tuples().all()))
+            existing.update({fingerprint: times for fingerprint, times in rows})
         new_rows, seen_again = [], []
         for digest, (rejected, times) in by_print.items():
             common = {

@@ -1,0 +1,85 @@
+"""Shared fixtures: settings rooted in a temporary data directory, and warehouses on SQLite and on
+the real PostgreSQL server (each test gets an empty database)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
+
+CONTRACT_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract-examples"
+POSTGRES_URL = os.environ.get(
+    "OKR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's OKR_* variables or writes outside its temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("OKR_") and name != "OKR_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OKR_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def contract_bundle() -> Path:
+    if not CONTRACT_EXAMPLES.is_dir():
+        pytest.fail(f"the contract examples are missing at {CONTRACT_EXAMPLES}")
+    return CONTRACT_EXAMPLES / "bundle"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc.orig}")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"okr_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with postgres_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str) -> Iterator[Engine]:
+    """An empty, migrated warehouse on each dialect."""
+    engine = create_warehouse_engine(warehouse_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
