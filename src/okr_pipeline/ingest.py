@@ -161,7 +161,8 @@ class _Ingestion:
         valid = []
         for position, record in enumerate(records, start=1):
             if record.problem is not None:
-                self._reject(record, *record.problem, None, counts)
+                reason, message = record.problem
+                self._reject(record, reason, None, message, counts)
             else:
                 try:
                     valid.append((record, validate(spec, record.fields or {})))

@@ -280,7 +280,9 @@ def _plan_task(
         "status": task.get("status"),
     }
     yield RawRecord(entity, fields, where, None, json.dumps(own, ensure_ascii=False))
-    children = task.get("planTask") or []
+    children = task.get("planTask")
+    if children is None:
+        return
     if not isinstance(children, list):
         yield RawRecord(
             entity,

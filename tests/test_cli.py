@@ -1,0 +1,114 @@
+"""The `okr` command: JSON shapes, exit codes and clear messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from okr_pipeline.cli import main
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ingest_json_shape_and_reconciliation(contract_bundle: Path):
+    code, out, _ = _run("ingest", str(contract_bundle), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) >= {"run_id", "entities", "totals", "warnings"}
+    assert set(report["entities"]) == {"objectives", "key_results", "check_ins", "milestones",
+                                       "tasks"}
+    for counts in [*report["entities"].values(), report["totals"]]:
+        assert set(counts) == {"read", "stored", "unchanged", "quarantined", "by_reason"}
+        assert counts["read"] == counts["stored"] + counts["unchanged"] + counts["quarantined"]
+        assert sum(counts["by_reason"].values()) == counts["quarantined"]
+    assert report["totals"]["read"] == 40
+
+    code, out, _ = _run("ingest", str(contract_bundle), "--json")
+    again = json.loads(out)
+    assert again["totals"]["stored"] == 0 and again["run_id"] != report["run_id"]
+
+
+def test_status_and_quarantine_commands(contract_bundle: Path):
+    _run("ingest", str(contract_bundle))
+    code, out, _ = _run("status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["rows"]["check_ins"] == 5
+    assert status["quarantine"]["open"] == 17
+    assert status["quarantine"]["by_reason"]["unknown_reference"] == 4
+    assert status["last_runs"][0]["status"] == "completed"
+
+    code, out, _ = _run("quarantine", "list", "--reason", "invalid_enum", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 3 and {r["reason"] for r in rows} == {"invalid_enum"}
+    assert all(r["raw"] and r["source"] for r in rows)
+
+    code, out, _ = _run("quarantine", "retry", "--json")
+    assert code == 0 and json.loads(out)["totals"]["stored"] == 0
+
+    code, out, _ = _run("quarantine", "list")
+    assert code == 0 and "unknown_reference" in out
+
+
+def test_key_results_command(contract_bundle: Path):
+    _run("ingest", str(contract_bundle))
+    code, out, _ = _run("key-results", "--as-of", "2026-04-15", "--state", "closed", "--json")
+    rows = {r["key_result_id"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"KR-1", "KR-2", "KR-3"}
+    assert rows["KR-2"]["outcome"] == "missed" and rows["KR-2"]["score"] == 0.5
+    code, _, err = _run("key-results", "--as-of", "someday")
+    assert code == 1 and "someday" in err
+
+
+def test_config_show_json(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_WAREHOUSE__URL", "postgresql+psycopg://app:s3cret@db/okr")
+    code, out, _ = _run("config", "show", "--json")
+    assert code == 0 and "s3cret" not in out
+    assert json.loads(out)["warehouse"]["url"].endswith("@db/okr")
+
+
+@pytest.mark.parametrize("make_path", [
+    lambda tmp: tmp / "missing",
+    lambda tmp: (tmp / "empty-dir").mkdir() or tmp / "empty-dir",
+])
+def test_unusable_paths_exit_non_zero_without_traceback(tmp_path: Path, make_path):
+    path = make_path(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "okr_pipeline", "ingest", str(path), "--json"],
+                            capture_output=True, text=True, env=os.environ.copy(), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_config_exits_non_zero_naming_the_key(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_API__PORT", "eighty")
+    code, _, err = _run("status")
+    assert code == 1 and "api.port" in err
+
+
+def test_a_broken_bundle_still_ingests_what_it_can(tmp_path: Path):
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "objectives.csv").write_bytes(
+        b"objective_id,title,period_start,period_end\nO-1,Gr\xf6w,2026-01-01,2026-03-31\n"
+        b"O-2,Fine,2026-01-01,2026-03-31\nO-3,Ragged\n")
+    (bundle / "plan_tasks.json").write_text("{oops")
+    (bundle / "check_ins.jsonl").write_text("")
+    code, out, _ = _run("ingest", str(bundle), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["entities"]["objectives"] == {
+        "read": 3, "stored": 1, "unchanged": 0, "quarantined": 2,
+        "by_reason": {"invalid_encoding": 1, "malformed_row": 1}}
+    assert report["entities"]["tasks"]["by_reason"] == {"malformed_row": 1}
+    assert any("empty file" in w for w in report["warnings"])

@@ -1,0 +1,97 @@
+"""Typed settings: the file, OKR_* overrides, data-dir rooting and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from okr_pipeline.config import DEFAULT_CONFIG_FILE, Settings, load_settings
+from okr_pipeline.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_file_equals_the_defaults(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("OKR_DATA_DIR")
+    from_file = load_settings()
+    monkeypatch.chdir(REPO / "tests")  # no configs/ here: defaults only
+    assert load_settings() == from_file
+    assert (REPO / DEFAULT_CONFIG_FILE).is_file()
+
+
+def test_environment_overrides_nested_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("OKR_MODEL__ACHIEVEMENT_THRESHOLD", "0.8")
+    monkeypatch.setenv("OKR_STREAM__TOPICS__EVENTS", "custom.events")
+    monkeypatch.setenv("OKR_API__PORT", "9000")
+    settings = load_settings()
+    assert settings.model.achievement_threshold == 0.8
+    assert settings.stream.topics.events == "custom.events"
+    assert settings.api.port == 9000
+
+
+def test_data_dir_roots_every_local_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("OKR_DATA_DIR", str(tmp_path / "one"))
+    one = load_settings()
+    monkeypatch.setenv("OKR_DATA_DIR", str(tmp_path / "two"))
+    two = load_settings()
+    assert one.warehouse_url.endswith(f"{tmp_path}/one/warehouse.db")
+    assert two.path("results") == tmp_path / "two" / "results"
+    assert {one.path(n) for n in ("raw", "models")}.isdisjoint({two.path(n) for n in ("raw",
+                                                                                     "models")})
+
+
+def test_config_file_from_okr_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": {"achievement_threshold": 0.6}}))
+    monkeypatch.setenv("OKR_CONFIG", str(path))
+    assert load_settings().model.achievement_threshold == 0.6
+    monkeypatch.setenv("OKR_MODEL__ACHIEVEMENT_THRESHOLD", "0.9")  # the environment wins
+    assert load_settings().model.achievement_threshold == 0.9
+
+
+@pytest.mark.parametrize(("content", "key"), [
+    ({"model": {"achievement_threshold": 2}}, "model.achievement_threshold"),
+    ({"model": {"bogus": 1}}, "model.bogus"),
+    ({"stream": {"backend": "redis"}}, "stream.backend"),
+    ({"model": {"risk_thresholds": {"at_risk": 0.8, "off_track": 0.5}}}, "risk_thresholds"),
+])
+def test_bad_config_names_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content,
+                                  key):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(content))
+    monkeypatch.setenv("OKR_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings()
+
+
+def test_bad_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_API__PORT", "eighty")
+    with pytest.raises(ConfigError, match=r"api\.port"):
+        load_settings()
+
+
+def test_unreadable_config_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("OKR_CONFIG", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match="not a file"):
+        load_settings()
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    monkeypatch.setenv("OKR_CONFIG", str(broken))
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_settings()
+
+
+def test_redacted_hides_passwords(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_WAREHOUSE__URL", "postgresql+psycopg://app:s3cret@db/okr")
+    data = load_settings().redacted()
+    assert "s3cret" not in json.dumps(data)
+    assert data["warehouse"]["url"] == "postgresql+psycopg://app:***@db/okr"
+
+
+def test_settings_are_immutable():
+    settings = Settings()
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
+        settings.data_dir = Path("elsewhere")  # type: ignore[misc]

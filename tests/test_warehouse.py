@@ -1,0 +1,63 @@
+"""The warehouse schema: migrations match the tables on SQLite and PostgreSQL, upgrade in place,
+and the DDL compiles for Oracle."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.dialects import oracle
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from okr_pipeline.config import load_settings
+from okr_pipeline.errors import OkrError
+from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate, open_warehouse
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, metadata
+
+
+def test_migrated_schema_matches_the_tables(warehouse: Engine):
+    with warehouse.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    names = set(inspect(warehouse).get_table_names())
+    assert {*ENTITY_TABLES, "quarantine", "ingest_runs", "alembic_version"} <= names
+
+
+def test_an_existing_warehouse_upgrades_in_place(warehouse: Engine, contract_bundle):
+    from okr_pipeline.ingest import ingest
+    from okr_pipeline.sources.files import read_path
+
+    ingest(warehouse, read_path(contract_bundle).records, source="x")
+    migrate(warehouse)  # again: a no-op that keeps the data
+    with warehouse.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM objectives")).scalar_one() == 3
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}", busy_timeout_ms=1234)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 1234
+
+
+def test_ddl_compiles_for_oracle():
+    dialect = oracle.dialect()
+    for table in metadata.sorted_tables:
+        ddl = str(CreateTable(table).compile(dialect=dialect))
+        assert f"CREATE TABLE {table.name}" in ddl
+        for index in table.indexes:
+            assert len(index.name) <= 128
+            str(CreateIndex(index).compile(dialect=dialect))
+    checked_in = str(CreateTable(ENTITY_TABLES["check_ins"]).compile(dialect=dialect))
+    assert "checked_in_at TIMESTAMP NOT NULL" in checked_in  # not DATE: keeps fractions
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("OKR_WAREHOUSE__URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    try:
+        open_warehouse(load_settings())
+    except OkrError as exc:
+        assert "cannot open the warehouse" in str(exc)
+    else:
+        raise AssertionError("expected an OkrError")
