@@ -26,8 +26,13 @@ def test_ingest_json_shape_and_reconciliation(contract_bundle: Path):
     assert code == 0
     report = json.loads(out)
     assert set(report) >= {"run_id", "entities", "totals", "warnings"}
-    assert set(report["entities"]) == {"objectives", "key_results", "check_ins", "milestones",
-                                       "tasks"}
+    assert set(report["entities"]) == {
+        "objectives",
+        "key_results",
+        "check_ins",
+        "milestones",
+        "tasks",
+    }
     for counts in [*report["entities"].values(), report["totals"]]:
         assert set(counts) == {"read", "stored", "unchanged", "quarantined", "by_reason"}
         assert counts["read"] == counts["stored"] + counts["unchanged"] + counts["quarantined"]
@@ -77,14 +82,22 @@ def test_config_show_json(monkeypatch: pytest.MonkeyPatch):
     assert json.loads(out)["warehouse"]["url"].endswith("@db/okr")
 
 
-@pytest.mark.parametrize("make_path", [
-    lambda tmp: tmp / "missing",
-    lambda tmp: (tmp / "empty-dir").mkdir() or tmp / "empty-dir",
-])
+@pytest.mark.parametrize(
+    "make_path",
+    [
+        lambda tmp: tmp / "missing",
+        lambda tmp: (tmp / "empty-dir").mkdir() or tmp / "empty-dir",
+    ],
+)
 def test_unusable_paths_exit_non_zero_without_traceback(tmp_path: Path, make_path):
     path = make_path(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "okr_pipeline", "ingest", str(path), "--json"],
-                            capture_output=True, text=True, env=os.environ.copy(), check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "okr_pipeline", "ingest", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
     assert result.stdout == ""
@@ -101,14 +114,19 @@ def test_a_broken_bundle_still_ingests_what_it_can(tmp_path: Path):
     bundle.mkdir()
     (bundle / "objectives.csv").write_bytes(
         b"objective_id,title,period_start,period_end\nO-1,Gr\xf6w,2026-01-01,2026-03-31\n"
-        b"O-2,Fine,2026-01-01,2026-03-31\nO-3,Ragged\n")
+        b"O-2,Fine,2026-01-01,2026-03-31\nO-3,Ragged\n"
+    )
     (bundle / "plan_tasks.json").write_text("{oops")
     (bundle / "check_ins.jsonl").write_text("")
     code, out, _ = _run("ingest", str(bundle), "--json")
     report = json.loads(out)
     assert code == 0
     assert report["entities"]["objectives"] == {
-        "read": 3, "stored": 1, "unchanged": 0, "quarantined": 2,
-        "by_reason": {"invalid_encoding": 1, "malformed_row": 1}}
+        "read": 3,
+        "stored": 1,
+        "unchanged": 0,
+        "quarantined": 2,
+        "by_reason": {"invalid_encoding": 1, "malformed_row": 1},
+    }
     assert report["entities"]["tasks"]["by_reason"] == {"malformed_row": 1}
     assert any("empty file" in w for w in report["warnings"])

@@ -39,8 +39,9 @@ def test_data_dir_roots_every_local_path(monkeypatch: pytest.MonkeyPatch, tmp_pa
     two = load_settings()
     assert one.warehouse_url.endswith(f"{tmp_path}/one/warehouse.db")
     assert two.path("results") == tmp_path / "two" / "results"
-    assert {one.path(n) for n in ("raw", "models")}.isdisjoint({two.path(n) for n in ("raw",
-                                                                                     "models")})
+    assert {one.path(n) for n in ("raw", "models")}.isdisjoint(
+        {two.path(n) for n in ("raw", "models")}
+    )
 
 
 def test_config_file_from_okr_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
@@ -52,14 +53,16 @@ def test_config_file_from_okr_config(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert load_settings().model.achievement_threshold == 0.9
 
 
-@pytest.mark.parametrize(("content", "key"), [
-    ({"model": {"achievement_threshold": 2}}, "model.achievement_threshold"),
-    ({"model": {"bogus": 1}}, "model.bogus"),
-    ({"stream": {"backend": "redis"}}, "stream.backend"),
-    ({"model": {"risk_thresholds": {"at_risk": 0.8, "off_track": 0.5}}}, "risk_thresholds"),
-])
-def test_bad_config_names_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content,
-                                  key):
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        ({"model": {"achievement_threshold": 2}}, "model.achievement_threshold"),
+        ({"model": {"bogus": 1}}, "model.bogus"),
+        ({"stream": {"backend": "redis"}}, "stream.backend"),
+        ({"model": {"risk_thresholds": {"at_risk": 0.8, "off_track": 0.5}}}, "risk_thresholds"),
+    ],
+)
+def test_bad_config_names_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content, key):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(content))
     monkeypatch.setenv("OKR_CONFIG", str(path))

@@ -63,8 +63,10 @@ def test_contract_example_stores_expected_values(warehouse: Engine, contract_bun
     assert _row(warehouse, "milestones", "M-3")["title"] == "Rollout, all sites"
 
     with warehouse.connect() as conn:
-        states = {s.key_result_id: s for s in key_result_states(
-            conn, datetime(2026, 4, 15), threshold=0.7)}
+        states = {
+            s.key_result_id: s
+            for s in key_result_states(conn, datetime(2026, 4, 15), threshold=0.7)
+        }
     assert states["KR-1"].outcome == "achieved" and states["KR-1"].final_score == 0.75
     assert states["KR-2"].outcome == "missed" and states["KR-2"].final_score == 0.5
     assert states["KR-4"].state == "open" and states["KR-4"].outcome is None
@@ -100,8 +102,7 @@ def _shuffled_copy(source: Path, target: Path, seed: int) -> None:
             shutil.copy(path, target / path.name)
 
 
-def test_row_and_file_order_do_not_matter(warehouse: Engine, contract_bundle: Path,
-                                          tmp_path: Path):
+def test_row_and_file_order_do_not_matter(warehouse: Engine, contract_bundle: Path, tmp_path: Path):
     expected = json.loads((contract_bundle.parent / "expected.json").read_text())["entities"]
     shuffled = tmp_path / "shuffled"
     _shuffled_copy(contract_bundle, shuffled, seed=7)
@@ -113,10 +114,17 @@ def test_row_and_file_order_do_not_matter(warehouse: Engine, contract_bundle: Pa
     assert _row(warehouse, "objectives", "O-1")["title"] == "Grow enterprise revenue"
 
 
-def test_children_in_a_later_file_resolve_against_the_warehouse(warehouse: Engine,
-                                                                contract_bundle: Path):
-    for name in ("objectives.csv", "key_results.csv", "check_ins.jsonl", "milestones.csv",
-                 "tasks.csv", "plan_tasks.json"):
+def test_children_in_a_later_file_resolve_against_the_warehouse(
+    warehouse: Engine, contract_bundle: Path
+):
+    for name in (
+        "objectives.csv",
+        "key_results.csv",
+        "check_ins.jsonl",
+        "milestones.csv",
+        "tasks.csv",
+        "plan_tasks.json",
+    ):
         _ingest(warehouse, contract_bundle / name)
     assert _row(warehouse, "key_results", "KR-3")["due_date"] == date(2026, 3, 31)
     with warehouse.connect() as conn:
@@ -127,8 +135,10 @@ def test_newer_updated_at_wins_across_runs(warehouse: Engine, tmp_path: Path):
     header = "objective_id,title,period_start,period_end,updated_at\n"
     newer = tmp_path / "a" / "objectives.csv"
     older = tmp_path / "b" / "objectives.csv"
-    for path, title, stamp in ((newer, "New", "2026-02-01T00:00:00Z"),
-                               (older, "Old", "2026-01-01T00:00:00Z")):
+    for path, title, stamp in (
+        (newer, "New", "2026-02-01T00:00:00Z"),
+        (older, "Old", "2026-01-01T00:00:00Z"),
+    ):
         path.parent.mkdir()
         path.write_text(header + f"O-1,{title},2026-01-01,2026-03-31,{stamp}\n")
     assert _ingest(warehouse, newer)["entities"]["objectives"]["stored"] == 1
@@ -145,8 +155,10 @@ def test_newer_updated_at_wins_across_runs(warehouse: Engine, tmp_path: Path):
 def test_check_ins_are_immutable(warehouse: Engine, contract_bundle: Path, tmp_path: Path):
     _ingest(warehouse, contract_bundle)
     resent = tmp_path / "check_ins.jsonl"
-    resent.write_text('{"check_in_id": "C-1", "key_result_id": "KR-1", '
-                      '"checked_in_at": "2026-01-15T09:00:00Z", "value": 99}\n')
+    resent.write_text(
+        '{"check_in_id": "C-1", "key_result_id": "KR-1", '
+        '"checked_in_at": "2026-01-15T09:00:00Z", "value": 99}\n'
+    )
     assert _ingest(warehouse, resent)["entities"]["check_ins"]["unchanged"] == 1
     assert _row(warehouse, "check_ins", "C-1")["value"] == 3
 
@@ -154,20 +166,26 @@ def test_check_ins_are_immutable(warehouse: Engine, contract_bundle: Path, tmp_p
 def test_quarantine_retry_stores_rows_whose_parent_arrived(warehouse: Engine, tmp_path: Path):
     early = tmp_path / "early" / "check_ins.csv"
     early.parent.mkdir()
-    early.write_text("check_in_id,key_result_id,checked_in_at,value\n"
-                     "C-1,KR-1,2026-01-10T00:00:00Z,2\n")
+    early.write_text(
+        "check_in_id,key_result_id,checked_in_at,value\nC-1,KR-1,2026-01-10T00:00:00Z,2\n"
+    )
     report = _ingest(warehouse, early)
     assert report["entities"]["check_ins"]["by_reason"] == {"unknown_reference": 1}
 
     retry = retry_quarantine(warehouse).as_dict()
-    assert retry["entities"]["check_ins"]["quarantined"] == 1 and retry["resolved_from_quarantine"] == 0
+    assert (
+        retry["entities"]["check_ins"]["quarantined"] == 1
+        and retry["resolved_from_quarantine"] == 0
+    )
 
     parents = tmp_path / "parents"
     parents.mkdir()
     (parents / "objectives.csv").write_text(
-        "objective_id,title,period_start,period_end\nO-1,Grow,2026-01-01,2026-03-31\n")
+        "objective_id,title,period_start,period_end\nO-1,Grow,2026-01-01,2026-03-31\n"
+    )
     (parents / "key_results.csv").write_text(
-        "key_result_id,objective_id,title,metric_type,target_value\nKR-1,O-1,Deals,number,10\n")
+        "key_result_id,objective_id,title,metric_type,target_value\nKR-1,O-1,Deals,number,10\n"
+    )
     _ingest(warehouse, parents)
     retry = retry_quarantine(warehouse).as_dict()
     assert retry["entities"]["check_ins"]["stored"] == 1

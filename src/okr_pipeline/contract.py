@@ -59,16 +59,11 @@ class Rejection(Exception):
 # --- value parsers: raw value (not missing) -> typed value, or Rejection ----------------------
 
 
-def _string(name: str, value: Any, max_length: int | None) -> str:
-    if value.__class__ is str:
-        text = value.strip()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        text = str(value)
-    else:
-        raise Rejection("invalid_type", name, f"{name}: expected a string, got {value!r}")
-    if max_length is not None and len(text) > max_length:
-        raise Rejection("too_long", name, f"{name}: longer than {max_length} characters")
-    return text
+def _text_from_json(name: str, value: Any) -> str:
+    """A JSON number where a string is expected is taken as its text; anything else is wrong."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise Rejection("invalid_type", name, f"{name}: expected a string, got {value!r}")
 
 
 def _number(name: str, value: Any) -> float:
@@ -119,27 +114,6 @@ class FieldSpec:
     choices: frozenset[str] = frozenset()
     max_length: int | None = None
 
-    def parser(self) -> Callable[[Any], Any]:
-        """A function: present (non-missing) raw value -> typed value, or raise Rejection."""
-        name, kind = self.name, self.kind
-        if kind == "string":
-            max_length = self.max_length
-            return lambda value: _string(name, value, max_length)
-        if kind == "enum":
-            choices = self.choices
-            return lambda value: _enum_value(name, value, choices)
-        parse = {"number": _number, "timestamp": _timestamp, "date": _date}[kind]
-        return lambda value: parse(name, value)
-
-
-def _enum_value(name: str, value: Any, choices: frozenset[str]) -> str:
-    """Enumerations match case-insensitively and are stored lower-case."""
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text not in choices:
-        allowed = ", ".join(sorted(choices))
-        raise Rejection("invalid_enum", name, f"{name}: {value!r} is not one of {allowed}")
-    return text
-
 
 @dataclass(frozen=True)
 class EntitySpec:
@@ -163,8 +137,12 @@ class EntitySpec:
         return tuple(f.name for f in self.fields if f.required)
 
     @cached_property
-    def parsers(self) -> tuple[tuple[str, Any, Callable[[Any], Any]], ...]:
-        return tuple((f.name, f.default, f.parser()) for f in self.fields)
+    def plan(self) -> tuple[tuple[str, str, Any, Any], ...]:
+        """(name, kind, default, limit) per field: what `validate` loops over."""
+        return tuple(
+            (f.name, f.kind, f.default, f.choices if f.kind == "enum" else f.max_length)
+            for f in self.fields
+        )
 
 
 def _short(name: str, required: bool = True) -> FieldSpec:
@@ -309,8 +287,7 @@ ENTITIES: dict[str, EntitySpec] = {
 ENTITY_ORDER = ("objectives", "key_results", "check_ins", "milestones", "tasks")
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+_PARSERS = {"number": _number, "timestamp": _timestamp, "date": _date}
 
 
 def validate(spec: EntitySpec, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -318,17 +295,40 @@ def validate(spec: EntitySpec, fields: Mapping[str, Any]) -> dict[str, Any]:
 
     Checks run in a fixed order so that a row breaking several rules always gets the same
     reason: required fields first, then each field's type in contract order, then row rules.
+    Strings and enumerations are handled inline: this loop runs for every row ingested.
     """
+    get = fields.get
     for name in spec.required:
-        if _is_missing(fields.get(name)):
+        value = get(name)
+        if value is None or value == "" or (value.__class__ is str and value.isspace()):
             raise Rejection("missing_field", name, f"{name}: required field is missing")
     row: dict[str, Any] = {}
-    for name, default, parse in spec.parsers:
-        value = fields.get(name)
-        if value is None or value == "" or (value.__class__ is str and value.isspace()):
+    for name, kind, default, limit in spec.plan:
+        value = get(name)
+        if value.__class__ is str:
+            value = value.strip()
+            if not value:
+                row[name] = default
+                continue
+        elif value is None:
             row[name] = default
+            continue
+        elif kind == "string" or kind == "enum":
+            value = _text_from_json(name, value) if kind == "string" else None
+        if kind == "string":
+            if limit is not None and len(value) > limit:
+                raise Rejection("too_long", name, f"{name}: longer than {limit} characters")
+            row[name] = value
+        elif kind == "enum":
+            # matched case-insensitively, stored lower-case
+            lowered = value.lower() if value is not None else None
+            if lowered not in limit:
+                allowed = ", ".join(sorted(limit))
+                raise Rejection("invalid_enum", name,
+                                f"{name}: {get(name)!r} is not one of {allowed}")
+            row[name] = lowered
         else:
-            row[name] = parse(value)
+            row[name] = _PARSERS[kind](name, value)
     for rule in spec.rules:
         rule(row)
     return row

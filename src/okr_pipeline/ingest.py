@@ -18,7 +18,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, upd
 
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec, Rejection, validate
 from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.warehouse.bulk import chunks, insert_rows
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = ["EntityCounts", "IngestReport", "ingest"]
@@ -96,16 +97,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _lookup(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Stored rows of `table` by primary key, for the given ids."""
     key = table.primary_key.columns.values()[0]
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(ids), LOOKUP_CHUNK):
+    for chunk in chunks(sorted(ids), LOOKUP_CHUNK):
         for row in conn.execute(select(table).where(key.in_(chunk))).mappings():
             found[row[key.name]] = dict(row)
     return found
@@ -244,8 +240,7 @@ class _Ingestion:
         counts.stored += len(inserts) + len(updates)
         for row in inserts:
             row["run_id"] = self.run_id
-        for chunk in _chunks(inserts, 5000):
-            self.conn.execute(insert(table), chunk)
+        insert_rows(self.conn, table, inserts)
         if updates:
             columns = [*spec.field_names, "run_id"]
             statement = (
@@ -258,7 +253,7 @@ class _Ingestion:
                 | {f"b_{c}": row[c] for c in spec.field_names if c != spec.key}
                 for row in updates
             ]
-            for chunk in _chunks(params, 5000):
+            for chunk in chunks(params, 5000):
                 self.conn.execute(statement, chunk)
 
     def _resolve(self, record: RawRecord) -> None:
@@ -277,7 +272,7 @@ class _Ingestion:
             sighting = 0 if rejected.record.quarantine_id is not None else 1
             by_print[digest] = (rejected, (seen[1] if seen else 0) + sighting)
         existing: dict[str, int] = {}
-        for chunk in _chunks(list(by_print), LOOKUP_CHUNK):
+        for chunk in chunks(list(by_print), LOOKUP_CHUNK):
             rows = self.conn.execute(
                 select(quarantine.c.fingerprint, quarantine.c.times_seen).where(
                     quarantine.c.fingerprint.in_(chunk)
@@ -316,8 +311,7 @@ class _Ingestion:
                     "first_seen_at": self.now,
                 }
             )
-        for chunk in _chunks(new_rows, 5000):
-            self.conn.execute(insert(quarantine), chunk)
+        insert_rows(self.conn, quarantine, new_rows)
         if seen_again:
             columns = ["reason", "field", "message", "last_run_id", "last_seen_at", "times_seen"]
             statement = (
@@ -330,7 +324,7 @@ class _Ingestion:
             )
             self.conn.execute(statement, seen_again)
         # rows that came from the quarantine and passed are kept, marked resolved
-        for chunk in _chunks(self.resolved, LOOKUP_CHUNK):
+        for chunk in chunks(self.resolved, LOOKUP_CHUNK):
             self.conn.execute(
                 update(quarantine)
                 .where(quarantine.c.id.in_(chunk))

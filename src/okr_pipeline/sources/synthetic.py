@@ -148,7 +148,7 @@ _KR_TEMPLATES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ),
     ("currency", "down"): (
         ("Cut cloud spend from {s} to {t} USD/month", "USD"),
-        ("Lower cost per lead from {s} to {t} EUR", "EUR"),
+        ("Cut vendor spend from {s} to {t} EUR per quarter", "EUR"),
     ),
     ("boolean", "up"): (
         ("Launch the partner portal", ""),
@@ -209,6 +209,40 @@ _PRIORITIES = ("low", "medium", "high", "critical")
 _PRIORITY_EFFECT = {"critical": 0.06, "high": 0.03, "medium": 0.0, "low": -0.05, None: 0.0}
 
 _PROGRESS_EVERY = 5000  # rows between progress callbacks
+_GRID = tuple(i / 90 for i in range(100))  # elapsed shares for crossings, up to 10% past due
+
+
+def _cumulative(values: Sequence[Any], weights: Sequence[float]) -> tuple[tuple[Any, float], ...]:
+    total, acc, out = sum(weights), 0.0, []
+    for value, weight in zip(values, weights, strict=True):
+        acc += weight / total
+        out.append((value, acc))
+    return tuple(out)
+
+
+# Weighted choices used per row, as cumulative tables (Random.choices is slow in hot loops).
+_WEEKLY_TASKS = _cumulative((1, 2, 3), (0.3, 0.4, 0.3))
+_DAILY_TASKS = _cumulative((0, 1, 2, 3), (0.2, 0.3, 0.3, 0.2))
+_TASK_WEIGHTS = _cumulative((1, 2, 3, 0.5), (0.55, 0.25, 0.1, 0.1))
+_TASK_PRIORITIES = _cumulative((None, *_PRIORITIES), (0.1, 0.2, 0.4, 0.22, 0.08))
+_MILESTONE_WEIGHTS = _cumulative((1, None, 2, 0.5), (0.7, 0.15, 0.1, 0.05))
+
+
+def _pick(rng: random.Random, table: tuple[tuple[Any, float], ...]) -> Any:
+    r = rng.random()
+    for value, cum in table:
+        if r < cum:
+            return value
+    return table[-1][0]
+
+
+def _any(rng: random.Random, seq: Sequence[Any]) -> Any:
+    return seq[int(rng.random() * len(seq))]
+
+
+def _int(rng: random.Random, lo: int, hi: int) -> int:
+    """Uniform integer in [lo, hi]; cheaper than Random.randint."""
+    return lo + int(rng.random() * (hi - lo + 1))
 
 
 @dataclass(slots=True)
@@ -277,8 +311,8 @@ class _KeyResult:
     ms_done: list[dt.datetime] = field(default_factory=list)  # milestone KRs
 
     @property
-    def span(self) -> float:
-        return (self.end - self.begin).total_seconds()
+    def span(self) -> dt.timedelta:
+        return self.end - self.begin
 
 
 class _Books:
@@ -506,8 +540,8 @@ class _Generator:
             for sink in self.sinks.values():
                 sink.close()
         self._write_plans(out / "plan_tasks.json")
-        if self._progress is not None:
-            self._progress(self._written)
+        if self._progress is not None and self._written % _PROGRESS_EVERY:
+            self._progress(self._written)  # the final total, unless just reported
         rows = {e: self.sinks[e].rows for e in ENTITIES}
         rows["tasks"] += self.plan_rows
         return {
@@ -532,7 +566,7 @@ class _Generator:
     def _ts(self, instant: dt.datetime, tz: int) -> str:
         # Mostly the owner's client style, sometimes another client's.
         if self.fmt_rng.random() < 0.1:
-            tz = self.fmt_rng.randrange(len(_TZ))
+            tz = _int(self.fmt_rng, 0, len(_TZ) - 1)
         suffix, minutes = _TZ[tz]
         local = instant + dt.timedelta(minutes=minutes) if minutes else instant
         return local.isoformat(timespec="seconds") + suffix
@@ -543,7 +577,7 @@ class _Generator:
         return self.cutoff - dt.timedelta(minutes=self.rng.randint(20, 2880))
 
     def _frac(self, kr: _KeyResult, instant: dt.datetime) -> float:
-        return (instant - kr.begin).total_seconds() / kr.span
+        return (instant - kr.begin) / kr.span
 
     def _enum(self, value: str | None) -> str | None:
         # Enumerations match case-insensitively, so exports are sloppy about case.
@@ -694,7 +728,7 @@ class _Generator:
     def _new_key_result(self, obj: _Objective) -> _KeyResult:
         rng = self.rng
         metric = rng.choices([m for m, _ in _METRIC_WEIGHTS], [w for _, w in _METRIC_WEIGHTS])[0]
-        down = metric in ("percentage", "number", "currency") and rng.random() < 0.21
+        down = metric in ("percentage", "number", "currency") and rng.random() < 0.23
         template, unit = rng.choice(_KR_TEMPLATES[(metric, "down" if down else "up")])
         ambition = rng.gauss(0, 1)
         cumulative = metric in ("number", "currency") and not down and "{s}" not in template
@@ -730,19 +764,19 @@ class _Generator:
         elif rng.random() < 0.12:  # checkpoints on other key results
             levels = (0.5, 1.0)
         return _KeyResult(
-            kid,
-            obj,
-            owner,
-            metric,
-            start,
-            target,
-            decimals,
-            cumulative,
-            begin,
-            end,
-            path,
-            levels,
-            row,
+            id=kid,
+            obj=obj,
+            actor=owner,
+            metric=metric,
+            start=start,
+            target=target,
+            decimals=decimals,
+            cumulative=cumulative,
+            begin=begin,
+            end=end,
+            path=path,
+            milestone_levels=levels,
+            row=row,
         )
 
     def _kr_values(
@@ -1109,21 +1143,20 @@ class _Generator:
     def _crossings(self, kr: _KeyResult, levels: Sequence[float]) -> list[dt.datetime | None]:
         """First instant the latent path reaches each level (may be a bit after the due day)."""
         limit = min(self.cutoff, kr.obj.cancel_at or self.cutoff)
-        steps = [i / 90 for i in range(100)]  # up to 10% past the due day: late completion
-        values = [kr.path.at(t) for t in steps]
+        values = [kr.path.at(t) for t in _GRID]
         out: list[dt.datetime | None] = []
         for level in levels:
-            hit = next((t for t, v in zip(steps, values, strict=True) if v >= level), None)
+            hit = next((t for t, v in zip(_GRID, values, strict=True) if v >= level), None)
             when = None
             if hit is not None:
-                when = kr.begin + dt.timedelta(seconds=hit * kr.span + self.rng.uniform(0, 36000))
+                when = kr.begin + hit * kr.span + dt.timedelta(seconds=self.rng.uniform(0, 36000))
             out.append(when if when is not None and when < limit else None)
         return out
 
     def _milestones(self, kr: _KeyResult) -> list[Row]:
         rng = self.rng
         if kr.metric == "boolean":
-            kr.done_at = self._crossings(kr, (0.8,))[0]
+            kr.done_at = self._crossings(kr, (0.75,))[0]
         if not kr.milestone_levels:
             return []
         done = self._crossings(kr, [lvl * 0.92 for lvl in kr.milestone_levels])
@@ -1140,7 +1173,7 @@ class _Generator:
                     "title": title,
                     "due_date": due.isoformat() if rng.random() > 0.05 else None,
                     "completed_at": self._ts(completed, kr.actor.tz) if completed else None,
-                    "weight": rng.choices((1, None, 2, 0.5), (0.7, 0.15, 0.1, 0.05))[0],
+                    "weight": _pick(rng, _MILESTONE_WEIGHTS),
                 }
             )
         return rows
@@ -1152,9 +1185,9 @@ class _Generator:
         times: list[dt.datetime] = []
         quiet, week = 0, 0
         while True:
-            jitter = rng.choice((-1, 0, 0, 0, 1)) if week else 0
+            jitter = _any(rng, (-1, 0, 0, 0, 1)) if week else 0
             instant = kr.begin + dt.timedelta(
-                days=7 * week + first_day + jitter, hours=o.hour, minutes=rng.randrange(60)
+                days=7 * week + first_day + jitter, hours=o.hour, minutes=_int(rng, 0, 59)
             )
             if instant >= stop:
                 break
@@ -1163,7 +1196,7 @@ class _Generator:
                 quiet -= 1
                 continue
             if rng.random() < o.silence:  # goes quiet for a few weeks
-                quiet = rng.randint(2, 5)
+                quiet = _int(rng, 2, 5)
                 continue
             t = self._frac(kr, instant)
             p = 0.9 if week == 1 else o.diligence
@@ -1173,7 +1206,7 @@ class _Generator:
                 times.append(instant)
         closed = kr.end <= stop
         if closed and rng.random() < 0.35 + 0.5 * o.diligence:  # wrap-up at the deadline
-            instant = kr.end - dt.timedelta(minutes=rng.randint(60, 4000))
+            instant = kr.end - dt.timedelta(minutes=_int(rng, 60, 4000))
             if not times or instant > times[-1]:
                 times.append(instant)
         if closed and kr.end < self.cutoff and rng.random() < 0.06:  # late, after the due day
@@ -1232,14 +1265,14 @@ class _Generator:
         mood = "ahead" if gap > 0.1 else "on_track" if gap > -0.1 else "behind"
         if gap < -0.3:
             mood = "blocked"
-        return rng.choice(_NOTES[mood])
+        return _any(rng, _NOTES[mood])
 
     def _author(self, kr: _KeyResult) -> str | None:
         r = self.rng.random()
         if r < 0.05:
             return None
         if r < 0.13:  # a teammate posted the update
-            return self.rng.choice(self.dept_owners[kr.obj.dept]).id
+            return _any(self.rng, self.dept_owners[kr.obj.dept]).id
         return kr.actor.id
 
     # -- tasks -----------------------------------------------------------------------------------
@@ -1254,12 +1287,12 @@ class _Generator:
         weeks = self._task_weeks(kr)
         if not weeks:
             return
-        n = rng.choices((1, 2, 3), (0.3, 0.4, 0.3))[0]
-        for monday in sorted(rng.choice(weeks) for _ in range(n)):
+        n = _pick(rng, _WEEKLY_TASKS)
+        for monday in sorted(_any(rng, weeks) for _ in range(n)):
             weekly = self._task_row(kr, monday, None)
             dailies = [
-                self._task_row(kr, monday + dt.timedelta(days=rng.randint(0, 4)), weekly)
-                for _ in range(rng.choices((0, 1, 2, 3), (0.2, 0.3, 0.3, 0.2))[0])
+                self._task_row(kr, monday + dt.timedelta(days=_int(rng, 0, 4)), weekly)
+                for _ in range(_pick(rng, _DAILY_TASKS))
             ]
             if kr.actor.plan_api:
                 self._add_to_plan(kr, monday, weekly, dailies)
@@ -1271,11 +1304,11 @@ class _Generator:
         status, completed, updated = self._task_state(kr, day, parent)
         return {
             "task_id": self._next_id("t-", 7),
-            "title": rng.choice(_TASK_TITLES),
+            "title": _any(rng, _TASK_TITLES),
             "parent_task_id": parent["task_id"] if parent else None,
             "key_result_id": kr.id,
-            "weight": rng.choices((1, 2, 3, 0.5), (0.55, 0.25, 0.1, 0.1))[0],
-            "priority": rng.choices((None, *_PRIORITIES), (0.1, 0.2, 0.4, 0.22, 0.08))[0],
+            "weight": _pick(rng, _TASK_WEIGHTS),
+            "priority": _pick(rng, _TASK_PRIORITIES),
             "status": status,
             "planned_for": day.isoformat(),
             "completed_at": self._ts(completed, kr.actor.tz) if completed else None,
@@ -1311,7 +1344,7 @@ class _Generator:
         if status == "done":
             completed = start + dt.timedelta(hours=rng.uniform(4, 24 * (1 if parent else 6)))
             if completed < self.cutoff:
-                return "done", completed, completed + dt.timedelta(minutes=rng.randint(0, 90))
+                return "done", completed, completed + dt.timedelta(minutes=_int(rng, 0, 90))
             status = "in_progress"
         return status, None, self._before_cutoff(start + dt.timedelta(hours=rng.uniform(1, 160)))
 
