@@ -88,7 +88,7 @@ def test_bytes_that_are_not_utf8_quarantine_only_their_rows(tmp_path: Path):
     bundle = read_path(_write(tmp_path / "check_ins.csv", data))
     records = bundle.records["check_ins"]
     assert [r.problem and r.problem[0] for r in records] == [None, "invalid_encoding", None]
-    assert records[1].raw == "C-2,KR-1,2026-01-15T09:00:00Z,3,caf\\xe9\n"
+    assert records[1].raw == "C-2,KR-1,2026-01-15T09:00:00Z,3,caf\udce9\n"  # the byte kept
     assert any("not valid UTF-8" in w for w in bundle.warnings)
 
 

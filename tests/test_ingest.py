@@ -207,3 +207,21 @@ def test_quarantine_keeps_origin_and_raw_content(warehouse: Engine, contract_bun
     assert row["entity"] == "objectives" and row["field"] == "period_end"
     assert row["source"].endswith("objectives.csv") and row["line"] == 6
     assert row["raw"] == "O-5,Backwards period,Sales,u1,2026-03-31,2026-01-01,active,high,,\n"
+
+
+def test_nul_characters_are_quarantined_not_fatal(warehouse: Engine, tmp_path: Path):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text('{"task_id": "T-1", "title": "a\\u0000b"}\n{"task_id": "T-2", "title": "ok"}\n')
+    report = _ingest(warehouse, path)
+    assert report["entities"]["tasks"]["by_reason"] == {"invalid_encoding": 1}
+    assert report["entities"]["tasks"]["stored"] == 1
+
+
+def test_quarantined_raw_content_is_storable(warehouse: Engine, tmp_path: Path):
+    path = tmp_path / "tasks.csv"
+    path.write_bytes(b"task_id,title\nT-1,caf\xe9\nT-2,ok\n")
+    report = _ingest(warehouse, path)
+    assert report["entities"]["tasks"]["by_reason"] == {"invalid_encoding": 1}
+    with warehouse.connect() as conn:
+        (row,) = list_quarantine(conn)
+    assert row["raw"] == "T-1,caf\\xe9\n" and row["line"] == 2

@@ -318,14 +318,17 @@ def validate(spec: EntitySpec, fields: Mapping[str, Any]) -> dict[str, Any]:
         if kind == "string":
             if limit is not None and len(value) > limit:
                 raise Rejection("too_long", name, f"{name}: longer than {limit} characters")
+            if "\x00" in value:  # no database stores NUL in text
+                raise Rejection("invalid_encoding", name, f"{name}: holds a NUL character")
             row[name] = value
         elif kind == "enum":
             # matched case-insensitively, stored lower-case
             lowered = value.lower() if value is not None else None
             if lowered not in limit:
                 allowed = ", ".join(sorted(limit))
-                raise Rejection("invalid_enum", name,
-                                f"{name}: {get(name)!r} is not one of {allowed}")
+                raise Rejection(
+                    "invalid_enum", name, f"{name}: {get(name)!r} is not one of {allowed}"
+                )
             row[name] = lowered
         else:
             row[name] = _PARSERS[kind](name, value)

@@ -107,6 +107,17 @@ def _lookup(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, dic
     return found
 
 
+def storable_text(raw: str) -> str:
+    """Raw content as text every database stores: bad bytes and NULs shown as escapes."""
+    if "\x00" in raw:
+        raw = raw.replace("\x00", "\\x00")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates standing for bytes that were not UTF-8
+        raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return raw
+
+
 def _version(row: dict[str, Any]) -> tuple[bool, datetime]:
     """Order of versions of one id: a row without updated_at is older than any with one."""
     stamp = row.get("updated_at")
@@ -264,6 +275,7 @@ class _Ingestion:
         """One quarantine row per distinct bad input: a repeat raises its count and last run."""
         by_print: dict[str, tuple[_Rejected, int]] = {}
         for rejected in self.rejected:
+            rejected.record.raw = storable_text(rejected.record.raw)
             digest = hashlib.sha256(
                 f"{rejected.record.entity}\0{rejected.record.raw}".encode()
             ).hexdigest()

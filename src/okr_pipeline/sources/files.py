@@ -102,7 +102,6 @@ def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> None:
             record.problem = ("invalid_encoding", "the row holds bytes that are not UTF-8")
         elif record.fields is not None and fmt != "plan_tasks":
             unknown.update(k for k in record.fields if k not in known)
-        record.raw = _printable(record.raw)
         bundle.records[entity].append(record)
     if unknown:
         bundle.warnings.append(
@@ -128,17 +127,6 @@ def _decode(data: bytes) -> tuple[str, bool]:
 
 def _has_bad_bytes(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
-
-
-def _printable(raw: str) -> str:
-    """Raw content as storable text: undecodable bytes and NULs shown as escapes."""
-    if "\x00" in raw:
-        raw = raw.replace("\x00", "\\x00")
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return raw
 
 
 def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
