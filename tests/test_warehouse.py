@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Date, Engine, inspect, text
 from sqlalchemy.dialects import oracle
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from okr_pipeline.config import load_settings
 from okr_pipeline.errors import OkrError
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate, open_warehouse
-from okr_pipeline.warehouse.tables import ENTITY_TABLES, metadata
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, TIMESTAMP, metadata
 
 
 def test_migrated_schema_matches_the_tables(warehouse: Engine):
@@ -61,3 +61,24 @@ def test_unreachable_database_is_a_clear_error(tmp_path, monkeypatch):
         assert "cannot open the warehouse" in str(exc)
     else:
         raise AssertionError("expected an OkrError")
+
+
+def test_sqlite_bulk_text_matches_sqlalchemy_storage_format():
+    """The bulk path writes dates as text itself: it must be the text SQLAlchemy reads back."""
+    from datetime import date, datetime, timedelta
+
+    from sqlalchemy.dialects import sqlite
+
+    from okr_pipeline.warehouse.bulk import sqlite_text
+
+    dialect = sqlite.dialect()
+    for column_type, values in (
+        (TIMESTAMP, [datetime(2026, 2, 15, 6, 0), datetime(999, 1, 2, 3, 4, 5, 6),
+                     datetime(2026, 12, 31, 23, 59, 59, 999999)]),
+        (Date(), [date(2026, 3, 31), date(1, 1, 1)]),
+    ):
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        convert = sqlite_text(column_type)
+        for value in values + [values[0] + timedelta(days=400)]:
+            assert convert(value) == processor(value)
+        assert convert(None) is None

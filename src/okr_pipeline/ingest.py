@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec, Rejection, validate
+from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.record import RawRecord
 from okr_pipeline.warehouse.bulk import chunks, insert_rows
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
@@ -100,9 +101,11 @@ def _utcnow() -> datetime:
 def _lookup(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Stored rows of `table` by primary key, for the given ids."""
     key = table.primary_key.columns.values()[0]
+    # one cached statement with an expanding parameter: no SQL compiled per chunk
+    query = select(table).where(key.in_(bindparam("ids", expanding=True)))
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(sorted(ids), LOOKUP_CHUNK):
-        for row in conn.execute(select(table).where(key.in_(chunk))).mappings():
+        for row in conn.execute(query, {"ids": chunk}).mappings():
             found[row[key.name]] = dict(row)
     return found
 
@@ -358,7 +361,7 @@ def ingest(
     report = IngestReport(run_id, source, {}, list(warnings))
     started = _utcnow()
     try:
-        with engine.begin() as conn:
+        with gc_paused(), engine.begin() as conn:
             conn.execute(
                 insert(ingest_runs).values(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started

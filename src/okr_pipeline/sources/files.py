@@ -18,6 +18,7 @@ from typing import Any
 
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.errors import InputError
+from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.record import RawRecord
 
 __all__ = ["Bundle", "read_path"]
@@ -76,8 +77,9 @@ def read_path(path: Path) -> Bundle:
                 f"{path}: not a contract file name (ENTITY.csv, ENTITY.jsonl or {PLAN_TASKS})"
             )
         known = [(path, kind)]
-    for file_path, (entity, fmt) in known:
-        _read_file(file_path, entity, fmt, bundle)
+    with gc_paused():
+        for file_path, (entity, fmt) in known:
+            _read_file(file_path, entity, fmt, bundle)
     return bundle
 
 
@@ -100,8 +102,8 @@ def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> None:
         if not clean and _has_bad_bytes(record.raw):
             record.fields = None
             record.problem = ("invalid_encoding", "the row holds bytes that are not UTF-8")
-        elif record.fields is not None and fmt != "plan_tasks":
-            unknown.update(k for k in record.fields if k not in known)
+        elif record.fields is not None and not record.fields.keys() <= known:
+            unknown.update(record.fields.keys() - known)
         bundle.records[entity].append(record)
     if unknown:
         bundle.warnings.append(
@@ -130,53 +132,48 @@ def _has_bad_bytes(text: str) -> bool:
 
 
 def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
-    lines: list[str] = []
-
-    def remembered() -> Iterator[str]:
-        # csv pulls exactly the lines of one row at a time: keep them as the row's raw content
-        for line in io.StringIO(text, newline=""):
-            lines.append(line)
-            yield line
-
-    reader = csv.reader(remembered())
+    # split only at \r, \n and \r\n, as csv does (str.splitlines would also split at \u2028)
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except (StopIteration, csv.Error):
         return
-    lines.clear()
     width = len(header)
+    end = reader.line_num
     while True:
-        start = reader.line_num + 1
+        start = end  # index of the row's first line; the line number is one more
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
+            end = reader.line_num
             yield RawRecord(
                 entity,
                 None,
                 source,
-                start,
-                "".join(lines),
+                start + 1,
+                "".join(lines[start:end]),
                 ("malformed_row", f"unreadable CSV row: {exc}"),
             )
-            lines.clear()
             continue
-        raw = "".join(lines)
-        lines.clear()
+        end = reader.line_num
         if not row:
             continue  # a blank line is not a row
+        # the raw content: the row's line(s), as they stood in the file
+        raw = lines[start] if end - start == 1 else "".join(lines[start:end])
         if len(row) != width:
             yield RawRecord(
                 entity,
                 None,
                 source,
-                start,
+                start + 1,
                 raw,
                 ("malformed_row", f"{len(row)} fields where the header has {width}"),
             )
             continue
-        yield RawRecord(entity, dict(zip(header, row, strict=True)), source, start, raw)
+        yield RawRecord(entity, dict(zip(header, row)), source, start + 1, raw)  # noqa: B905
 
 
 def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:

@@ -40,6 +40,7 @@ def create_warehouse_engine(
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk upserts touch many pages
         cursor.close()
 
     return engine

@@ -1,0 +1,118 @@
+"""Ingestion speed: a generated bundle of >= 500k rows into a fresh SQLite warehouse.
+
+Prints rows/s for reading, for validating + storing, and end to end, next to two floors measured
+in the same run on the same files: plain `pandas.read_csv` (reading only, no validation) and
+SQLite's own executemany of the stored rows (storage only, no Python work per row).
+
+    uv run python bench/ingest.py [--scale 18] [--bundle DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from okr_pipeline.ingest import ingest
+from okr_pipeline.sources.files import read_path
+from okr_pipeline.sources.synthetic import generate_bundle
+from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
+from okr_pipeline.warehouse.tables import ENTITY_TABLES
+
+
+def pandas_floor(bundle: Path) -> float:
+    """Seconds for pandas to read every file of the bundle (CSV, JSONL and plan_tasks.json)."""
+    start = time.perf_counter()
+    for path in sorted(bundle.iterdir()):
+        if path.suffix == ".csv":
+            pd.read_csv(path, dtype=str, keep_default_na=False)
+        elif path.suffix == ".jsonl":
+            pd.read_json(path, lines=True, dtype=False)
+        elif path.name == "plan_tasks.json":
+            pd.json_normalize(json.loads(path.read_text()))
+    return time.perf_counter() - start
+
+
+def sqlite_floor(source_db: Path, work: Path) -> tuple[float, int]:
+    """Seconds for SQLite alone to insert the stored rows again into an empty copy of the
+    schema: the cost of storage with no Python work per row."""
+    target = work / "floor.db"
+    engine = create_warehouse_engine(f"sqlite:///{target}")
+    migrate(engine)
+    engine.dispose()
+    src = sqlite3.connect(source_db)
+    rows = {name: src.execute(f"SELECT * FROM {name}").fetchall() for name in ENTITY_TABLES}
+    run_ids = src.execute("SELECT * FROM ingest_runs").fetchall()
+    db = sqlite3.connect(target)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-65536")
+    db.executemany("INSERT INTO ingest_runs VALUES (?,?,?,?,?,?,?)", run_ids)
+    db.commit()
+    start = time.perf_counter()
+    for name, values in rows.items():
+        if values:
+            marks = ",".join("?" * len(values[0]))
+            db.executemany(f"INSERT INTO {name} VALUES ({marks})", values)
+    db.commit()
+    return time.perf_counter() - start, sum(len(v) for v in rows.values())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=18.0, help="generator scale (18: ~520k rows)")
+    parser.add_argument("--bundle", type=Path, help="use this bundle instead of generating one")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="okr-bench-") as tmp:
+        work = Path(tmp)
+        bundle = args.bundle
+        if bundle is None:
+            bundle = work / "bundle"
+            print(f"generating a bundle at scale {args.scale} ...", file=sys.stderr)
+            generate_bundle(bundle, seed=1, scale=args.scale, messy=True, as_of=date(2026, 11, 26))
+        floor_read = pandas_floor(bundle)
+
+        engine = create_warehouse_engine(f"sqlite:///{work / 'warehouse.db'}")
+        migrate(engine)
+        start = time.perf_counter()
+        records = read_path(bundle)
+        read_done = time.perf_counter()
+        report = ingest(engine, records.records, source=str(bundle), warnings=records.warnings)
+        done = time.perf_counter()
+        engine.dispose()
+        floor_store, stored_rows = sqlite_floor(work / "warehouse.db", work)
+
+    rows = report.totals.read
+    figures = {
+        "rows": rows,
+        "stored": report.totals.stored,
+        "quarantined": report.totals.quarantined,
+        "read_rows_per_s": round(rows / (read_done - start)),
+        "validate_store_rows_per_s": round(rows / (done - read_done)),
+        "end_to_end_rows_per_s": round(rows / (done - start)),
+        "end_to_end_seconds": round(done - start, 2),
+        "pandas_read_rows_per_s": round(rows / floor_read),
+        "sqlite_executemany_rows_per_s": round(stored_rows / floor_store),
+        "target_rows_per_s": 100_000,
+    }
+    figures["end_to_end_vs_pandas_read"] = round(
+        figures["end_to_end_rows_per_s"] / figures["pandas_read_rows_per_s"], 3)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            print(f"{key:<32} {value:>12,}" if isinstance(value, int) else f"{key:<32} {value:>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
