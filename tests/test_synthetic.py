@@ -342,12 +342,21 @@ def test_rows_grow_linearly_with_scale(tmp_path: Path) -> None:
     assert 2000 <= sum(small["rows"].values()) <= 4500  # about 30,000 rows at scale 1
 
 
-def test_progress_reports_rows_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("messy", [False, True])
+def test_progress_reports_increments_that_add_up_to_rows_written(
+    tmp_path: Path, messy: bool
+) -> None:
+    # Increments, so that the callback can be a progress bar's update(n).
     calls: list[int] = []
-    manifest = generate_bundle(tmp_path, seed=1, scale=0.2, as_of=AS_OF, progress=calls.append)
+    manifest = generate_bundle(
+        tmp_path, seed=1, scale=0.2, messy=messy, as_of=AS_OF, progress=calls.append
+    )
     assert len(calls) >= 2
-    assert calls == sorted(calls)
-    assert calls[-1] == sum(manifest["rows"].values())
+    assert all(n > 0 for n in calls)
+    assert calls[:-1] == [calls[0]] * (len(calls) - 1)  # every few thousand rows
+    assert calls[-1] <= calls[0]  # then the rest, once
+    assert sum(calls) == sum(manifest["rows"].values())
+    assert sum(calls) == sum(counts["read"] for counts in manifest["expected"].values())
 
 
 # -- messy ---------------------------------------------------------------------------------------

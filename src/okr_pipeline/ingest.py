@@ -25,15 +25,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 
-from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec, Rejection, validate
+from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec, Rejection
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.validation_batch import validate_batch
 from okr_pipeline.warehouse.bulk import chunks, insert_rows
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = ["EntityCounts", "IngestReport", "ingest"]
 
 log = logging.getLogger(__name__)
+PROGRESS_STEP = 10000  # rows validated between progress reports
 LOOKUP_CHUNK = 900  # ids per IN (...) list: below every dialect's limit (Oracle: 1000)
 _OLDEST = datetime.min
 
@@ -169,21 +171,22 @@ class _Ingestion:
         self, spec: EntitySpec, records: list[RawRecord], counts: EntityCounts
     ) -> list[tuple[RawRecord, dict[str, Any]]]:
         valid = []
-        for position, record in enumerate(records, start=1):
-            if record.problem is not None:
-                reason, message = record.problem
-                self._reject(record, reason, None, message, counts)
-            else:
-                try:
-                    valid.append((record, validate(spec, record.fields or {})))
-                except Rejection as rejection:
-                    self._reject(
-                        record, rejection.reason, rejection.field, rejection.message, counts
-                    )
-            if self.progress is not None and position % 10000 == 0:
-                self.progress(10000)
-        if self.progress is not None:
-            self.progress(len(records) % 10000)
+        for batch in chunks(records, PROGRESS_STEP):
+            readable = []
+            for record in batch:
+                if record.problem is None:
+                    readable.append(record)
+                else:
+                    reason, message = record.problem
+                    self._reject(record, reason, None, message, counts)
+            results = validate_batch(spec, [record.fields or {} for record in readable])
+            for record, result in zip(readable, results, strict=True):
+                if isinstance(result, Rejection):
+                    self._reject(record, result.reason, result.field, result.message, counts)
+                else:
+                    valid.append((record, result))
+            if self.progress is not None:
+                self.progress(len(batch))
         return valid
 
     def _resolve_references(
