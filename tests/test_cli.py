@@ -130,3 +130,25 @@ def test_a_broken_bundle_still_ingests_what_it_can(tmp_path: Path):
     }
     assert report["entities"]["tasks"]["by_reason"] == {"malformed_row": 1}
     assert any("empty file" in w for w in report["warnings"])
+
+
+def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
+    code, out, err = _run("up", "--json")
+    first = json.loads(out)
+    assert code == 0 and "generating demo data" in err
+    assert first["ingest"]["totals"]["stored"] > 10_000
+    assert first["ingest"]["totals"]["quarantined"] > 0  # the demo data is messy on purpose
+    assert first["key_results"]["open"] > 0 and first["key_results"]["missed"] > 0
+    code, out, _ = _run("up", "--json")
+    second = json.loads(out)
+    assert code == 0 and "ingest" not in second
+    assert second["status"]["rows"] == first["status"]["rows"]
+
+
+def test_generate_writes_a_bundle_that_ingests(tmp_path: Path):
+    code, out, _ = _run("generate", "--out", str(tmp_path / "b"), "--seed", "2", "--scale",
+                        "0.05", "--messy", "--as-of", "2026-05-01", "--json")
+    manifest = json.loads(out)
+    assert code == 0 and manifest["out"] == str(tmp_path / "b")
+    code, out, _ = _run("ingest", str(tmp_path / "b"), "--json")
+    assert json.loads(out)["entities"] == manifest["expected"]
