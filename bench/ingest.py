@@ -67,7 +67,9 @@ def sqlite_floor(source_db: Path, work: Path) -> tuple[float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=18.0, help="generator scale (18: ~520k rows)")
+    parser.add_argument(
+        "--scale", type=float, default=18.0, help="generator scale (18: ~520k rows)"
+    )
     parser.add_argument("--bundle", type=Path, help="use this bundle instead of generating one")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
@@ -105,7 +107,8 @@ def main() -> int:
         "target_rows_per_s": 100_000,
     }
     figures["end_to_end_vs_pandas_read"] = round(
-        figures["end_to_end_rows_per_s"] / figures["pandas_read_rows_per_s"], 3)
+        figures["end_to_end_rows_per_s"] / figures["pandas_read_rows_per_s"], 3
+    )
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

@@ -146,8 +146,19 @@ def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
 
 
 def test_generate_writes_a_bundle_that_ingests(tmp_path: Path):
-    code, out, _ = _run("generate", "--out", str(tmp_path / "b"), "--seed", "2", "--scale",
-                        "0.05", "--messy", "--as-of", "2026-05-01", "--json")
+    code, out, _ = _run(
+        "generate",
+        "--out",
+        str(tmp_path / "b"),
+        "--seed",
+        "2",
+        "--scale",
+        "0.05",
+        "--messy",
+        "--as-of",
+        "2026-05-01",
+        "--json",
+    )
     manifest = json.loads(out)
     assert code == 0 and manifest["out"] == str(tmp_path / "b")
     code, out, _ = _run("ingest", str(tmp_path / "b"), "--json")

@@ -14,14 +14,45 @@ from okr_pipeline.validation_batch import validate_batch
 _values = st.one_of(
     st.none(),
     st.text(alphabet=string.printable + "é\x00", max_size=12),
-    st.sampled_from([
-        "", "  ", "O-1", "2026-01-01", " 2026-03-31 ", "2026-02-30", "2026-1-01", "20260101",
-        "2026-01-05T10:00:00Z", "2026-01-05T10:00:00+02:00", "2026-01-05T10:00:00+02:00Z",
-        "2026-01-05 10:00:00", "2026-01-05", "0001-01-01T00:00:00+01:00", "yesterday", "Z",
-        "active", " Done ", "NUMBER", "ratio", "5", " 7.5 ", "-1", "0", "11", "1e2", "1_0",
-        "nan", "inf", "1,000", "N/A", "x" * 300,
-    ]),
-    st.integers(-3, 20), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.sampled_from(
+        [
+            "",
+            "  ",
+            "O-1",
+            "2026-01-01",
+            " 2026-03-31 ",
+            "2026-02-30",
+            "2026-1-01",
+            "20260101",
+            "2026-01-05T10:00:00Z",
+            "2026-01-05T10:00:00+02:00",
+            "2026-01-05T10:00:00+02:00Z",
+            "2026-01-05 10:00:00",
+            "2026-01-05",
+            "0001-01-01T00:00:00+01:00",
+            "yesterday",
+            "Z",
+            "active",
+            " Done ",
+            "NUMBER",
+            "ratio",
+            "5",
+            " 7.5 ",
+            "-1",
+            "0",
+            "11",
+            "1e2",
+            "1_0",
+            "nan",
+            "inf",
+            "1,000",
+            "N/A",
+            "x" * 300,
+        ]
+    ),
+    st.integers(-3, 20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
     st.lists(st.integers(), max_size=1),
 )
 
@@ -56,7 +87,15 @@ def test_batch_equals_row_by_row(entity: str, data: st.DataObject):
 
 def test_clean_rows_take_the_fast_path_and_match():
     spec = ENTITIES["check_ins"]
-    rows = [{"check_in_id": f"C-{i}", "key_result_id": "KR-1",
-             "checked_in_at": f"2026-01-{1 + i % 28:02d}T09:00:00{'Z' if i % 2 else '+03:00'}",
-             "value": str(i), "confidence": "5" if i % 3 else "", "note": " n "} for i in range(100)]
+    rows = [
+        {
+            "check_in_id": f"C-{i}",
+            "key_result_id": "KR-1",
+            "checked_in_at": f"2026-01-{1 + i % 28:02d}T09:00:00{'Z' if i % 2 else '+03:00'}",
+            "value": str(i),
+            "confidence": "5" if i % 3 else "",
+            "note": " n ",
+        }
+        for i in range(100)
+    ]
     assert validate_batch(spec, rows) == [validate(spec, r) for r in rows]

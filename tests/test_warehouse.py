@@ -73,12 +73,18 @@ def test_sqlite_bulk_text_matches_sqlalchemy_storage_format():
 
     dialect = sqlite.dialect()
     for column_type, values in (
-        (TIMESTAMP, [datetime(2026, 2, 15, 6, 0), datetime(999, 1, 2, 3, 4, 5, 6),
-                     datetime(2026, 12, 31, 23, 59, 59, 999999)]),
+        (
+            TIMESTAMP,
+            [
+                datetime(2026, 2, 15, 6, 0),
+                datetime(999, 1, 2, 3, 4, 5, 6),
+                datetime(2026, 12, 31, 23, 59, 59, 999999),
+            ],
+        ),
         (Date(), [date(2026, 3, 31), date(1, 1, 1)]),
     ):
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
         convert = sqlite_text(column_type)
-        for value in values + [values[0] + timedelta(days=400)]:
+        for value in [*values, values[0] + timedelta(days=400)]:
             assert convert(value) == processor(value)
         assert convert(None) is None

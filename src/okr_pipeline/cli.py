@@ -130,8 +130,9 @@ def generate(
     day = as_of_instant(as_of).date() if as_of else date.today()
     # about 30,000 rows per unit of scale: enough for a bar, not a promise
     with _progress(int(30_000 * scale), "generating") as progress:
-        manifest = generate_bundle(out_dir, seed=seed, scale=scale, messy=messy, as_of=day,
-                                   progress=progress)
+        manifest = generate_bundle(
+            out_dir, seed=seed, scale=scale, messy=messy, as_of=day, progress=progress
+        )
     _emit(
         {"out": str(out_dir), **manifest},
         as_json,
@@ -308,8 +309,9 @@ def up(as_json: bool) -> None:
         demo = settings.path("raw") / "demo"
         click.echo(f"empty warehouse: generating demo data in {demo}", err=True)
         with _progress(30_000, "generating") as progress:
-            generate_bundle(demo, seed=settings.model.random_seed, scale=1.0, messy=True,
-                            progress=progress)
+            generate_bundle(
+                demo, seed=settings.model.random_seed, scale=1.0, messy=True, progress=progress
+            )
         result["ingest"] = _ingest_path(demo).as_dict()
     with engine.connect() as conn:
         result["status"] = warehouse_status(conn)

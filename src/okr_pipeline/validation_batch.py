@@ -45,8 +45,11 @@ def _strings(raw: list[Any], default: Any, limit: Any, suspect: set[int]) -> lis
     present = [v for v in values if v is not None]
     too_long = limit is not None and max(map(len, present), default=0) > limit
     if too_long or "\x00" in "".join(present):
-        suspect.update(i for i, v in enumerate(values)
-                       if v is not None and ((limit and len(v) > limit) or "\x00" in v))
+        suspect.update(
+            i
+            for i, v in enumerate(values)
+            if v is not None and ((limit and len(v) > limit) or "\x00" in v)
+        )
     return values
 
 
@@ -129,7 +132,10 @@ def _timestamps(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) ->
 
 
 _CONVERTERS: dict[str, Converter] = {
-    "string": _strings, "enum": _enums, "number": _numbers, "date": _dates,
+    "string": _strings,
+    "enum": _enums,
+    "number": _numbers,
+    "date": _dates,
     "timestamp": _timestamps,
 }
 
@@ -141,8 +147,9 @@ def _one(spec: EntitySpec, fields: Mapping[str, Any]) -> dict[str, Any] | Reject
         return rejection
 
 
-def validate_batch(spec: EntitySpec,
-                   rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | Rejection]:
+def validate_batch(
+    spec: EntitySpec, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any] | Rejection]:
     """For each raw row, the row to store or the Rejection: exactly `validate` per row."""
     if len(rows) < SMALL_BATCH:
         return [_one(spec, fields) for fields in rows]
@@ -157,7 +164,8 @@ def validate_batch(spec: EntitySpec,
         columns.append(values)
     names = spec.field_names
     results: list[dict[str, Any] | Rejection] = [
-        dict(zip(names, values)) for values in zip(*columns)  # noqa: B905 - equal lengths
+        dict(zip(names, values))
+        for values in zip(*columns)
     ]
     for i, row in enumerate(results):
         if i not in suspect:

@@ -173,7 +173,7 @@ def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
                 ("malformed_row", f"{len(row)} fields where the header has {width}"),
             )
             continue
-        yield RawRecord(entity, dict(zip(header, row)), source, start + 1, raw)  # noqa: B905
+        yield RawRecord(entity, dict(zip(header, row)), source, start + 1, raw)
 
 
 def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
