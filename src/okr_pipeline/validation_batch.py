@@ -164,8 +164,7 @@ def validate_batch(
         columns.append(values)
     names = spec.field_names
     results: list[dict[str, Any] | Rejection] = [
-        dict(zip(names, values))
-        for values in zip(*columns)
+        dict(zip(names, values)) for values in zip(*columns)
     ]
     for i, row in enumerate(results):
         if i not in suspect:
