@@ -225,3 +225,18 @@ def test_quarantined_raw_content_is_storable(warehouse: Engine, tmp_path: Path):
     with warehouse.connect() as conn:
         (row,) = list_quarantine(conn)
     assert row["raw"] == "T-1,caf\\xe9\n" and row["line"] == 2
+
+
+def test_chunks_hold_repeats_of_an_id_together():
+    from okr_pipeline.ingest import chunked
+    from okr_pipeline.sources.record import RawRecord
+
+    ids = ["A", "B", " A", "C", "D", "B", "E", None, "F"]
+    records = [RawRecord("tasks", {"task_id": i}, "s", n, str(i)) for n, i in enumerate(ids)]
+    parts = list(chunked("tasks", records, 3))
+    assert sum(len(p) for p in parts) == len(records)
+    last = parts[-1]
+    assert {r.fields["task_id"] for r in last} >= {"A", " A", "B"}  # all repeats, in one chunk
+    for part in parts[:-1]:
+        assert not {r.fields["task_id"] for r in part} & {"A", " A", "B"}
+    assert list(chunked("tasks", [], 3)) == [[]]

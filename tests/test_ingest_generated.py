@@ -62,6 +62,18 @@ def test_messy_bundle_reconciles_exactly(warehouse: Engine, messy_bundle):
         assert counts["quarantined"] == manifest["expected"][name]["quarantined"]
 
 
+def test_small_chunks_end_as_the_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle
+):
+    """Chunk by chunk (repeats of an id held together) gives the same report and rows."""
+    path, manifest = messy_bundle
+    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", 7)
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine)
+    assert _report(engine, path)["entities"] == manifest["expected"]
+    assert _report(engine, path)["totals"]["stored"] == 0
+
+
 def test_generated_bundle_is_order_independent(tmp_path: Path, messy_bundle):
     """Rows reversed within every file, and children handed over before parents."""
     path, manifest = messy_bundle

@@ -25,17 +25,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 
-from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec, Rejection
+from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.validation_batch import validate_batch
+from okr_pipeline.validation_batch import Origin, Rejected, Validated, chunked, validate_records
 from okr_pipeline.warehouse.bulk import chunks, insert_rows
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = ["EntityCounts", "IngestReport", "ingest"]
 
 log = logging.getLogger(__name__)
-PROGRESS_STEP = 10000  # rows validated between progress reports
+CHUNK_ROWS = 20000  # rows validated and stored at a time
 LOOKUP_CHUNK = 900  # ids per IN (...) list: below every dialect's limit (Oracle: 1000)
 _OLDEST = datetime.min
 
@@ -88,14 +88,6 @@ class IngestReport:
         }
 
 
-@dataclass
-class _Rejected:
-    record: RawRecord
-    reason: str
-    field: str | None
-    message: str
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -146,91 +138,87 @@ class _Ingestion:
         self.run_id = run_id
         self.progress = progress
         self.now = _utcnow()
-        self.rejected: list[_Rejected] = []
+        self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
-        self.kept: dict[str, dict[str, dict[str, Any]]] = {}  # entity -> id -> row, this batch
+        self.kept: dict[str, dict[str, dict[str, Any]]] = {}  # entity -> id -> row, this run
+        self.empty: dict[str, bool] = {}
 
-    def entity(self, name: str, records: list[RawRecord]) -> EntityCounts:
-        spec = ENTITIES[name]
-        counts = EntityCounts(read=len(records))
-        valid = self._validate(spec, records, counts)
-        valid = self._resolve_references(spec, valid, counts)
+    def apply(self, chunk: Validated, counts: EntityCounts) -> None:
+        """Store one validated chunk: references, repeats, then the warehouse."""
+        spec = ENTITIES[chunk.entity]
+        counts.read += chunk.read
+        for rejected in chunk.rejected:
+            self._reject(rejected, counts)
+        valid = self._resolve_references(spec, chunk.valid, counts)
         winners = self._collapse_repeats(spec, valid, counts)
         self._store(spec, winners, counts)
-        self.kept[name] = {key: row for key, (_, row) in winners.items()}
-        return counts
+        self.kept.setdefault(chunk.entity, {}).update(
+            (key, row) for key, (_, row) in winners.items()
+        )
+        if self.progress is not None:
+            self.progress(chunk.read)
 
-    def _reject(
-        self, record: RawRecord, reason: str, field: str | None, message: str, counts: EntityCounts
-    ) -> None:
-        self.rejected.append(_Rejected(record, reason, field, message))
+    def _was_empty(self, entity: str) -> bool:
+        """Whether the entity's table held no row when this run began: then no lookup in it
+        can find anything but what this run stored, which `kept` already has."""
+        if entity not in self.empty:
+            table = ENTITY_TABLES[entity]
+            first = self.conn.execute(select(table.primary_key.columns.values()[0]).limit(1))
+            self.empty[entity] = first.first() is None
+        return self.empty[entity]
+
+    def _reject(self, rejected: Rejected, counts: EntityCounts) -> None:
+        self.rejected.append(rejected)
         counts.quarantined += 1
-        counts.by_reason[reason] += 1
-
-    def _validate(
-        self, spec: EntitySpec, records: list[RawRecord], counts: EntityCounts
-    ) -> list[tuple[RawRecord, dict[str, Any]]]:
-        valid = []
-        for batch in chunks(records, PROGRESS_STEP):
-            readable = []
-            for record in batch:
-                if record.problem is None:
-                    readable.append(record)
-                else:
-                    reason, message = record.problem
-                    self._reject(record, reason, None, message, counts)
-            results = validate_batch(spec, [record.fields or {} for record in readable])
-            for record, result in zip(readable, results, strict=True):
-                if isinstance(result, Rejection):
-                    self._reject(record, result.reason, result.field, result.message, counts)
-                else:
-                    valid.append((record, result))
-            if self.progress is not None:
-                self.progress(len(batch))
-        return valid
+        counts.by_reason[rejected.reason] += 1
 
     def _resolve_references(
-        self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]], counts: EntityCounts
-    ) -> list[tuple[RawRecord, dict[str, Any]]]:
+        self,
+        spec: EntitySpec,
+        valid: list[tuple[Origin, dict[str, Any]]],
+        counts: EntityCounts,
+    ) -> list[tuple[Origin, dict[str, Any]]]:
         if spec.reference is None:
             return valid
         field_name, parent = spec.reference
         in_batch = self.kept.get(parent, {})
         wanted = {row[field_name] for _, row in valid} - in_batch.keys() - {None}
-        stored = _lookup(self.conn, ENTITY_TABLES[parent], wanted)
+        stored = (
+            {} if self._was_empty(parent) else _lookup(self.conn, ENTITY_TABLES[parent], wanted)
+        )
         resolved = []
-        for record, row in valid:
+        for origin, row in valid:
             parent_id = row[field_name]
             if parent_id is None:  # an optional reference left empty
-                resolved.append((record, row))
+                resolved.append((origin, row))
                 continue
             parent_row = in_batch.get(parent_id) or stored.get(parent_id)
             if parent_row is None:
-                self._reject(
-                    record,
-                    "unknown_reference",
-                    field_name,
-                    f"{field_name}: {parent_id!r} names no known {parent}",
-                    counts,
+                source, line, raw, quarantine_id = origin
+                # the validated row stands in for the fields: a retry validates it again
+                record = RawRecord(
+                    spec.name, dict(row), source, line, raw, quarantine_id=quarantine_id
                 )
+                message = f"{field_name}: {parent_id!r} names no known {parent}"
+                self._reject(Rejected(record, "unknown_reference", field_name, message), counts)
                 continue
             if spec.name == "key_results" and row["due_date"] is None:
                 row["due_date"] = parent_row["period_end"]  # contract default
-            resolved.append((record, row))
+            resolved.append((origin, row))
         return resolved
 
     def _collapse_repeats(
         self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]], counts: EntityCounts
-    ) -> dict[str, tuple[RawRecord, dict[str, Any]]]:
-        winners: dict[str, tuple[RawRecord, dict[str, Any]]] = {}
-        for record, row in valid:
+    ) -> dict[str, tuple[Origin, dict[str, Any]]]:
+        winners: dict[str, tuple[Origin, dict[str, Any]]] = {}
+        for origin, row in valid:
             key = row[spec.key]
             current = winners.get(key)
             if current is None or _replaces(spec, row, current[1]):
-                winners[key] = (record, row)
+                winners[key] = (origin, row)
                 loser = current
             else:
-                loser = (record, row)
+                loser = (origin, row)
             if loser is not None:
                 counts.unchanged += 1
                 self._resolve(loser[0])
@@ -239,14 +227,15 @@ class _Ingestion:
     def _store(
         self,
         spec: EntitySpec,
-        winners: dict[str, tuple[RawRecord, dict[str, Any]]],
+        winners: dict[str, tuple[Origin, dict[str, Any]]],
         counts: EntityCounts,
     ) -> None:
         table = ENTITY_TABLES[spec.name]
-        stored = _lookup(self.conn, table, winners) if winners else {}
+        empty = not winners or self._was_empty(spec.name)
+        stored = {} if empty else _lookup(self.conn, table, winners)
         inserts, updates = [], []
-        for key, (record, row) in winners.items():
-            self._resolve(record)
+        for key, (origin, row) in winners.items():
+            self._resolve(origin)
             old = stored.get(key)
             if old is None:
                 inserts.append(row)
@@ -273,13 +262,14 @@ class _Ingestion:
             for chunk in chunks(params, 5000):
                 self.conn.execute(statement, chunk)
 
-    def _resolve(self, record: RawRecord) -> None:
-        if record.quarantine_id is not None:
-            self.resolved.append(record.quarantine_id)
+    def _resolve(self, origin: Origin) -> None:
+        """A row retried from the quarantine passed: its quarantine entry is resolved."""
+        if origin[3] is not None:
+            self.resolved.append(origin[3])
 
     def write_quarantine(self) -> None:
         """One quarantine row per distinct bad input: a repeat raises its count and last run."""
-        by_print: dict[str, tuple[_Rejected, int]] = {}
+        by_print: dict[str, tuple[Rejected, int]] = {}
         for rejected in self.rejected:
             rejected.record.raw = storable_text(rejected.record.raw)
             digest = hashlib.sha256(
@@ -360,8 +350,31 @@ def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Validate and store the records in one transaction; the run and its report are recorded."""
+    validated = (
+        validate_records(entity, chunk)
+        for entity in ENTITY_ORDER
+        for chunk in chunked(entity, records.get(entity, []), CHUNK_ROWS)
+    )
+    return ingest_validated(
+        engine, validated, source=source, kind=kind, warnings=warnings, progress=progress
+    )
+
+
+def ingest_validated(
+    engine: Engine,
+    validated: Iterable[Validated],
+    *,
+    source: str,
+    kind: str = "files",
+    warnings: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Store validated chunks, parents' entities first, in one transaction; the run and its
+    report are recorded, a failed run too."""
     run_id = str(uuid.uuid4())
-    report = IngestReport(run_id, source, {}, list(warnings))
+    report = IngestReport(
+        run_id, source, {name: EntityCounts() for name in ENTITY_ORDER}, list(warnings)
+    )
     started = _utcnow()
     try:
         with gc_paused(), engine.begin() as conn:
@@ -371,8 +384,9 @@ def ingest(
                 )
             )
             run = _Ingestion(conn, run_id, progress)
-            for name in ENTITY_ORDER:
-                report.entities[name] = run.entity(name, records.get(name, []))
+            for chunk in validated:
+                report.warnings.extend(chunk.warnings)
+                run.apply(chunk, report.entities[chunk.entity])
             run.write_quarantine()
             report.resolved = len(set(run.resolved))
             conn.execute(

@@ -1,5 +1,6 @@
-"""Validating many rows of one entity at once: the same results as `contract.validate` per row,
-computed a column at a time.
+"""Validating many rows of one entity at once, in chunks: the same results as
+`contract.validate` per row, computed a column at a time. Nothing here touches the database, so
+it can run in another process than the storage.
 
 Each column converter takes the values it can turn into their stored form without doubt (the
 common case: clean strings, numbers, enumerations, dates and timestamps) and marks every other row
@@ -10,14 +11,17 @@ Working by column replaces a Python call per field and row by list comprehension
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from math import isfinite
 from typing import Any
 
-from okr_pipeline.contract import EntitySpec, Rejection, validate
+from okr_pipeline.contract import ENTITIES, EntitySpec, Rejection, validate
+from okr_pipeline.sources.record import RawRecord
 
-__all__ = ["validate_batch"]
+__all__ = ["Origin", "Rejected", "Validated", "chunked", "validate_batch", "validate_records"]
 
 SMALL_BATCH = 32  # below this the per-row path is as fast
 
@@ -176,3 +180,76 @@ def validate_batch(
     for i in suspect:
         results[i] = _one(spec, rows[i])
     return results
+
+
+@dataclass
+class Rejected:
+    record: RawRecord
+    reason: str
+    field: str | None
+    message: str
+
+
+# Where a valid row came from: (source, line, raw content, quarantine id). A plain tuple, as
+# validated rows may cross a process boundary by the hundred thousand.
+Origin = tuple[str, int | None, str, int | None]
+
+
+@dataclass
+class Validated:
+    """Rows of one entity after contract validation: needs no database, so it can be made in
+    another process."""
+
+    entity: str
+    read: int
+    valid: list[tuple[Origin, dict[str, Any]]]
+    rejected: list[Rejected]
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate_records(entity: str, records: list[RawRecord]) -> Validated:
+    spec = ENTITIES[entity]
+    valid: list[tuple[Origin, dict[str, Any]]] = []
+    rejected = []
+    readable = []
+    for record in records:
+        if record.problem is None:
+            readable.append(record)
+        else:
+            reason, message = record.problem
+            rejected.append(Rejected(record, reason, None, message))
+    results = validate_batch(spec, [record.fields or {} for record in readable])
+    for record, result in zip(readable, results):
+        if isinstance(result, Rejection):
+            rejected.append(Rejected(record, result.reason, result.field, result.message))
+        else:
+            origin = (record.source, record.line, record.raw, record.quarantine_id)
+            valid.append((origin, result))
+    return Validated(entity, len(records), valid, rejected)
+
+
+def _raw_key(record: RawRecord, key: str) -> str | None:
+    """The id a record will have once validated (ids are trimmed; JSON numbers become text)."""
+    value = record.fields.get(key) if record.fields else None
+    return value.strip() if isinstance(value, str) else None if value is None else str(value)
+
+
+def chunked(entity: str, records: list[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    """The records in chunks, those sharing an id all in the last one: so a chunk never holds
+    a repeat of an id from another chunk, and chunk by chunk ends as the whole would."""
+    key = ENTITIES[entity].key
+    seen = Counter(_raw_key(record, key) for record in records)
+    repeated = {k for k, n in seen.items() if n > 1 and k}
+    if repeated:
+        held = [r for r in records if _raw_key(r, key) in repeated]
+        records = [r for r in records if _raw_key(r, key) not in repeated]
+    else:
+        held = []
+    for start in range(0, len(records), size):
+        part = records[start : start + size]
+        if start + size >= len(records):
+            part = part + held
+            held = []
+        yield part
+    if held or not records:
+        yield held

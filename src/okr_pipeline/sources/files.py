@@ -21,7 +21,7 @@ from okr_pipeline.errors import InputError
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.record import RawRecord
 
-__all__ = ["Bundle", "read_path"]
+__all__ = ["Bundle", "BundleFile", "discover", "read_files", "read_path"]
 
 PLAN_TASKS = "plan_tasks.json"
 csv.field_size_limit(16 * 1024 * 1024)  # long notes are data, not an attack on a 128 KiB default
@@ -51,35 +51,51 @@ def _file_kind(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def read_path(path: Path) -> Bundle:
-    """Read a bundle directory or a single entity file."""
+# A file of a bundle: its path, the entity it holds and its format (csv, jsonl, plan_tasks).
+BundleFile = tuple[Path, str, str]
+
+
+def discover(path: Path) -> tuple[list[BundleFile], list[str]]:
+    """The contract files at a path (a bundle directory or one file), and warnings about the
+    rest; a path that cannot be used at all is an InputError."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
-    bundle = Bundle()
-    if path.is_dir():
-        try:
-            entries = sorted(p for p in path.iterdir() if p.is_file())
-        except PermissionError:
-            raise InputError(f"{path}: directory is not readable") from None
-        known = [(p, kind) for p in entries if (kind := _file_kind(p))]
-        ignored = [p.name for p in entries if not _file_kind(p) and not p.name.startswith(".")]
-        if not known:
-            expected = ", ".join(f"{e}.csv|.jsonl" for e in ENTITIES) + f", {PLAN_TASKS}"
-            raise InputError(f"{path}: no known files (expected {expected})")
-        if ignored:
-            bundle.warnings.append(
-                f"{path}: ignored files not in the contract: {', '.join(ignored)}"
-            )
-    else:
+    if not path.is_dir():
         kind = _file_kind(path)
         if kind is None:
             raise InputError(
                 f"{path}: not a contract file name (ENTITY.csv, ENTITY.jsonl or {PLAN_TASKS})"
             )
-        known = [(path, kind)]
+        return [(path, *kind)], []
+    try:
+        entries = sorted(p for p in path.iterdir() if p.is_file())
+    except PermissionError:
+        raise InputError(f"{path}: directory is not readable") from None
+    known = [(p, *kind) for p in entries if (kind := _file_kind(p))]
+    if not known:
+        expected = ", ".join(f"{e}.csv|.jsonl" for e in ENTITIES) + f", {PLAN_TASKS}"
+        raise InputError(f"{path}: no known files (expected {expected})")
+    ignored = [p.name for p in entries if not _file_kind(p) and not p.name.startswith(".")]
+    warnings = (
+        [f"{path}: ignored files not in the contract: {', '.join(ignored)}"] if ignored else []
+    )
+    return known, warnings
+
+
+def read_files(files: list[BundleFile]) -> Bundle:
+    """Read the given contract files into raw records."""
+    bundle = Bundle()
     with gc_paused():
-        for file_path, (entity, fmt) in known:
+        for file_path, entity, fmt in files:
             _read_file(file_path, entity, fmt, bundle)
+    return bundle
+
+
+def read_path(path: Path) -> Bundle:
+    """Read a bundle directory or a single entity file."""
+    files, warnings = discover(path)
+    bundle = read_files(files)
+    bundle.warnings[:0] = warnings
     return bundle
 
 
