@@ -238,13 +238,12 @@ def chunked(entity: str, records: list[RawRecord], size: int) -> Iterator[list[R
     """The records in chunks, those sharing an id all in the last one: so a chunk never holds
     a repeat of an id from another chunk, and chunk by chunk ends as the whole would."""
     key = ENTITIES[entity].key
-    seen = Counter(_raw_key(record, key) for record in records)
-    repeated = {k for k, n in seen.items() if n > 1 and k}
+    keys = [_raw_key(record, key) for record in records]
+    repeated = {k for k, n in Counter(keys).items() if n > 1 and k}
+    held = []
     if repeated:
-        held = [r for r in records if _raw_key(r, key) in repeated]
-        records = [r for r in records if _raw_key(r, key) not in repeated]
-    else:
-        held = []
+        held = [r for r, k in zip(records, keys) if k in repeated]
+        records = [r for r, k in zip(records, keys) if k not in repeated]
     for start in range(0, len(records), size):
         part = records[start : start + size]
         if start + size >= len(records):
