@@ -23,15 +23,30 @@ def test_migrated_schema_matches_the_tables(warehouse: Engine):
     assert {*ENTITY_TABLES, "quarantine", "ingest_runs", "alembic_version"} <= names
 
 
-def test_an_existing_warehouse_upgrades_in_place(warehouse: Engine, contract_bundle):
+def test_an_existing_warehouse_upgrades_in_place(warehouse_url: str, contract_bundle):
+    """A warehouse made by the first schema, holding data, upgrades to the newest one."""
+    from alembic import command
+    from alembic.config import Config
+
     from okr_pipeline.ingest import ingest
     from okr_pipeline.sources.files import read_path
+    from okr_pipeline.warehouse.engine import MIGRATIONS
 
-    ingest(warehouse, read_path(contract_bundle).records, source="x")
-    migrate(warehouse)  # again: a no-op that keeps the data
-    with warehouse.connect() as conn:
+    engine = create_warehouse_engine(warehouse_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    assert "predictions" not in inspect(engine).get_table_names()
+    ingest(engine, read_path(contract_bundle).records, source="x")
+    migrate(engine)
+    migrate(engine)  # again: a no-op
+    with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM objectives")).scalar_one() == 3
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    assert "predictions" in inspect(engine).get_table_names()
+    engine.dispose()
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):

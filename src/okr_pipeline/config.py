@@ -90,18 +90,23 @@ class RiskThresholds(_Section):
 
 
 class ModelParams(_Section):
+    """LightGBM hyperparameters of the risk model."""
+
     learning_rate: float = Field(0.05, gt=0, le=1)
-    max_iter: int = Field(300, ge=1)
-    max_leaf_nodes: int = Field(15, ge=2)
-    min_samples_leaf: int = Field(40, ge=1)
+    n_estimators: int = Field(300, ge=1)
+    num_leaves: int = Field(15, ge=2)
+    min_child_samples: int = Field(40, ge=1)
 
 
 class Model(_Section):
     achievement_threshold: float = Field(0.7, gt=0, le=1)
     registered_name: str = "okr-risk"
-    tracking_uri: str | None = None  # None: SQLite store under the data directory
+    tracking_uri: str | None = None  # None: SQLite store and artifacts under the data directory
     random_seed: int = 42
-    snapshot_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
+    # points of a closed key result's period at which training snapshots are taken
+    snapshot_fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    validation_share: float = Field(0.2, gt=0, lt=1)  # latest closed periods held out
+    min_training_key_results: int = Field(50, ge=10)
     promotion_margin: float = Field(0.005, ge=0)
     risk_thresholds: RiskThresholds = RiskThresholds()
     params: ModelParams = ModelParams()
@@ -178,6 +183,10 @@ class Settings(BaseSettings):
     @property
     def warehouse_url(self) -> str:
         return self.warehouse.url or f"sqlite:///{self.data_dir / 'warehouse.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.model.tracking_uri or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
 
     def redacted(self) -> dict[str, Any]:
         """The settings as JSON-ready data with passwords hidden."""

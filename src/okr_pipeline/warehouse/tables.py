@@ -24,7 +24,7 @@ from sqlalchemy.dialects import oracle
 
 from okr_pipeline.contract import ENTITIES, EntitySpec
 
-__all__ = ["ENTITY_TABLES", "ingest_runs", "metadata", "quarantine"]
+__all__ = ["ENTITY_TABLES", "ingest_runs", "metadata", "predictions", "quarantine"]
 
 metadata = MetaData(
     naming_convention={
@@ -106,4 +106,20 @@ quarantine = Table(
     Column("resolved_run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id)),
     UniqueConstraint("fingerprint"),
     Index(None, "reason"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_result_id", ID, nullable=False),
+    Column("as_of", TIMESTAMP, nullable=False),
+    Column("risk", Double, nullable=False),  # calibrated probability of missing
+    Column("status", String(16), nullable=False),  # on_track | at_risk | off_track
+    Column("reasons", Text, nullable=False),  # JSON: the top drivers with their direction
+    Column("model_version", String(32), nullable=False),
+    Column("feature_hash", String(64), nullable=False),  # sha256 of the feature snapshot
+    Column("created_at", TIMESTAMP, nullable=False),
+    UniqueConstraint("key_result_id", "as_of", "model_version"),
+    Index(None, "as_of"),
 )

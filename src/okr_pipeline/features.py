@@ -1,0 +1,382 @@
+"""As-of features: what was knowable about a key result at an instant D, and nothing later.
+
+Every value at D comes from rows timestamped at or before D: check-ins by `checked_in_at`,
+milestones and tasks by `completed_at` (a task's `status` is its state now, so it is never used),
+outcomes of other key results only once their due date has passed before D. Key result and
+objective attributes (metric, target, weight, priority, department, owner) are taken as stored.
+The feature table is documented in docs/features.md.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from okr_pipeline.warehouse.tables import ENTITY_TABLES
+
+__all__ = [
+    "CATEGORICAL",
+    "FEATURES",
+    "History",
+    "closed_before",
+    "features_at",
+    "load_history",
+    "open_at",
+    "snapshot_instant",
+]
+
+EPOCH = datetime(1970, 1, 1)
+DAY = 86400.0
+PRIOR_WEIGHT = 3.0  # pseudo-observations pulling a short attainment record toward the overall
+
+NUMERIC = [
+    "elapsed",
+    "period_days",
+    "days_left",
+    "progress",
+    "score",
+    "pace",
+    "gap",
+    "velocity_14d",
+    "velocity_28d",
+    "projected_score",
+    "checkin_count",
+    "checkins_per_week",
+    "days_since_checkin",
+    "mean_checkin_gap_days",
+    "last_confidence",
+    "confidence_change",
+    "mean_confidence",
+    "milestones_known",
+    "milestone_done_share",
+    "milestones_overdue",
+    "tasks_planned",
+    "task_done_share",
+    "tasks_done_last_14d",
+    "weight",
+    "decrease",
+    "owner_attainment",
+    "owner_closed",
+    "department_attainment",
+    "department_closed",
+    "sibling_count",
+    "sibling_mean_score",
+    "sibling_min_pace",
+]
+CATEGORICAL = ["metric_type", "priority", "department"]
+FEATURES = NUMERIC + CATEGORICAL
+
+
+def _days(moment: datetime) -> float:
+    return (moment - EPOCH).total_seconds() / DAY
+
+
+@dataclass
+class _KeyResult:
+    id: str
+    objective_id: str
+    owner: str | None
+    department: str | None
+    metric_type: str
+    priority: str | None
+    start_value: float
+    target_value: float
+    weight: float
+    begin: float  # period start, in days since the epoch
+    end: float  # end of the due day
+    cancelled: bool
+    checkin_times: list[float] = field(default_factory=list)
+    checkin_values: list[float] = field(default_factory=list)
+    checkin_confidence: list[float] = field(default_factory=list)
+    milestones: list[tuple[float, float, float]] = field(default_factory=list)  # due, done, w
+    tasks: list[tuple[float, float, float]] = field(default_factory=list)  # planned, done, w
+
+    def progress_at(self, moment: float) -> float:
+        i = bisect_right(self.checkin_times, moment) - 1
+        if i < 0:
+            return 0.0
+        return (self.checkin_values[i] - self.start_value) / (self.target_value - self.start_value)
+
+
+@dataclass
+class _Record:
+    """Closed key results of one owner or department, by due time: who achieved what when."""
+
+    ends: list[float] = field(default_factory=list)
+    achieved: list[int] = field(default_factory=list)  # cumulative count
+
+    def at(self, moment: float) -> tuple[int, int]:
+        n = bisect_right(self.ends, moment)
+        return n, self.achieved[n - 1] if n else 0
+
+
+@dataclass
+class History:
+    """Everything the features need, loaded once from the warehouse."""
+
+    key_results: dict[str, _KeyResult]
+    siblings: dict[str, list[str]]
+    owners: dict[str, _Record]
+    departments: dict[str, _Record]
+    overall: _Record
+    threshold: float
+
+    def outcome(self, kr_id: str) -> bool | None:
+        """True if the key result missed (final score below the threshold); None if it has no
+        outcome (cancelled objective)."""
+        kr = self.key_results[kr_id]
+        if kr.cancelled:
+            return None
+        final = min(max(kr.progress_at(kr.end), 0.0), 1.0)
+        return final < self.threshold
+
+
+def _nan_to_none(value: float) -> float:
+    return math.nan if value is None else float(value)
+
+
+def load_history(conn: Connection, threshold: float) -> History:
+    """Read key results with their objectives, check-ins, milestones and tasks."""
+    krs_t, obj_t = ENTITY_TABLES["key_results"], ENTITY_TABLES["objectives"]
+    krs: dict[str, _KeyResult] = {}
+    siblings: dict[str, list[str]] = defaultdict(list)
+    rows = conn.execute(
+        select(
+            krs_t.c.key_result_id,
+            krs_t.c.objective_id,
+            krs_t.c.owner_id,
+            obj_t.c.owner_id,
+            obj_t.c.department,
+            krs_t.c.metric_type,
+            obj_t.c.priority,
+            krs_t.c.start_value,
+            krs_t.c.target_value,
+            krs_t.c.weight,
+            obj_t.c.period_start,
+            krs_t.c.due_date,
+            obj_t.c.status,
+        )
+        .join(obj_t, obj_t.c.objective_id == krs_t.c.objective_id)
+        .order_by(krs_t.c.key_result_id)
+    )
+    for (
+        kr_id,
+        objective_id,
+        kr_owner,
+        obj_owner,
+        department,
+        metric,
+        priority,
+        start,
+        target,
+        weight,
+        period_start,
+        due,
+        status,
+    ) in rows:
+        begin = _days(datetime.combine(min(period_start, due), time.min))
+        end = _days(datetime.combine(due, time.max))
+        krs[kr_id] = _KeyResult(
+            kr_id,
+            objective_id,
+            kr_owner or obj_owner,
+            department,
+            metric,
+            priority,
+            start,
+            target,
+            weight,
+            begin,
+            end,
+            status == "cancelled",
+        )
+        siblings[objective_id].append(kr_id)
+
+    checkins = ENTITY_TABLES["check_ins"]
+    for kr_id, moment, value, confidence in conn.execute(
+        select(
+            checkins.c.key_result_id,
+            checkins.c.checked_in_at,
+            checkins.c.value,
+            checkins.c.confidence,
+        ).order_by(checkins.c.key_result_id, checkins.c.checked_in_at, checkins.c.check_in_id)
+    ):
+        kr = krs.get(kr_id)
+        if kr is not None:
+            kr.checkin_times.append(_days(moment))
+            kr.checkin_values.append(value)
+            kr.checkin_confidence.append(_nan_to_none(confidence))
+
+    milestones = ENTITY_TABLES["milestones"]
+    for kr_id, due, done, weight in conn.execute(
+        select(
+            milestones.c.key_result_id,
+            milestones.c.due_date,
+            milestones.c.completed_at,
+            milestones.c.weight,
+        )
+    ):
+        if kr_id in krs:
+            due_at = _days(datetime.combine(due, time.max)) if due else math.inf
+            krs[kr_id].milestones.append((due_at, _days(done) if done else math.inf, weight))
+
+    tasks = ENTITY_TABLES["tasks"]
+    for kr_id, planned, done, weight in conn.execute(
+        select(
+            tasks.c.key_result_id, tasks.c.planned_for, tasks.c.completed_at, tasks.c.weight
+        ).where(tasks.c.key_result_id.is_not(None))
+    ):
+        if kr_id in krs:
+            planned_at = _days(datetime.combine(planned, time.min)) if planned else math.inf
+            krs[kr_id].tasks.append((planned_at, _days(done) if done else math.inf, weight))
+
+    history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
+    _index_outcomes(history)
+    return history
+
+
+def _index_outcomes(history: History) -> None:
+    """Per owner, department and overall: closed key results ordered by due time."""
+    closed = sorted(
+        (
+            (kr.end, kr.owner or "", kr.department or "", missed)
+            for kr in history.key_results.values()
+            if (missed := history.outcome(kr.id)) is not None
+        ),
+        key=lambda item: item[0],
+    )
+    for end, owner, department, missed in closed:
+        for record in (
+            history.owners.setdefault(owner or "", _Record()),
+            history.departments.setdefault(department or "", _Record()),
+            history.overall,
+        ):
+            record.ends.append(end)
+            record.achieved.append((record.achieved[-1] if record.achieved else 0) + (not missed))
+
+
+def _attainment(record: _Record | None, moment: float, prior: float) -> tuple[float, int]:
+    """Share achieved among key results closed before `moment`, shrunk toward `prior`."""
+    n, achieved = record.at(moment) if record else (0, 0)
+    return (achieved + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT), n
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
+    span = max(kr.end - kr.begin, 1.0)
+    elapsed = _clip((now - kr.begin) / span, 0.0, 1.0)
+    n = bisect_right(kr.checkin_times, now)
+    progress = kr.progress_at(now)
+    score = _clip(progress, 0.0, 1.0)
+    pace = _clip(progress / max(elapsed, 0.02), -5.0, 5.0)
+    v14 = (progress - kr.progress_at(now - 14)) / 2.0  # per week
+    v28 = (progress - kr.progress_at(now - 28)) / 4.0
+    days_left = max(kr.end - now, 0.0)
+    times = kr.checkin_times[:n]
+    confidences = [c for c in kr.checkin_confidence[:n] if not math.isnan(c)]
+    gaps = np.diff(times) if n > 1 else []
+
+    # a milestone is known at D once it is due or done by D (rows carry no creation time)
+    known = [(due, done, w) for due, done, w in kr.milestones if due <= now or done <= now]
+    milestone_weight = sum(w for _, _, w in known)
+    done_weight = sum(w for _, done, w in known if done <= now)
+    overdue = sum(1 for due, done, _ in known if due < now and done > now)
+    planned = [(done, w) for planned_at, done, w in kr.tasks if planned_at <= now or done <= now]
+    planned_weight = sum(w for _, w in planned)
+    tasks_done = sum(w for done, w in planned if done <= now)
+
+    prior, _ = _attainment(history.overall, now, 0.6)
+    owner_rate, owner_n = _attainment(history.owners.get(kr.owner or ""), now, prior)
+    dept_rate, dept_n = _attainment(history.departments.get(kr.department or ""), now, prior)
+    others = [history.key_results[s] for s in history.siblings[kr.objective_id] if s != kr.id]
+    other_progress = [o.progress_at(now) for o in others]
+    other_pace = [
+        p / max(_clip((now - o.begin) / max(o.end - o.begin, 1.0), 0, 1), 0.02)
+        for o, p in zip(others, other_progress, strict=True)
+    ]
+    return {
+        "elapsed": elapsed,
+        "period_days": span,
+        "days_left": days_left,
+        "progress": progress,
+        "score": score,
+        "pace": pace,
+        "gap": progress - elapsed,
+        "velocity_14d": v14,
+        "velocity_28d": v28,
+        "projected_score": _clip(progress + v28 / 7.0 * days_left, -1.0, 2.0),
+        "checkin_count": n,
+        "checkins_per_week": n / max((now - kr.begin) / 7.0, 1.0),
+        "days_since_checkin": now - times[-1] if n else now - kr.begin,
+        "mean_checkin_gap_days": float(np.mean(gaps)) if len(gaps) else math.nan,
+        "last_confidence": confidences[-1] if confidences else math.nan,
+        "confidence_change": confidences[-1] - confidences[0] if confidences else math.nan,
+        "mean_confidence": sum(confidences) / len(confidences) if confidences else math.nan,
+        "milestones_known": len(known),
+        "milestone_done_share": done_weight / milestone_weight if milestone_weight else math.nan,
+        "milestones_overdue": overdue,
+        "tasks_planned": len(planned),
+        "task_done_share": tasks_done / planned_weight if planned_weight else math.nan,
+        "tasks_done_last_14d": sum(1 for done, _ in planned if now - 14 < done <= now),
+        "weight": kr.weight,
+        "decrease": float(kr.target_value < kr.start_value),
+        "owner_attainment": owner_rate,
+        "owner_closed": owner_n,
+        "department_attainment": dept_rate,
+        "department_closed": dept_n,
+        "sibling_count": len(others),
+        "sibling_mean_score": float(np.mean(np.clip(other_progress, 0, 1))) if others else math.nan,
+        "sibling_min_pace": min(other_pace) if others else math.nan,
+        "metric_type": kr.metric_type,
+        "priority": kr.priority,
+        "department": kr.department,
+    }
+
+
+def features_at(history: History, pairs: Iterable[tuple[str, datetime]]) -> pd.DataFrame:
+    """One row of features per (key result, instant), indexed by key_result_id and as_of."""
+    rows, index = [], []
+    for kr_id, moment in pairs:
+        rows.append(_row(history, history.key_results[kr_id], _days(moment)))
+        index.append((kr_id, moment))
+    frame = pd.DataFrame(
+        rows,
+        columns=FEATURES,
+        index=pd.MultiIndex.from_tuples(index, names=["key_result_id", "as_of"]),
+    )
+    for name in CATEGORICAL:
+        frame[name] = frame[name].astype("object")
+    return frame
+
+
+def open_at(history: History, moment: datetime) -> list[str]:
+    """Key results whose period has begun and whose due date has not passed at `moment`."""
+    now = _days(moment)
+    return [kr.id for kr in history.key_results.values() if kr.begin <= now <= kr.end]
+
+
+def snapshot_instant(history: History, kr_id: str, fraction: float) -> datetime:
+    """The instant at `fraction` of a key result's period."""
+    kr = history.key_results[kr_id]
+    return EPOCH + timedelta(days=kr.begin + fraction * (kr.end - kr.begin))
+
+
+def closed_before(history: History, moment: datetime) -> list[str]:
+    """Key results with an outcome whose due date passed before `moment`."""
+    now = _days(moment)
+    return [
+        kr.id
+        for kr in history.key_results.values()
+        if kr.end < now and history.outcome(kr.id) is not None
+    ]

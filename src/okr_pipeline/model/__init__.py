@@ -1,0 +1,1 @@
+"""The risk model: training, evaluation and its versioned registry in MLflow."""

@@ -1,0 +1,68 @@
+"""Training data: snapshots of closed key results at several points of their period, labelled
+with whether they were missed, split by time.
+
+A snapshot is the key result as it stood at a fraction of its period (as-of features), so the
+model learns from the same view it will have of open key results. Key results of cancelled
+objectives have no outcome and are left out. Validation takes the latest closed periods and
+training the earlier ones, never a random split across time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from okr_pipeline.features import History, closed_before, features_at, snapshot_instant
+
+__all__ = ["Snapshots", "split_by_time", "training_snapshots"]
+
+
+@dataclass
+class Snapshots:
+    features: pd.DataFrame  # indexed by (key_result_id, as_of)
+    missed: np.ndarray  # 1 if the key result was not achieved
+    elapsed: np.ndarray  # share of the period elapsed at the snapshot
+    groups: np.ndarray  # key result id of each row
+    periods: np.ndarray  # start of the key result's period (days since the epoch)
+
+    def __len__(self) -> int:
+        return len(self.missed)
+
+    def subset(self, mask: np.ndarray) -> Snapshots:
+        return Snapshots(
+            self.features[mask],
+            self.missed[mask],
+            self.elapsed[mask],
+            self.groups[mask],
+            self.periods[mask],
+        )
+
+
+def training_snapshots(history: History, as_of: datetime, fractions: Sequence[float]) -> Snapshots:
+    """Snapshots of every key result closed (with an outcome) before `as_of`."""
+    closed = closed_before(history, as_of)
+    pairs = [(kr, snapshot_instant(history, kr, f)) for kr in closed for f in fractions]
+    features = features_at(history, pairs)
+    ids = np.array([kr for kr, _ in pairs], dtype=object)
+    return Snapshots(
+        features=features,
+        missed=np.array([history.outcome(kr) for kr in ids], dtype=int),
+        elapsed=features["elapsed"].to_numpy(dtype=float),
+        groups=ids,
+        periods=np.array([history.key_results[kr].begin for kr in ids], dtype=float),
+    )
+
+
+def split_by_time(snapshots: Snapshots, validation_share: float) -> tuple[Snapshots, Snapshots]:
+    """(training, validation): validation holds the latest periods, whole, that together make
+    at least `validation_share` of the snapshots; training holds the earlier ones."""
+    starts, counts = np.unique(snapshots.periods, return_counts=True)
+    cumulative = np.cumsum(counts[::-1])  # latest periods first
+    needed = int(np.searchsorted(cumulative, validation_share * len(snapshots))) + 1
+    cut = starts[::-1][min(needed, len(starts) - 1) - 1] if len(starts) > 1 else np.inf
+    late = snapshots.periods >= cut
+    return snapshots.subset(~late), snapshots.subset(late)

@@ -1,0 +1,126 @@
+"""The risk model: gradient boosting on as-of features, with calibrated probabilities and the
+drivers of each prediction.
+
+LightGBM learns from the features (categorical ones natively, missing values as such). Its scores
+are calibrated by a logistic fit (Platt scaling) on out-of-fold scores, folds grouped by key result
+so that no key result's snapshots are both fitted and scored; the fit is monotone, so ranking
+(AUC) is the booster's own. Per-prediction drivers are tree SHAP contributions, which LightGBM
+computes exactly (`pred_contrib`), in log-odds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from okr_pipeline.features import CATEGORICAL
+
+__all__ = ["RiskModel"]
+
+
+class RiskModel:
+    """`fit(features, missed, groups)`, `predict_proba(features)`, `reasons(features)`."""
+
+    def __init__(
+        self,
+        *,
+        learning_rate: float = 0.05,
+        n_estimators: int = 300,
+        num_leaves: int = 15,
+        min_child_samples: int = 40,
+        calibration_folds: int = 4,
+        random_state: int = 42,
+    ) -> None:
+        self.learning_rate = learning_rate
+        self.n_estimators = n_estimators
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
+
+    def _booster(self) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(
+            learning_rate=self.learning_rate,
+            n_estimators=self.n_estimators,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            random_state=self.random_state,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=2,
+            verbose=-1,
+        )
+
+    def _prepare(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The training columns in order; categories as learned (an unseen value is missing)."""
+        data = features[self.features_].copy()
+        for name in CATEGORICAL:
+            if name in data:
+                data[name] = pd.Categorical(data[name], categories=self.categories_[name])
+        return data
+
+    def fit(self, features: pd.DataFrame, missed: np.ndarray, groups: np.ndarray) -> RiskModel:
+        self.features_ = list(features.columns)
+        self.categories_ = {
+            name: sorted(features[name].dropna().astype(str).unique())
+            for name in CATEGORICAL
+            if name in features
+        }
+        data = self._prepare(features)
+        missed = np.asarray(missed, dtype=int)
+        folds = min(self.calibration_folds, len(np.unique(groups)))
+        out_of_fold = np.zeros(len(missed))
+        for fitted, scored in GroupKFold(n_splits=folds).split(data, missed, groups):
+            booster = self._booster().fit(data.iloc[fitted], missed[fitted])
+            out_of_fold[scored] = booster.predict(data.iloc[scored], raw_score=True)
+        self.calibrator_ = LogisticRegression().fit(out_of_fold.reshape(-1, 1), missed)
+        self.booster_ = self._booster().fit(data, missed)
+        return self
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        raw = self.booster_.predict(self._prepare(features), raw_score=True)
+        return self.calibrator_.predict_proba(np.asarray(raw).reshape(-1, 1))
+
+    def feature_importance(self) -> pd.Series:
+        gains = self.booster_.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gains, index=self.features_).sort_values(ascending=False)
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's push on each prediction, in log-odds of missing (tree SHAP)."""
+        values = self.booster_.predict(self._prepare(features), pred_contrib=True)
+        return pd.DataFrame(
+            np.asarray(values)[:, :-1], columns=self.features_, index=features.index
+        )
+
+    def reasons(self, features: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]:
+        """The strongest drivers of each prediction, with their direction."""
+        contributions = self.contributions(features)
+        reasons = []
+        for (_, pushes), (_, row) in zip(
+            contributions.iterrows(), features.iterrows(), strict=True
+        ):
+            strongest = pushes.abs().sort_values(ascending=False).index[:top]
+            reasons.append([_reason(name, row[name], float(pushes[name])) for name in strongest])
+        return reasons
+
+
+def _reason(feature: str, value: Any, push: float) -> dict[str, Any]:
+    if isinstance(value, float) and math.isnan(value):
+        value = None
+    elif isinstance(value, np.generic):
+        value = value.item()
+    direction = "raises_risk" if push > 0 else "lowers_risk"
+    shown = f"{value:.2f}" if isinstance(value, float) else "missing" if value is None else value
+    return {
+        "feature": feature,
+        "value": value,
+        "direction": direction,
+        "contribution": round(push, 4),
+        "text": f"{feature.replace('_', ' ')} {shown} {direction.replace('_', ' ')}",
+    }
