@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import date
 from functools import wraps
 from pathlib import Path
@@ -283,6 +284,148 @@ def key_results_command(as_of: str | None, state: str | None, as_json: bool) -> 
             or "no key results"
         ),
     )
+
+
+# --- the risk model ----------------------------------------------------------------------------
+
+AS_OF_OPTION = click.option(
+    "--as-of", "as_of", help="YYYY-MM-DD (end of day) or ISO timestamp; default now."
+)
+
+
+def _metrics_line(name: str, metrics: dict[str, float]) -> str:
+    buckets = " ".join(
+        f"{k.removeprefix('auc_')} {v:.3f}"
+        for k, v in metrics.items()
+        if k.startswith("auc_") and isinstance(v, float)
+    )
+    return (
+        f"  {name:<20} AUC {metrics['auc']:.3f}  Brier {metrics['brier']:.3f}  "
+        f"log-loss {metrics['log_loss']:.3f}  by elapsed: {buckets}"
+    )
+
+
+@main.command("train")
+@AS_OF_OPTION
+@JSON_OPTION
+@_guarded
+def train_command(as_of: str | None, as_json: bool) -> None:
+    """Train on key results closed before the as-of date; register; apply the gate."""
+    from okr_pipeline.model.train import train
+
+    result = train(_settings(), _warehouse(), as_of_instant(as_of)).as_dict()
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [
+            f"model version {r['version']} ({r['alias']}): {r['reason']}",
+            _metrics_line("model", r["metrics"]),
+        ]
+        lines += [_metrics_line(n, m) for n, m in r["baseline_metrics"].items()]
+        lines.append(f"report: {r['report']}  ({r['seconds']} s)")
+        return "\n".join(lines)
+
+    _emit(result, as_json, human)
+
+
+@main.command("evaluate")
+@AS_OF_OPTION
+@JSON_OPTION
+@_guarded
+def evaluate_command(as_of: str | None, as_json: bool) -> None:
+    """Evaluate the champion next to the baselines on the latest closed periods; HTML report."""
+    from okr_pipeline.model.evaluate import evaluate_champion
+
+    result = evaluate_champion(_settings(), _warehouse(), as_of_instant(as_of))
+    _emit(
+        result,
+        as_json,
+        lambda r: "\n".join(
+            [
+                f"champion v{r['model_version']} as of {r['as_of']}",
+                _metrics_line("model", r["metrics"]),
+            ]
+            + [_metrics_line(n, m) for n, m in r["baseline_metrics"].items()]
+            + [f"report: {r['report']}"]
+        ),
+    )
+
+
+@main.command("predict")
+@AS_OF_OPTION
+@click.option("--output", type=click.Path(path_type=Path), help="Also write the JSON list here.")
+@JSON_OPTION
+@_guarded
+def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> None:
+    """Risk of missing for every key result open at the as-of date, with reasons."""
+    from okr_pipeline.model.predict import predict
+
+    results = predict(_settings(), _warehouse(), as_of_instant(as_of))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    _emit(
+        results,
+        as_json,
+        lambda items: (
+            "\n".join(
+                f"{p['key_result_id']:<16} {p['risk']:.2f} {p['status']:<10} "
+                + "; ".join(reason["text"] for reason in p["reasons"])
+                for p in sorted(items, key=lambda p: -p["risk"])
+            )
+            or "no open key results"
+        ),
+    )
+
+
+@main.group("model")
+def model_group() -> None:
+    """The registered risk model versions and their aliases."""
+
+
+@model_group.command("list")
+@JSON_OPTION
+@_guarded
+def model_list(as_json: bool) -> None:
+    """Versions, newest first, with aliases and validation metrics."""
+    from okr_pipeline.model.train import open_registry
+
+    versions = [asdict(v) for v in open_registry(_settings()).versions()]
+    _emit(
+        versions,
+        as_json,
+        lambda items: (
+            "\n".join(
+                f"v{v['version']:<4} {','.join(v['aliases']) or '-':<22} AUC "
+                f"{v['metrics'].get('auc', float('nan')):.3f}  {v['created_at']}  "
+                f"{v['tags'].get('decision_reason', v['tags'].get('gate_reason', ''))}"
+                for v in items
+            )
+            or "no model versions yet"
+        ),
+    )
+
+
+@model_group.command("promote")
+@click.argument("version")
+@JSON_OPTION
+@_guarded
+def model_promote(version: str, as_json: bool) -> None:
+    """Make VERSION the champion (by hand, past the gate)."""
+    from okr_pipeline.model.train import open_registry
+
+    promoted = asdict(open_registry(_settings()).promote(version, "promoted by hand"))
+    _emit(promoted, as_json, lambda v: f"v{v['version']} is now the champion")
+
+
+@model_group.command("rollback")
+@JSON_OPTION
+@_guarded
+def model_rollback(as_json: bool) -> None:
+    """Give the champion alias back to the version that held it before."""
+    from okr_pipeline.model.train import open_registry
+
+    restored = asdict(open_registry(_settings()).rollback())
+    _emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
 
 
 # --- the main job ------------------------------------------------------------------------------

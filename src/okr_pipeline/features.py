@@ -64,12 +64,12 @@ NUMERIC = [
     "weight",
     "decrease",
     "owner_attainment",
-    "owner_closed",
     "department_attainment",
-    "department_closed",
     "sibling_count",
     "sibling_mean_score",
     "sibling_min_pace",
+    "period_pace",
+    "department_period_pace",
 ]
 CATEGORICAL = ["metric_type", "priority", "department"]
 FEATURES = NUMERIC + CATEGORICAL
@@ -128,6 +128,18 @@ class History:
     departments: dict[str, _Record]
     overall: _Record
     threshold: float
+    cohorts: dict[tuple[float, str], list[_KeyResult]] = field(default_factory=dict)
+    _cohort_cache: dict[tuple[float, str, float], float] = field(default_factory=dict)
+
+    def cohort_pace(self, begin: float, department: str, now: float) -> float:
+        """Median pace at `now` of the key results sharing a period start (and a department
+        unless `department` is "*"): how hard the quarter is going for everyone."""
+        key = (begin, department, now)
+        if key not in self._cohort_cache:
+            members = self.cohorts.get((begin, department), [])
+            paces = [_pace(kr, now) for kr in members]
+            self._cohort_cache[key] = float(np.median(paces)) if paces else math.nan
+        return self._cohort_cache[key]
 
     def outcome(self, kr_id: str) -> bool | None:
         """True if the key result missed (final score below the threshold); None if it has no
@@ -239,6 +251,9 @@ def load_history(conn: Connection, threshold: float) -> History:
             krs[kr_id].tasks.append((planned_at, _days(done) if done else math.inf, weight))
 
     history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
+    for kr in krs.values():
+        for department in ("*", kr.department or ""):
+            history.cohorts.setdefault((kr.begin, department), []).append(kr)
     _index_outcomes(history)
     return history
 
@@ -263,23 +278,33 @@ def _index_outcomes(history: History) -> None:
             record.achieved.append((record.achieved[-1] if record.achieved else 0) + (not missed))
 
 
-def _attainment(record: _Record | None, moment: float, prior: float) -> tuple[float, int]:
-    """Share achieved among key results closed before `moment`, shrunk toward `prior`."""
+def _attainment(record: _Record | None, moment: float, prior: float) -> float:
+    """Share achieved among key results closed before `moment`, shrunk toward `prior`. (How
+    many closed is no feature: it only grows with time, so it tells the period, not the owner.)"""
     n, achieved = record.at(moment) if record else (0, 0)
-    return (achieved + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT), n
+    return (achieved + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
 
 
 def _clip(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
+def _elapsed(kr: _KeyResult, now: float) -> float:
+    return _clip((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.0, 1.0)
+
+
+def _pace(kr: _KeyResult, now: float) -> float:
+    """Progress over elapsed share (the vendors' rule), bounded so early noise stays small."""
+    return _clip(kr.progress_at(now) / max(_elapsed(kr, now), 0.02), -5.0, 5.0)
+
+
 def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
     span = max(kr.end - kr.begin, 1.0)
-    elapsed = _clip((now - kr.begin) / span, 0.0, 1.0)
+    elapsed = _elapsed(kr, now)
     n = bisect_right(kr.checkin_times, now)
     progress = kr.progress_at(now)
     score = _clip(progress, 0.0, 1.0)
-    pace = _clip(progress / max(elapsed, 0.02), -5.0, 5.0)
+    pace = _pace(kr, now)
     v14 = (progress - kr.progress_at(now - 14)) / 2.0  # per week
     v28 = (progress - kr.progress_at(now - 28)) / 4.0
     days_left = max(kr.end - now, 0.0)
@@ -296,15 +321,12 @@ def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
     planned_weight = sum(w for _, w in planned)
     tasks_done = sum(w for done, w in planned if done <= now)
 
-    prior, _ = _attainment(history.overall, now, 0.6)
-    owner_rate, owner_n = _attainment(history.owners.get(kr.owner or ""), now, prior)
-    dept_rate, dept_n = _attainment(history.departments.get(kr.department or ""), now, prior)
+    prior = _attainment(history.overall, now, 0.6)
+    owner_rate = _attainment(history.owners.get(kr.owner or ""), now, prior)
+    dept_rate = _attainment(history.departments.get(kr.department or ""), now, prior)
     others = [history.key_results[s] for s in history.siblings[kr.objective_id] if s != kr.id]
     other_progress = [o.progress_at(now) for o in others]
-    other_pace = [
-        p / max(_clip((now - o.begin) / max(o.end - o.begin, 1.0), 0, 1), 0.02)
-        for o, p in zip(others, other_progress, strict=True)
-    ]
+    other_pace = [_pace(o, now) for o in others]
     return {
         "elapsed": elapsed,
         "period_days": span,
@@ -332,12 +354,12 @@ def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
         "weight": kr.weight,
         "decrease": float(kr.target_value < kr.start_value),
         "owner_attainment": owner_rate,
-        "owner_closed": owner_n,
         "department_attainment": dept_rate,
-        "department_closed": dept_n,
         "sibling_count": len(others),
         "sibling_mean_score": float(np.mean(np.clip(other_progress, 0, 1))) if others else math.nan,
         "sibling_min_pace": min(other_pace) if others else math.nan,
+        "period_pace": history.cohort_pace(kr.begin, "*", now),
+        "department_period_pace": history.cohort_pace(kr.begin, kr.department or "", now),
         "metric_type": kr.metric_type,
         "priority": kr.priority,
         "department": kr.department,

@@ -15,17 +15,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine
 
 from okr_pipeline.config import Settings
-from okr_pipeline.errors import OkrError
 from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES
-from okr_pipeline.model.dataset import Snapshots, split_by_time, training_snapshots
-from okr_pipeline.model.metrics import score_metrics
+from okr_pipeline.model.evaluate import score_against_baselines, time_split
 from okr_pipeline.model.registry import Registry
-from okr_pipeline.model.report import write_report
 from okr_pipeline.model.risk import RiskModel
 
 __all__ = ["TrainingResult", "open_registry", "train"]
@@ -62,18 +58,6 @@ def open_registry(settings: Settings) -> Registry:
     )
 
 
-def _check_enough(snapshots: Snapshots, settings: Settings, as_of: datetime) -> None:
-    key_results = len(np.unique(snapshots.groups))
-    if key_results < settings.model.min_training_key_results:
-        raise OkrError(
-            f"only {key_results} key results closed before {as_of:%Y-%m-%d} have an outcome; "
-            f"training needs at least {settings.model.min_training_key_results} "
-            "(model.min_training_key_results)"
-        )
-    if len(np.unique(snapshots.missed)) < 2:
-        raise OkrError("every closed key result has the same outcome: nothing to learn from")
-
-
 def _gate(
     model: dict[str, float],
     baselines: dict[str, dict[str, float]],
@@ -105,43 +89,25 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
     started = time.perf_counter()
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
-    snapshots = training_snapshots(history, as_of, settings.model.snapshot_fractions)
-    _check_enough(snapshots, settings, as_of)
-    fit, valid = split_by_time(snapshots, settings.model.validation_share)
-    _check_enough(fit, settings, as_of)
-
+    fit, valid = time_split(settings, history, as_of)
     params = settings.model.params.model_dump()
     model = RiskModel(**params, random_state=settings.model.random_seed)
     model.fit(fit.features, fit.missed, fit.groups)
-    scores = {"model": model.predict_proba(valid.features)[:, 1]}
-    for name, rule in BASELINES.items():
-        scores[name] = rule().fit(fit.features, fit.missed).predict_proba(valid.features)[:, 1]
-    metrics = {name: score_metrics(valid.missed, s, valid.elapsed) for name, s in scores.items()}
 
     registry = open_registry(settings)
     champion = registry.version("champion")
-    champion_metrics = None
+    models: dict[str, Any] = {"model": model}
     if champion is not None:
-        champion_risk = registry.load(champion.version).predict_proba(valid.features)[:, 1]
-        champion_metrics = score_metrics(valid.missed, champion_risk, valid.elapsed)
-        scores[f"champion v{champion.version}"] = champion_risk
-
-    rows = {
-        "training_snapshots": len(fit),
-        "validation_snapshots": len(valid),
-        "training_key_results": len(np.unique(fit.groups)),
-        "validation_key_results": len(np.unique(valid.groups)),
-    }
-    report = write_report(
-        settings.path("results") / f"evaluation-{as_of:%Y%m%dT%H%M%S}.html",
-        title="Risk model evaluation",
-        y=valid.missed,
-        scores=scores,
-        elapsed=valid.elapsed,
-        importance=model.feature_importance(),
-        context={
+        models[f"champion v{champion.version}"] = registry.load(champion.version)
+    evaluation = score_against_baselines(fit, valid, models)
+    metrics = evaluation.metrics
+    champion_metrics = metrics.get(f"champion v{champion.version}") if champion else None
+    report = evaluation.report(
+        settings.path("results") / f"training-{as_of:%Y%m%dT%H%M%S}-{int(time.time())}.html",
+        valid,
+        model,
+        {
             "as of": as_of.isoformat(),
-            **{k.replace("_", " "): str(v) for k, v in rows.items()},
             "champion before": f"v{champion.version}" if champion else "none",
         },
     )
@@ -152,9 +118,9 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
             "as_of": as_of.isoformat(),
             "seed": settings.model.random_seed,
             "snapshot_fractions": list(settings.model.snapshot_fractions),
-            **rows,
+            **evaluation.rows,
         },
-        metrics=_flat({k: v for k, v in metrics.items()}),
+        metrics=_flat({n: metrics[n] for n in ("model", *BASELINES)}),
         input_example=valid.features.head(5),
         artifacts=[report],
         tags={"as_of": as_of.isoformat()},
@@ -178,7 +144,7 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
         metrics=metrics["model"],
         baseline_metrics={n: metrics[n] for n in BASELINES},
         champion_metrics=champion_metrics,
-        rows=rows,
+        rows=evaluation.rows,
         report=str(report),
         seconds=round(time.perf_counter() - started, 2),
         importance={k: float(v) for k, v in model.feature_importance().items()},
