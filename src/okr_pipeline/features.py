@@ -377,6 +377,7 @@ def features_at(history: History, pairs: Iterable[tuple[str, datetime]]) -> pd.D
         columns=FEATURES,
         index=pd.MultiIndex.from_tuples(index, names=["key_result_id", "as_of"]),
     )
+    frame[NUMERIC] = frame[NUMERIC].astype(float)  # counts too: any value may be missing
     for name in CATEGORICAL:
         frame[name] = frame[name].astype("object")
     return frame

@@ -1,0 +1,146 @@
+"""The risk model end to end: training with the registry flow and the promotion gate,
+evaluation, predictions with reasons and lineage; determinism; the gate refusing worse models."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, select
+
+from okr_pipeline.cli import main
+from okr_pipeline.features import load_history
+from okr_pipeline.model.dataset import split_by_time, training_snapshots
+from okr_pipeline.model.risk import RiskModel
+from okr_pipeline.model.train import _gate
+from okr_pipeline.sources.synthetic import generate_bundle
+from okr_pipeline.warehouse.tables import predictions
+
+AS_OF = "2026-05-16"
+
+
+def _run(*args: str) -> dict | list:
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output + str(result.exception)
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One data directory: a generated bundle ingested and a first model trained."""
+    root = tmp_path_factory.mktemp("model")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OKR_DATA_DIR", str(root / "data"))
+        generate_bundle(root / "bundle", seed=4, scale=0.6, as_of=date(2026, 7, 1))
+        _run("ingest", str(root / "bundle"))
+        first = _run("train", "--as-of", AS_OF)
+    return {"root": root, "first": first}
+
+
+@pytest.fixture
+def data_dir(trained: dict, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OKR_DATA_DIR", str(trained["root"] / "data"))
+    return trained["root"] / "data"
+
+
+def test_first_training_registers_a_champion(trained: dict, data_dir: Path):
+    first = trained["first"]
+    assert first["version"] == "1" and first["alias"] == "champion" and first["promoted"]
+    for metrics in (first["metrics"], *first["baseline_metrics"].values()):
+        assert {"auc", "brier", "log_loss", "auc_early", "auc_middle", "auc_late"} <= set(metrics)
+    assert set(first["baseline_metrics"]) == {"pace rule", "pace + confidence"}
+    assert first["metrics"]["auc"] > max(m["auc"] for m in first["baseline_metrics"].values())
+    report = Path(first["report"]).read_text()
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report)
+    assert len(images) == 4 and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    versions = _run("model", "list")
+    assert versions[0]["version"] == "1" and "champion" in versions[0]["aliases"]
+
+
+def test_predict_scores_open_key_results_with_reasons_and_lineage(trained: dict, data_dir: Path):
+    out = data_dir / "predictions.json"
+    items = _run("predict", "--as-of", AS_OF, "--output", str(out))
+    assert items and json.loads(out.read_text()) == items
+    for item in items:
+        assert set(item) == {"key_result_id", "risk", "status", "reasons", "model_version", "as_of"}
+        assert 0 <= item["risk"] <= 1 and item["model_version"] == "1"
+        assert item["status"] in {"on_track", "at_risk", "off_track"}
+        assert len(item["reasons"]) == 3
+        assert {r["direction"] for r in item["reasons"]} <= {"raises_risk", "lowers_risk"}
+    assert {i["status"] for i in items} >= {"on_track", "off_track"}
+    engine = create_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
+    with engine.connect() as conn:
+        stored = conn.execute(select(predictions)).mappings().all()
+    assert len(stored) == len(items)
+    assert all(len(row["feature_hash"]) == 64 for row in stored)
+    again = _run("predict", "--as-of", AS_OF)  # the same as-of and model: replaced, not added
+    assert [i["risk"] for i in again] == [i["risk"] for i in items]
+    with engine.connect() as conn:
+        assert len(conn.execute(select(predictions.c.id)).all()) == len(items)
+
+
+def test_gate_refuses_an_equal_model_then_promote_and_rollback(trained: dict, data_dir: Path):
+    second = _run("train", "--as-of", AS_OF)
+    assert second["version"] == "2" and second["alias"] == "challenger"
+    assert not second["promoted"] and "champion" in second["reason"]
+    assert second["champion_metrics"]["auc"] == pytest.approx(second["metrics"]["auc"])
+    aliases = {v["version"]: v["aliases"] for v in _run("model", "list")}
+    assert "champion" in aliases["1"] and aliases["2"] == ["challenger"]
+    assert _run("model", "promote", "2")["version"] == "2"
+    assert _run("model", "rollback")["version"] == "1"
+    assert "champion" in {v["version"]: v["aliases"] for v in _run("model", "list")}["1"]
+
+
+def test_gate_refuses_a_worse_model(trained: dict, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_MODEL__PARAMS__N_ESTIMATORS", "1")
+    monkeypatch.setenv("OKR_MODEL__PARAMS__NUM_LEAVES", "2")
+    worse = _run("train", "--as-of", AS_OF)
+    assert not worse["promoted"] and worse["reason"].startswith("refused")
+
+
+def test_evaluate_reports_the_champion(trained: dict, data_dir: Path):
+    result = _run("evaluate", "--as-of", AS_OF)
+    assert result["model_version"] == "1"
+    assert Path(result["report"]).is_file()
+    assert result["metrics"]["auc"] == pytest.approx(trained["first"]["metrics"]["auc"])
+
+
+def test_gate_rules():
+    model = {"auc": 0.80}
+    baselines = {"pace rule": {"auc": 0.70}, "pace + confidence": {"auc": 0.82}}
+    assert _gate(model, baselines, None, 0.005)[0] is False
+    baselines["pace + confidence"]["auc"] = 0.75
+    assert _gate(model, baselines, None, 0.005)[0] is True
+    assert _gate(model, baselines, {"auc": 0.797}, 0.005)[0] is False
+    assert _gate(model, baselines, {"auc": 0.79}, 0.005)[0] is True
+
+
+def test_training_is_deterministic(trained: dict, data_dir: Path):
+    engine = create_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
+    with engine.connect() as conn:
+        history = load_history(conn, 0.7)
+    fit, valid = split_by_time(training_snapshots(history, datetime(2026, 5, 16), (0.3, 0.6)), 0.2)
+    runs = [
+        RiskModel(random_state=7)
+        .fit(fit.features, fit.missed, fit.groups)
+        .predict_proba(valid.features)[:, 1]
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_training_needs_enough_closed_key_results(tmp_path: Path, contract_bundle: Path):
+    CliRunner().invoke(main, ["ingest", str(contract_bundle)])
+    result = CliRunner().invoke(main, ["train", "--as-of", "2026-04-15"])
+    assert result.exit_code == 1 and "key results" in result.stderr
+
+
+def test_predict_without_a_champion_is_a_clear_error(tmp_path: Path, contract_bundle: Path):
+    result = CliRunner().invoke(main, ["predict"])
+    assert result.exit_code == 1 and "okr train" in result.stderr
