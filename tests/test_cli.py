@@ -139,9 +139,13 @@ def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
     assert first["ingest"]["totals"]["stored"] > 10_000
     assert first["ingest"]["totals"]["quarantined"] > 0  # the demo data is messy on purpose
     assert first["key_results"]["open"] > 0 and first["key_results"]["missed"] > 0
+    assert first["training"]["alias"] == "champion"
+    scored = sum(first["key_results"]["by_status"].values())
+    assert 0 < scored <= first["key_results"]["open"]  # open ones of cancelled objectives: none
+    assert len(first["highest_risk"]) == 5
     code, out, _ = _run("up", "--json")
     second = json.loads(out)
-    assert code == 0 and "ingest" not in second
+    assert code == 0 and "ingest" not in second and "training" not in second
     assert second["status"]["rows"] == first["status"]["rows"]
 
 

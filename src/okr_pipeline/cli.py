@@ -387,7 +387,7 @@ def model_group() -> None:
 @_guarded
 def model_list(as_json: bool) -> None:
     """Versions, newest first, with aliases and validation metrics."""
-    from okr_pipeline.model.train import open_registry
+    from okr_pipeline.model.registry import open_registry
 
     versions = [asdict(v) for v in open_registry(_settings()).versions()]
     _emit(
@@ -397,7 +397,7 @@ def model_list(as_json: bool) -> None:
             "\n".join(
                 f"v{v['version']:<4} {','.join(v['aliases']) or '-':<22} AUC "
                 f"{v['metrics'].get('auc', float('nan')):.3f}  {v['created_at']}  "
-                f"{v['tags'].get('decision_reason', v['tags'].get('gate_reason', ''))}"
+                f"{v['tags'].get('okr.gate_reason', '')}"
                 for v in items
             )
             or "no model versions yet"
@@ -411,7 +411,7 @@ def model_list(as_json: bool) -> None:
 @_guarded
 def model_promote(version: str, as_json: bool) -> None:
     """Make VERSION the champion (by hand, past the gate)."""
-    from okr_pipeline.model.train import open_registry
+    from okr_pipeline.model.registry import open_registry
 
     promoted = asdict(open_registry(_settings()).promote(version, "promoted by hand"))
     _emit(promoted, as_json, lambda v: f"v{v['version']} is now the champion")
@@ -422,7 +422,7 @@ def model_promote(version: str, as_json: bool) -> None:
 @_guarded
 def model_rollback(as_json: bool) -> None:
     """Give the champion alias back to the version that held it before."""
-    from okr_pipeline.model.train import open_registry
+    from okr_pipeline.model.registry import open_registry
 
     restored = asdict(open_registry(_settings()).rollback())
     _emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
@@ -435,18 +435,18 @@ def model_rollback(as_json: bool) -> None:
 @JSON_OPTION
 @_guarded
 def up(as_json: bool) -> None:
-    """The main job on this machine: demo data into an empty warehouse, ingest, summary."""
+    """The main job on this machine: demo data into an empty warehouse, ingest, a first model
+    if there is no champion yet, and today's predictions."""
+    from okr_pipeline.model.predict import predict
+    from okr_pipeline.model.registry import open_registry
+    from okr_pipeline.model.train import train
     from okr_pipeline.sources.synthetic import generate_bundle
 
     settings = _settings()
     engine = _warehouse()
     with engine.connect() as conn:
-        empty = (
-            conn.execute(
-                select(func.count()).select_from(ENTITY_TABLES["key_results"])
-            ).scalar_one()
-            == 0
-        )
+        key_results = select(func.count()).select_from(ENTITY_TABLES["key_results"])
+        empty = conn.execute(key_results).scalar_one() == 0
     result: dict[str, Any] = {"data_dir": str(settings.data_dir)}
     if empty:
         demo = settings.path("raw") / "demo"
@@ -456,25 +456,47 @@ def up(as_json: bool) -> None:
                 demo, seed=settings.model.random_seed, scale=1.0, messy=True, progress=progress
             )
         result["ingest"] = _ingest_path(demo).as_dict()
+    now = as_of_instant(None)
+    if open_registry(settings).version("champion") is None:
+        click.echo("no champion model: training one", err=True)
+        result["training"] = train(settings, engine, now).as_dict()
+    risks = predict(settings, engine, now)
     with engine.connect() as conn:
         result["status"] = warehouse_status(conn)
-        states = key_result_states(conn, as_of_instant(None), settings.model.achievement_threshold)
+        states = key_result_states(conn, now, settings.model.achievement_threshold)
     outcomes = [s.outcome for s in states]
     result["key_results"] = {
         "open": sum(s.state == "open" for s in states),
         "closed": sum(s.state == "closed" for s in states),
         "achieved": outcomes.count("achieved"),
         "missed": outcomes.count("missed"),
+        "by_status": {
+            status: sum(p["status"] == status for p in risks)
+            for status in ("on_track", "at_risk", "off_track")
+        },
     }
+    result["highest_risk"] = sorted(risks, key=lambda p: -p["risk"])[:5]
 
     def human(d: dict[str, Any]) -> str:
         parts = [_report_text(d["ingest"])] if "ingest" in d else []
+        if "training" in d:
+            t = d["training"]
+            parts.append(f"model v{t['version']} ({t['alias']}): {t['reason']}")
         k = d["key_results"]
         parts.append(
             f"warehouse: {settings.warehouse_url.split('://')[0]} under {d['data_dir']}; "
             f"key results: {k['open']} open, {k['closed']} closed "
             f"({k['achieved']} achieved, {k['missed']} missed)"
         )
+        parts.append(
+            "open key results: "
+            + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in k["by_status"].items())
+        )
+        parts += [
+            f"  {p['key_result_id']:<14} risk {p['risk']:.2f}: "
+            + "; ".join(r["text"] for r in p["reasons"])
+            for p in d["highest_risk"]
+        ]
         return "\n".join(parts)
 
     _emit(result, as_json, human)

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,9 @@ __all__ = [
     "FEATURES",
     "History",
     "closed_before",
+    "days",
     "features_at",
+    "instant",
     "load_history",
     "open_at",
     "snapshot_instant",
@@ -75,14 +77,20 @@ CATEGORICAL = ["metric_type", "priority", "department"]
 FEATURES = NUMERIC + CATEGORICAL
 
 
-def _days(moment: datetime) -> float:
+def days(moment: datetime) -> float:
     return (moment - EPOCH).total_seconds() / DAY
+
+
+def instant(days: float) -> datetime:
+    """The instant `days` after the epoch, to the microsecond (the inverse of `_days`)."""
+    return EPOCH + timedelta(microseconds=round(days * DAY * 1e6))
 
 
 @dataclass
 class _KeyResult:
     id: str
     objective_id: str
+    due_date: date
     owner: str | None
     department: str | None
     metric_type: str
@@ -141,14 +149,17 @@ class History:
             self._cohort_cache[key] = float(np.median(paces)) if paces else math.nan
         return self._cohort_cache[key]
 
+    def final_score(self, kr_id: str) -> float:
+        """The score at the due date (contract section 2)."""
+        kr = self.key_results[kr_id]
+        return _clip(kr.progress_at(kr.end), 0.0, 1.0)
+
     def outcome(self, kr_id: str) -> bool | None:
         """True if the key result missed (final score below the threshold); None if it has no
         outcome (cancelled objective)."""
-        kr = self.key_results[kr_id]
-        if kr.cancelled:
+        if self.key_results[kr_id].cancelled:
             return None
-        final = min(max(kr.progress_at(kr.end), 0.0), 1.0)
-        return final < self.threshold
+        return self.final_score(kr_id) < self.threshold
 
 
 def _nan_to_none(value: float) -> float:
@@ -194,11 +205,12 @@ def load_history(conn: Connection, threshold: float) -> History:
         due,
         status,
     ) in rows:
-        begin = _days(datetime.combine(min(period_start, due), time.min))
-        end = _days(datetime.combine(due, time.max))
+        begin = days(datetime.combine(min(period_start, due), time.min))
+        end = days(datetime.combine(due, time.max))
         krs[kr_id] = _KeyResult(
             kr_id,
             objective_id,
+            due,
             kr_owner or obj_owner,
             department,
             metric,
@@ -223,7 +235,7 @@ def load_history(conn: Connection, threshold: float) -> History:
     ):
         kr = krs.get(kr_id)
         if kr is not None:
-            kr.checkin_times.append(_days(moment))
+            kr.checkin_times.append(days(moment))
             kr.checkin_values.append(value)
             kr.checkin_confidence.append(_nan_to_none(confidence))
 
@@ -237,8 +249,8 @@ def load_history(conn: Connection, threshold: float) -> History:
         )
     ):
         if kr_id in krs:
-            due_at = _days(datetime.combine(due, time.max)) if due else math.inf
-            krs[kr_id].milestones.append((due_at, _days(done) if done else math.inf, weight))
+            due_at = days(datetime.combine(due, time.max)) if due else math.inf
+            krs[kr_id].milestones.append((due_at, days(done) if done else math.inf, weight))
 
     tasks = ENTITY_TABLES["tasks"]
     for kr_id, planned, done, weight in conn.execute(
@@ -247,8 +259,8 @@ def load_history(conn: Connection, threshold: float) -> History:
         ).where(tasks.c.key_result_id.is_not(None))
     ):
         if kr_id in krs:
-            planned_at = _days(datetime.combine(planned, time.min)) if planned else math.inf
-            krs[kr_id].tasks.append((planned_at, _days(done) if done else math.inf, weight))
+            planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
+            krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
 
     history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
     for kr in krs.values():
@@ -370,7 +382,7 @@ def features_at(history: History, pairs: Iterable[tuple[str, datetime]]) -> pd.D
     """One row of features per (key result, instant), indexed by key_result_id and as_of."""
     rows, index = [], []
     for kr_id, moment in pairs:
-        rows.append(_row(history, history.key_results[kr_id], _days(moment)))
+        rows.append(_row(history, history.key_results[kr_id], days(moment)))
         index.append((kr_id, moment))
     frame = pd.DataFrame(
         rows,
@@ -385,19 +397,19 @@ def features_at(history: History, pairs: Iterable[tuple[str, datetime]]) -> pd.D
 
 def open_at(history: History, moment: datetime) -> list[str]:
     """Key results whose period has begun and whose due date has not passed at `moment`."""
-    now = _days(moment)
+    now = days(moment)
     return [kr.id for kr in history.key_results.values() if kr.begin <= now <= kr.end]
 
 
 def snapshot_instant(history: History, kr_id: str, fraction: float) -> datetime:
     """The instant at `fraction` of a key result's period."""
     kr = history.key_results[kr_id]
-    return EPOCH + timedelta(days=kr.begin + fraction * (kr.end - kr.begin))
+    return instant(kr.begin + fraction * (kr.end - kr.begin))
 
 
 def closed_before(history: History, moment: datetime) -> list[str]:
     """Key results with an outcome whose due date passed before `moment`."""
-    now = _days(moment)
+    now = days(moment)
     return [
         kr.id
         for kr in history.key_results.values()

@@ -17,6 +17,7 @@ from okr_pipeline.features import History, load_history
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.dataset import Snapshots, split_by_time, training_snapshots
 from okr_pipeline.model.metrics import score_metrics
+from okr_pipeline.model.registry import load_champion
 from okr_pipeline.model.report import write_report
 from okr_pipeline.model.risk import RiskModel
 
@@ -80,13 +81,7 @@ def score_against_baselines(fit: Snapshots, valid: Snapshots, models: dict[str, 
 
 def evaluate_champion(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]:
     """The champion next to the baselines on the latest periods closed before `as_of`."""
-    from okr_pipeline.model.train import open_registry  # train imports this module
-
-    registry = open_registry(settings)
-    champion = registry.version("champion")
-    if champion is None:
-        raise OkrError("no champion model yet: run `okr train` first")
-    model = registry.load(champion.version)
+    champion, model = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
     fit, valid = time_split(settings, history, as_of)

@@ -13,9 +13,8 @@ from sqlalchemy import Engine, delete
 
 from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Settings
-from okr_pipeline.errors import OkrError
 from okr_pipeline.features import features_at, load_history, open_at
-from okr_pipeline.model.train import open_registry
+from okr_pipeline.model.registry import load_champion
 from okr_pipeline.warehouse.bulk import chunks, insert_rows
 from okr_pipeline.warehouse.tables import predictions
 
@@ -35,11 +34,7 @@ def _feature_hash(row: pd.Series) -> str:
 
 def predict(settings: Settings, engine: Engine, as_of: datetime) -> list[dict[str, Any]]:
     """Score the key results open at `as_of` with the champion and store the predictions."""
-    registry = open_registry(settings)
-    champion = registry.version("champion")
-    if champion is None:
-        raise OkrError("no champion model yet: run `okr train` (or `okr model promote VERSION`)")
-    model = registry.load(champion.version)
+    champion, model = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
     open_ids = [k for k in open_at(history, as_of) if not history.key_results[k].cancelled]

@@ -29,9 +29,18 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from sqlalchemy.engine import make_url
 
+from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, InputError, OkrError
 
-__all__ = ["CHALLENGER", "CHAMPION", "ModelVersion", "Predictor", "Registry"]
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "ModelVersion",
+    "Predictor",
+    "Registry",
+    "load_champion",
+    "open_registry",
+]
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
@@ -389,3 +398,22 @@ def _iso(timestamp_ms: int | None) -> str:
     if timestamp_ms is None:
         return ""
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The configured registry: tracking store and artifacts under the data directory unless
+    `model.tracking_uri` names a server."""
+    return Registry(
+        settings.tracking_uri,
+        settings.model.registered_name,
+        artifact_root=settings.data_dir.resolve() / "mlartifacts",
+    )
+
+
+def load_champion(settings: Settings) -> tuple[ModelVersion, Predictor]:
+    """The version holding the `champion` alias and its model."""
+    registry = open_registry(settings)
+    champion = registry.version(CHAMPION)
+    if champion is None:
+        raise OkrError("no champion model yet: run `okr train` (or `okr model promote VERSION`)")
+    return champion, registry.load(champion.version)  # type: ignore[return-value]

@@ -21,10 +21,10 @@ from okr_pipeline.config import Settings
 from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
-from okr_pipeline.model.registry import Registry
+from okr_pipeline.model.registry import open_registry
 from okr_pipeline.model.risk import RiskModel
 
-__all__ = ["TrainingResult", "open_registry", "train"]
+__all__ = ["TrainingResult", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,6 @@ class TrainingResult:
         data = asdict(self)
         data["importance"] = dict(list(self.importance.items())[:10])
         return data
-
-
-def open_registry(settings: Settings) -> Registry:
-    return Registry(
-        settings.tracking_uri,
-        settings.model.registered_name,
-        artifact_root=settings.data_dir.resolve() / "mlartifacts",
-    )
 
 
 def _gate(

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import bisect
 import json
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from okr_pipeline.features import days, instant, load_history
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = ["KeyResultState", "key_result_states", "warehouse_status"]
-
-key_results = ENTITY_TABLES["key_results"]
-objectives = ENTITY_TABLES["objectives"]
-check_ins = ENTITY_TABLES["check_ins"]
 
 
 @dataclass(frozen=True)
@@ -42,69 +39,32 @@ class KeyResultState:
         return data
 
 
-def _progress(value: float, start: float, target: float) -> float:
-    return (value - start) / (target - start)
-
-
-def _latest_before(series: tuple[list[datetime], list[float]], limit: datetime) -> int:
-    """Index of the latest check-in at or before `limit` in a time-sorted series, or -1."""
-    return bisect.bisect_right(series[0], limit) - 1
-
-
 def key_result_states(
     conn: Connection, as_of: datetime, threshold: float, state: str | None = None
 ) -> list[KeyResultState]:
     """Every key result as of `as_of`; `state` filters open or closed ones."""
-    rows = conn.execute(
-        select(
-            key_results.c.key_result_id,
-            key_results.c.objective_id,
-            key_results.c.due_date,
-            key_results.c.start_value,
-            key_results.c.target_value,
-            objectives.c.status,
-        )
-        .join(objectives, objectives.c.objective_id == key_results.c.objective_id)
-        .order_by(key_results.c.key_result_id)
-    ).all()
-    series: dict[str, tuple[list[datetime], list[float]]] = defaultdict(lambda: ([], []))
-    # ordered by time then id: at equal times the larger id is taken as the later check-in
-    for kr_id, moment, value in conn.execute(
-        select(check_ins.c.key_result_id, check_ins.c.checked_in_at, check_ins.c.value)
-        .where(check_ins.c.checked_in_at <= as_of)
-        .order_by(check_ins.c.key_result_id, check_ins.c.checked_in_at, check_ins.c.check_in_id)
-    ):
-        times, values = series[kr_id]
-        times.append(moment)
-        values.append(value)
+    history = load_history(conn, threshold)
+    now = days(as_of)
     states = []
-    for kr_id, objective_id, due, start, target, objective_status in rows:
-        closed = due < as_of.date()
+    for kr_id, kr in sorted(history.key_results.items()):
+        closed = kr.end < now
         if state is not None and state != ("closed" if closed else "open"):
             continue
-        points = series.get(kr_id, ([], []))
-        latest = len(points[0]) - 1
-        progress = _progress(points[1][latest], start, target) if latest >= 0 else 0.0
-        cancelled = objective_status == "cancelled"
-        final_score = outcome = None
-        if closed:
-            at_due = _latest_before(points, datetime.combine(due, time.max))
-            final = _progress(points[1][at_due], start, target) if at_due >= 0 else 0.0
-            final_score = min(max(final, 0.0), 1.0)
-            if not cancelled:
-                outcome = "achieved" if final_score >= threshold else "missed"
+        progress = kr.progress_at(now)
+        seen = bisect_right(kr.checkin_times, now)
+        missed = history.outcome(kr_id) if closed else None
         states.append(
             KeyResultState(
                 key_result_id=kr_id,
-                objective_id=objective_id,
-                due_date=due,
+                objective_id=kr.objective_id,
+                due_date=kr.due_date,
                 state="closed" if closed else "open",
                 progress=progress,
                 score=min(max(progress, 0.0), 1.0),
-                last_check_in_at=points[0][latest] if latest >= 0 else None,
-                final_score=final_score,
-                outcome=outcome,
-                cancelled=cancelled,
+                last_check_in_at=instant(kr.checkin_times[seen - 1]) if seen else None,
+                final_score=history.final_score(kr_id) if closed else None,
+                outcome=None if missed is None else "missed" if missed else "achieved",
+                cancelled=kr.cancelled,
             )
         )
     return states
