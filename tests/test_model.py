@@ -51,7 +51,7 @@ def data_dir(trained: dict, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_first_training_registers_a_champion(trained: dict, data_dir: Path):
     first = trained["first"]
-    assert first["version"] == "1" and first["alias"] == "champion" and first["promoted"]
+    assert first["model_version"] == "1" and first["alias"] == "champion" and first["promoted"]
     for metrics in (first["metrics"], *first["baseline_metrics"].values()):
         assert {"auc", "brier", "log_loss", "auc_early", "auc_middle", "auc_late"} <= set(metrics)
     assert set(first["baseline_metrics"]) == {"pace rule", "pace + confidence"}
@@ -87,7 +87,7 @@ def test_predict_scores_open_key_results_with_reasons_and_lineage(trained: dict,
 
 def test_gate_refuses_an_equal_model_then_promote_and_rollback(trained: dict, data_dir: Path):
     second = _run("train", "--as-of", AS_OF)
-    assert second["version"] == "2" and second["alias"] == "challenger"
+    assert second["model_version"] == "2" and second["alias"] == "challenger"
     assert not second["promoted"] and "champion" in second["reason"]
     assert second["champion_metrics"]["auc"] == pytest.approx(second["metrics"]["auc"])
     aliases = {v["version"]: v["aliases"] for v in _run("model", "list")}

@@ -317,7 +317,7 @@ def train_command(as_of: str | None, as_json: bool) -> None:
 
     def human(r: dict[str, Any]) -> str:
         lines = [
-            f"model version {r['version']} ({r['alias']}): {r['reason']}",
+            f"model version {r['model_version']} ({r['alias']}): {r['reason']}",
             _metrics_line("model", r["metrics"]),
         ]
         lines += [_metrics_line(n, m) for n, m in r["baseline_metrics"].items()]
@@ -481,7 +481,7 @@ def up(as_json: bool) -> None:
         parts = [_report_text(d["ingest"])] if "ingest" in d else []
         if "training" in d:
             t = d["training"]
-            parts.append(f"model v{t['version']} ({t['alias']}): {t['reason']}")
+            parts.append(f"model v{t['model_version']} ({t['alias']}): {t['reason']}")
         k = d["key_results"]
         parts.append(
             f"warehouse: {settings.warehouse_url.split('://')[0]} under {d['data_dir']}; "

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainingResult:
-    version: str
+    model_version: str
     alias: str  # champion if promoted, else challenger
     promoted: bool
     reason: str
@@ -128,7 +128,7 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
     registry.record_decision(version.version, promoted, reason)
     log.info("model version %s: %s", version.version, reason)
     return TrainingResult(
-        version=version.version,
+        model_version=version.version,
         alias="champion" if promoted else "challenger",
         promoted=promoted,
         reason=reason,
