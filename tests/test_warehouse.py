@@ -27,6 +27,7 @@ def test_an_existing_warehouse_upgrades_in_place(warehouse_url: str, contract_bu
     """A warehouse made by the first schema, holding data, upgrades to the newest one."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from okr_pipeline.ingest import ingest
     from okr_pipeline.sources.files import read_path
@@ -44,7 +45,8 @@ def test_an_existing_warehouse_upgrades_in_place(warehouse_url: str, contract_bu
     migrate(engine)  # again: a no-op
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM objectives")).scalar_one() == 3
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == ScriptDirectory.from_config(config).get_current_head() != "0001"
     assert "predictions" in inspect(engine).get_table_names()
     engine.dispose()
 

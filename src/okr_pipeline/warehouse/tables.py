@@ -7,6 +7,7 @@ stored naive in UTC. Every entity row remembers the ingest run that last wrote i
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -24,7 +25,16 @@ from sqlalchemy.dialects import oracle
 
 from okr_pipeline.contract import ENTITIES, EntitySpec
 
-__all__ = ["ENTITY_TABLES", "ingest_runs", "metadata", "predictions", "quarantine"]
+__all__ = [
+    "ENTITY_TABLES",
+    "dead_letters",
+    "ingest_runs",
+    "metadata",
+    "parked_events",
+    "predictions",
+    "processed_events",
+    "quarantine",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -122,4 +132,47 @@ predictions = Table(
     Column("created_at", TIMESTAMP, nullable=False),
     UniqueConstraint("key_result_id", "as_of", "model_version"),
     Index(None, "as_of"),
+)
+
+# --- the stream consumer's bookkeeping, written in the same transaction as the rows -----------
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", ID, primary_key=True),  # a redelivered event is found here: a no-op
+    Column("outcome", String(16), nullable=False),  # stored | dead_lettered
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("processed_at", TIMESTAMP, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(255), nullable=False),  # where the message came from
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("event_id", ID),
+    Column("reason", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # the original message, as text
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("published_at", TIMESTAMP),  # sent to the dead-letter topic (an outbox)
+    UniqueConstraint("topic", "partition", "offset"),
+)
+
+parked_events = Table(
+    "parked_events",
+    metadata,
+    Column("event_id", ID, primary_key=True),  # waits for its parent to arrive
+    Column("entity", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("parked_at", TIMESTAMP, nullable=False),
 )

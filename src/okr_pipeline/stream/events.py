@@ -1,0 +1,108 @@
+"""Events (contract section 4): one JSON object per message, carrying one entity row.
+
+`parse_event` turns a message into an `Event` or an `EventProblem` (the reason it goes to the
+dead-letter topic). Payload rules are the contract's, checked later by the ingestion like rows of
+a file; here only the envelope is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from okr_pipeline.stream.log import Message
+
+__all__ = ["ENTITY_OF", "EVENT_TYPE_OF", "Event", "EventProblem", "make_event", "parse_event"]
+
+ENTITY_OF = {
+    "objective.upserted": "objectives",
+    "key_result.upserted": "key_results",
+    "check_in.recorded": "check_ins",
+    "milestone.upserted": "milestones",
+    "task.upserted": "tasks",
+}
+EVENT_TYPE_OF = {entity: event_type for event_type, entity in ENTITY_OF.items()}
+MAX_ID_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    entity: str
+    payload: dict[str, Any]
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class EventProblem:
+    reason: str  # malformed_event | missing_field | invalid_type | unknown_event_type | too_long
+    detail: str
+    message: Message
+
+
+def parse_event(message: Message) -> Event | EventProblem:
+    def problem(reason: str, detail: str) -> EventProblem:
+        return EventProblem(reason, detail, message)
+
+    try:
+        body = json.loads(message.value.decode("utf-8"))
+    except UnicodeDecodeError:
+        return problem("invalid_encoding", "the message is not UTF-8")
+    except json.JSONDecodeError as exc:
+        return problem("malformed_event", f"not JSON: {exc.msg}")
+    if not isinstance(body, dict):
+        return problem("malformed_event", "an event must be a JSON object")
+    event_id, event_type, payload = (
+        body.get("event_id"),
+        body.get("event_type"),
+        body.get("payload"),
+    )
+    for name, value in (("event_id", event_id), ("event_type", event_type), ("payload", payload)):
+        if value is None or value == "":
+            return problem("missing_field", f"{name}: required field is missing")
+    if not isinstance(event_id, str):
+        return problem("invalid_type", f"event_id: expected a string, got {event_id!r}")
+    if len(event_id) > MAX_ID_LENGTH:
+        return problem("too_long", f"event_id: longer than {MAX_ID_LENGTH} characters")
+    if event_type not in ENTITY_OF:
+        return problem(
+            "unknown_event_type",
+            f"event_type: {event_type!r} is not one of " + ", ".join(ENTITY_OF),
+        )
+    if not isinstance(payload, dict):
+        return problem("malformed_event", "payload must be a JSON object")
+    return Event(event_id.strip(), ENTITY_OF[event_type], payload, message)
+
+
+def make_event(
+    entity: str,
+    payload: dict[str, Any],
+    source: str = "okr-pipeline",
+    occurred_at: str | None = None,
+) -> tuple[bytes, bytes]:
+    """(key, value) of the event carrying one row. The event id is a hash of the row: producing
+    the same row again gives the same event, which the consumer then skips."""
+    key_field = {
+        "objectives": "objective_id",
+        "key_results": "key_result_id",
+        "check_ins": "check_in_id",
+        "milestones": "milestone_id",
+        "tasks": "task_id",
+    }[entity]
+    body = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    event_id = hashlib.sha256(f"{entity}\0{body}".encode()).hexdigest()[:32]
+    event = {
+        "event_id": event_id,
+        "event_type": EVENT_TYPE_OF[entity],
+        "source": source,
+        "payload": payload,
+    }
+    if occurred_at:
+        event["occurred_at"] = occurred_at
+    key = payload.get(key_field)
+    return (
+        str(key).encode() if key is not None else None,
+        json.dumps(event, ensure_ascii=False, default=str).encode(),
+    )

@@ -1,0 +1,53 @@
+"""The event-log interface that the producer and the consumer use, whatever the backend.
+
+Two backends implement it: `sqlite_log` (an embedded durable log under the data directory, the
+default, so one machine needs no broker) and `kafka` (confluent-kafka). Messages are keyed: all
+messages with one key go to one partition, in order. A consumer in a group reads its partitions
+from the group's committed offsets; `commit` moves them past the messages it is given, so a crash
+before a commit means those messages are delivered again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Consumer", "EventLog", "Message"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int  # when the log accepted it
+
+
+class Consumer(Protocol):
+    def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        """Up to `max_messages` messages, waiting at most `timeout` seconds for the first."""
+
+    def commit(self, messages: Sequence[Message]) -> None:
+        """Mark these messages (and all before them in their partitions) as consumed."""
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages not yet committed, per (topic, partition) assigned to this consumer."""
+
+    def close(self) -> None: ...
+
+
+class EventLog(Protocol):
+    def ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create the topics that do not exist yet (partitions and replication from config)."""
+
+    def produce(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+        """Append (key, value) messages; returns how many. Durable once `flush` returns."""
+
+    def flush(self) -> None: ...
+
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+
+    def close(self) -> None: ...
