@@ -63,6 +63,12 @@ class Stream(_Section):
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(1000, ge=1)
+    group: str = "okr-warehouse"  # the consumer group that writes the warehouse
+    poll_timeout_seconds: float = Field(1.0, gt=0)
+    # an event whose parent has not arrived waits this long (retried with every batch), then
+    # goes to the dead-letter topic as unknown_reference
+    park_timeout_seconds: float = Field(600.0, ge=0)
+    rescore_interval_seconds: float = Field(30.0, ge=0)  # live re-scoring at most this often
     topics: Topics = Topics()
 
 

@@ -32,7 +32,7 @@ from okr_pipeline.validation_batch import Origin, Rejected, Validated, chunked, 
 from okr_pipeline.warehouse.bulk import chunks, insert_rows
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
-__all__ = ["EntityCounts", "IngestReport", "ingest"]
+__all__ = ["EntityCounts", "IngestReport", "Ingestion", "ingest", "ingest_validated"]
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 20000  # rows validated and stored at a time
@@ -130,7 +130,7 @@ def _replaces(spec: EntitySpec, new: dict[str, Any], old: dict[str, Any]) -> boo
     return True
 
 
-class _Ingestion:
+class Ingestion:
     """One run: the state shared by the entities of one transaction."""
 
     def __init__(self, conn: Connection, run_id: str, progress: Callable[[int], None] | None):
@@ -383,7 +383,7 @@ def ingest_validated(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started
                 )
             )
-            run = _Ingestion(conn, run_id, progress)
+            run = Ingestion(conn, run_id, progress)
             for chunk in validated:
                 report.warnings.extend(chunk.warnings)
                 run.apply(chunk, report.entities[chunk.entity])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -32,12 +33,22 @@ def _feature_hash(row: pd.Series) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def predict(settings: Settings, engine: Engine, as_of: datetime) -> list[dict[str, Any]]:
-    """Score the key results open at `as_of` with the champion and store the predictions."""
+def predict(
+    settings: Settings,
+    engine: Engine,
+    as_of: datetime,
+    key_result_ids: Collection[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Score the key results open at `as_of` (all, or those of `key_result_ids`) with the
+    champion and store the predictions."""
     champion, model = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
-    open_ids = [k for k in open_at(history, as_of) if not history.key_results[k].cancelled]
+    open_ids = [
+        k
+        for k in open_at(history, as_of)
+        if not history.key_results[k].cancelled and (key_result_ids is None or k in key_result_ids)
+    ]
     if not open_ids:
         return []
     features = features_at(history, [(k, as_of) for k in open_ids])

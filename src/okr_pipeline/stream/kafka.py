@@ -1,0 +1,418 @@
+"""The Kafka event log, on confluent-kafka (librdkafka).
+
+Connection settings come from `Settings.stream`; the SASL password only from the environment
+variable OKR_STREAM__SASL_PASSWORD, so it is never written into a config file. Every call that
+talks to the broker is bounded (`timeout_s` for requests, `delivery_timeout_s` for produced
+messages), and what a user can get wrong (an unreachable broker, failed authentication, a missing
+topic) becomes an `OkrError` that says so.
+
+Producing is asynchronous: `produce` queues the messages and `flush` waits until the broker has
+acknowledged every one of them (idempotent producer, acks=all), raising on the first failure.
+Consumers commit only when told to, synchronously, and start at the earliest offset of a partition
+the group has never committed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_INVALID,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from okr_pipeline.config import Settings
+from okr_pipeline.errors import ConfigError, OkrError
+from okr_pipeline.stream.log import Message
+
+__all__ = ["PASSWORD_VARIABLE", "KafkaConsumer", "KafkaEventLog", "client_config"]
+
+PASSWORD_VARIABLE = "OKR_STREAM__SASL_PASSWORD"
+WAIT_SLICE_S = 0.2  # librdkafka calls ignore Ctrl-C while they block: wait in short slices
+
+log = logging.getLogger(__name__)
+
+_AUTH_ERRORS = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+_MECHANISMS_WITH_PASSWORD = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+
+class _ErrorTrap:
+    """Keeps the last client-level error librdkafka reports, to explain a later timeout."""
+
+    def __init__(self) -> None:
+        self.last: KafkaError | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        self.last = error
+        log.debug("kafka client error: %s", error)
+
+    def explain(self, servers: str) -> str:
+        error = self.last
+        if error is None:
+            return ""
+        if error.code() in _AUTH_ERRORS:
+            return (
+                f"; authentication with {servers} failed ({error.str()}): check "
+                f"stream.sasl_mechanism, stream.sasl_username and {PASSWORD_VARIABLE}"
+            )
+        return f"; last client error: {error.str()}"
+
+
+def client_config(settings: Settings, timeout_s: float) -> dict[str, Any]:
+    """The connection and security part of every client's configuration."""
+    stream = settings.stream
+    config: dict[str, Any] = {
+        "bootstrap.servers": stream.bootstrap_servers,
+        "security.protocol": stream.security_protocol,
+        "socket.timeout.ms": int(timeout_s * 1000),
+        "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
+        "logger": log,  # librdkafka's own log lines go to logging, not stderr
+    }
+    if stream.security_protocol.startswith("SASL"):
+        mechanism = stream.sasl_mechanism or "PLAIN"
+        config["sasl.mechanism"] = mechanism
+        if mechanism.upper() in _MECHANISMS_WITH_PASSWORD:
+            password = os.environ.get(PASSWORD_VARIABLE)
+            if not stream.sasl_username or not password:
+                raise ConfigError(
+                    f"stream.security_protocol {stream.security_protocol} with {mechanism} needs "
+                    f"stream.sasl_username and the environment variable {PASSWORD_VARIABLE}"
+                )
+            config["sasl.username"] = stream.sasl_username
+            config["sasl.password"] = password
+    return config
+
+
+def _kafka_error(exc: KafkaException) -> KafkaError | None:
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
+
+
+class KafkaEventLog:
+    """Topics, producer and consumers on the Kafka cluster named by `settings.stream`.
+
+    `timeout_s` bounds each request to the broker, `delivery_timeout_s` how long a produced message
+    may wait for its acknowledgement, `session_timeout_ms` how soon a dead consumer loses its
+    partitions (a group join takes about half of it). `extra_config` is merged into every client.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeout_s: float = 10.0,
+        delivery_timeout_s: float = 30.0,
+        session_timeout_ms: int = 10000,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.stream = settings.stream
+        self.timeout_s = timeout_s
+        self.delivery_timeout_s = delivery_timeout_s
+        self.session_timeout_ms = session_timeout_ms
+        self._base = client_config(settings, timeout_s) | dict(extra_config or {})
+        self._servers = self.stream.bootstrap_servers
+        self._admin: AdminClient | None = None
+        self._admin_errors = _ErrorTrap()
+        self._producer: Producer | None = None
+        self._producer_errors = _ErrorTrap()
+        self._delivery_failures: list[tuple[str, KafkaError]] = []
+
+    def ensure_topics(self, topics: Sequence[str]) -> None:
+        admin = self._admin_client()
+        existing = self._metadata_topics(admin)
+        missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
+        if not missing:
+            return
+        new = [
+            NewTopic(topic, self.stream.partitions, self.stream.replication_factor)
+            for topic in missing
+        ]
+        futures = admin.create_topics(
+            new, request_timeout=self.timeout_s, operation_timeout=self.timeout_s
+        )
+        for topic, future in futures.items():
+            try:
+                future.result(timeout=self.timeout_s + 1)
+            except KafkaException as exc:
+                error = _kafka_error(exc)
+                if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue  # another process created it first
+                raise OkrError(
+                    f"cannot create Kafka topic {topic!r} on {self._servers}: "
+                    f"{error.str() if error else exc}{self._admin_errors.explain(self._servers)}"
+                ) from None
+            except concurrent.futures.TimeoutError:
+                raise OkrError(
+                    f"creating Kafka topic {topic!r} on {self._servers} did not finish within "
+                    f"{self.timeout_s:g} s{self._admin_errors.explain(self._servers)}"
+                ) from None
+
+    def produce(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+        """Queue the messages (keyed, so one key keeps one partition); `flush` confirms them."""
+        producer = self._producer_client()
+        self._raise_delivery_failures()
+        count = 0
+        for key, value in messages:
+            while True:
+                try:
+                    producer.produce(topic, value, key)
+                    break
+                except BufferError:
+                    # queue full: serve acknowledgements; expiring messages bound this wait
+                    producer.poll(0.05)
+                    self._raise_delivery_failures()
+                except KafkaException as exc:
+                    error = _kafka_error(exc)
+                    raise OkrError(
+                        f"cannot produce to Kafka topic {topic!r}: {error.str() if error else exc}"
+                    ) from None
+            count += 1
+        producer.poll(0)
+        self._raise_delivery_failures()
+        return count
+
+    def flush(self) -> None:
+        """Wait until the broker has acknowledged everything produced, or raise why not."""
+        if self._producer is None:
+            return
+        deadline = time.monotonic() + self.delivery_timeout_s + self.timeout_s
+        remaining = len(self._producer)
+        while remaining and time.monotonic() < deadline:
+            remaining = self._producer.flush(WAIT_SLICE_S)
+        self._raise_delivery_failures()
+        if remaining:
+            raise OkrError(
+                f"{remaining} messages were not acknowledged by {self._servers} within "
+                f"{self.delivery_timeout_s + self.timeout_s:g} s"
+                f"{self._producer_errors.explain(self._servers)}"
+            )
+
+    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
+        """A member of `group` subscribed to `topics`; it joins the group on its first poll."""
+        config = self._base | {
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self.session_timeout_ms,
+            "heartbeat.interval.ms": max(100, self.session_timeout_ms // 3),
+        }
+        return KafkaConsumer(config, list(topics), timeout_s=self.timeout_s)
+
+    def close(self) -> None:
+        """Flush what is still queued; the clients are released with this object."""
+        try:
+            self.flush()
+        finally:
+            self._producer = None
+            self._admin = None
+
+    def __enter__(self) -> KafkaEventLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(self._base | {"error_cb": self._admin_errors})
+        return self._admin
+
+    def _producer_client(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(
+                self._base
+                | {
+                    "error_cb": self._producer_errors,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "message.timeout.ms": int(self.delivery_timeout_s * 1000),
+                    "partitioner": "murmur2_random",  # keys land where Java clients put them
+                    "linger.ms": 5,
+                    "on_delivery": self._on_delivery,
+                    "delivery.report.only.error": True,  # no Python call per good message
+                }
+            )
+        return self._producer
+
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            self._delivery_failures.append((message.topic(), error))
+
+    def _raise_delivery_failures(self) -> None:
+        if not self._delivery_failures:
+            return
+        failures, self._delivery_failures = self._delivery_failures, []
+        topic, error = failures[0]
+        raise OkrError(
+            f"{len(failures)} messages were not delivered to {self._servers}; the first, for "
+            f"topic {topic!r}: {error.str()}{self._producer_errors.explain(self._servers)}"
+        )
+
+    def _metadata_topics(self, admin: AdminClient) -> set[str]:
+        try:
+            metadata = admin.list_topics(timeout=self.timeout_s)
+        except KafkaException as exc:
+            admin.poll(0)  # deliver pending error callbacks, e.g. an authentication failure
+            error = _kafka_error(exc)
+            raise OkrError(
+                f"cannot reach the Kafka broker at {self._servers} within {self.timeout_s:g} s "
+                f"({error.str() if error else exc}): check stream.bootstrap_servers and that the "
+                f"broker is running{self._admin_errors.explain(self._servers)}"
+            ) from None
+        return set(metadata.topics)
+
+
+class KafkaConsumer:
+    """A consumer-group member with manual, synchronous commits."""
+
+    def __init__(self, config: dict[str, Any], topics: list[str], *, timeout_s: float) -> None:
+        self.topics = topics
+        self.timeout_s = timeout_s
+        self._servers = config["bootstrap.servers"]
+        self._errors = _ErrorTrap()
+        self._consumer = Consumer(config | {"error_cb": self._errors})
+        self._consumer.subscribe(topics)
+        self._committed: dict[tuple[str, int], int] = {}
+
+    def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        """What the client has fetched, at once; else wait up to `timeout` for the first message."""
+        if max_messages < 1:
+            return []
+        raw = self._consume(max_messages, 0)
+        deadline = time.monotonic() + timeout
+        while not raw and (remaining := deadline - time.monotonic()) > 0:
+            # consume(n, t) waits for all n: wait for one, then take what else is there
+            raw = self._consume(1, min(WAIT_SLICE_S, remaining))
+            if raw and max_messages > 1:
+                raw += self._consume(max_messages - 1, 0)
+        messages = []
+        for item in raw:
+            error = item.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise OkrError(f"Kafka consumer of {self.topics} failed: {error.str()}")
+            kind, timestamp = item.timestamp()
+            messages.append(
+                Message(
+                    item.topic(),
+                    item.partition(),
+                    item.offset(),
+                    item.key(),
+                    item.value() or b"",
+                    0 if kind == TIMESTAMP_NOT_AVAILABLE else timestamp,
+                )
+            )
+        return messages
+
+    def commit(self, messages: Sequence[Message]) -> None:
+        """Commit past the last given message of each partition; older offsets are skipped."""
+        nexts: dict[tuple[str, int], int] = {}
+        for message in messages:
+            where = (message.topic, message.partition)
+            nexts[where] = max(nexts.get(where, 0), message.offset + 1)
+        unknown = [TopicPartition(t, p) for t, p in nexts if (t, p) not in self._committed]
+        if unknown:
+            for tp in self._call("read committed offsets", self._consumer.committed, unknown):
+                self._committed[(tp.topic, tp.partition)] = tp.offset  # < 0: none yet
+        offsets = [
+            TopicPartition(topic, part, offset)
+            for (topic, part), offset in nexts.items()
+            if offset > self._committed[(topic, part)]
+        ]
+        if not offsets:
+            return
+        result = self._call(
+            "commit offsets", self._consumer.commit, offsets=offsets, asynchronous=False
+        )
+        failed = [tp for tp in result or [] if tp.error is not None]
+        if failed:
+            raise OkrError(
+                f"Kafka commit failed for {failed[0].topic}[{failed[0].partition}]: "
+                f"{failed[0].error.str()}"
+            )
+        for tp in offsets:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Head minus committed offset per assigned partition (all partitions before joining).
+
+        The head is the client's cached high watermark where it has fetched, else the broker's,
+        and never below the consumer's position; lag is clamped at 0 because some brokers
+        (Tansu) report a stale high watermark.
+        """
+        partitions = self._consumer.assignment() or self._all_partitions()
+        if not partitions:
+            return {}
+        committed = self._call("read committed offsets", self._consumer.committed, partitions)
+        positions = {
+            (tp.topic, tp.partition): tp.offset for tp in self._consumer.position(partitions)
+        }
+        lag = {}
+        for tp in committed:
+            where = (tp.topic, tp.partition)
+            low, high = self._watermarks(tp)
+            if tp.offset >= 0:
+                self._committed[where] = max(self._committed.get(where, -1), tp.offset)
+            start = tp.offset if tp.offset >= 0 else low  # never committed: from the earliest
+            lag[where] = max(0, max(high, positions.get(where, OFFSET_INVALID)) - start)
+        return lag
+
+    def close(self) -> None:
+        """Leave the group, so its partitions go to other members at once."""
+        try:
+            self._consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("closing the Kafka consumer of %s: %s", self.topics, exc)
+
+    def __enter__(self) -> KafkaConsumer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _consume(self, count: int, timeout: float) -> list[Any]:
+        return self._call("consume", self._consumer.consume, count, timeout)
+
+    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+        if high >= 0:
+            return max(low, 0), high
+        low, high = self._call(
+            "read watermarks", self._consumer.get_watermark_offsets, tp, timeout=self.timeout_s
+        )
+        return max(low, 0), high
+
+    def _all_partitions(self) -> list[TopicPartition]:
+        metadata = self._call(
+            "read metadata", self._consumer.list_topics, timeout=self.timeout_s
+        )
+        return [
+            TopicPartition(topic, part)
+            for topic in self.topics
+            if topic in metadata.topics
+            for part in metadata.topics[topic].partitions
+        ]
+
+    def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        if "timeout" not in kwargs and function in (self._consumer.committed,):
+            kwargs["timeout"] = self.timeout_s
+        try:
+            return function(*args, **kwargs)
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            raise OkrError(
+                f"Kafka consumer of {self.topics} on {self._servers} cannot {action}: "
+                f"{error.str() if error else exc}{self._errors.explain(self._servers)}"
+            ) from None

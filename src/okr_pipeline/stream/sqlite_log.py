@@ -1,0 +1,336 @@
+"""The embedded event log: one SQLite file under the data directory, so one machine needs no broker.
+
+Layout: each (topic, partition) is a row of `partitions` with an id and its head (the next offset
+to append). A message's row id packs that id and its offset, `partition_id << 40 | offset`, so a
+partition is one contiguous range of the table's own B-tree: appends go to its end and a poll is one
+range scan, with no second index to maintain. Committed offsets are per (group, partition).
+
+Durability and concurrency: WAL with `synchronous=NORMAL` makes a committed transaction survive a
+killed process (not a power cut); each `produce` is one short write transaction, and readers never
+block the writer. Several producer processes may append at once. A consumer is assigned every
+partition of its topics, so a group should have one active consumer at a time: two would both read
+everything and race on the committed offsets (they never move backwards, but work is duplicated).
+An instance is not thread-safe; give each thread its own log or consumer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import zip_longest
+from pathlib import Path
+
+from okr_pipeline.errors import OkrError
+from okr_pipeline.stream.log import Message
+
+__all__ = ["SqliteEventLog", "SqliteConsumer", "partition_for"]
+
+SCHEMA_VERSION = 1
+OFFSET_BITS = 40  # 1.1e12 messages per partition, 8.4e6 partitions in all
+POLL_STEP_S = 0.05
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    name TEXT PRIMARY KEY,
+    partitions INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partitions (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL REFERENCES topics (name),
+    part INTEGER NOT NULL,
+    head INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (topic, part)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,  -- partition id << OFFSET_BITS | offset
+    key BLOB,
+    value BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_offsets (
+    grp TEXT NOT NULL,
+    partition_id INTEGER NOT NULL REFERENCES partitions (id),
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, partition_id)
+) WITHOUT ROWID;
+"""
+
+
+def partition_for(key: bytes | None, partitions: int) -> int:
+    """The partition of a key: stable across processes and runs (CRC-32), None goes to 0."""
+    return 0 if key is None else zlib.crc32(key) % partitions
+
+
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    try:
+        # autocommit mode: every transaction below is explicit and short
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        raise OkrError(f"cannot open the event log {path}: {exc}") from None
+    return conn
+
+
+@contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taking the write lock up front so it cannot deadlock on upgrade."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise OkrError(f"event log {path}: cannot {action}: {exc}") from None
+
+
+class SqliteEventLog:
+    """The embedded durable log in one SQLite file; new topics get `partitions` partitions."""
+
+    def __init__(self, path: Path, partitions: int, *, busy_timeout_ms: int = 30000) -> None:
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        self.path = Path(path)
+        self.partitions = partitions
+        self.busy_timeout_ms = busy_timeout_ms
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OkrError(f"cannot create the folder of the event log {path}: {exc}") from None
+        self._conn = _connect(self.path, busy_timeout_ms)
+        self._topics: dict[str, tuple[int, list[int]]] = {}  # name -> (partitions, partition ids)
+        with _sqlite_errors(self.path, "create its tables"):
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise OkrError(
+                    f"the event log {path} has schema version {version}, newer than this "
+                    f"program's {SCHEMA_VERSION}"
+                )
+            if version < SCHEMA_VERSION:
+                with _write(self._conn):  # executescript would commit: run them one by one
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create missing topics; an existing topic keeps its partition count (keys stay put)."""
+        with _sqlite_errors(self.path, "create topics"), _write(self._conn):
+            for topic in topics:
+                created = self._conn.execute(
+                    "INSERT INTO topics (name, partitions) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (topic, self.partitions),
+                ).rowcount
+                if created:
+                    self._conn.executemany(
+                        "INSERT INTO partitions (topic, part) VALUES (?, ?)",
+                        [(topic, part) for part in range(self.partitions)],
+                    )
+
+    def produce(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+        """Append the messages in one transaction: all or none, durable when this returns."""
+        count, ids = self._topic(topic)
+        batch = []
+        for key, value in messages:
+            if not isinstance(value, bytes) or not (key is None or isinstance(key, bytes)):
+                raise TypeError("message keys and values must be bytes (a key may be None)")
+            batch.append((key, value, 0 if key is None else zlib.crc32(key) % count))
+        if not batch:
+            return 0
+        now_ms = time.time_ns() // 1_000_000
+        with _sqlite_errors(self.path, f"append to {topic}"), _write(self._conn):
+            heads = dict(
+                self._conn.execute(
+                    "SELECT part, head FROM partitions WHERE topic = ?", (topic,)
+                ).fetchall()
+            )
+            nexts = [ids[part] << OFFSET_BITS | heads[part] for part in range(count)]
+            rows = []
+            for key, value, part in batch:
+                rows.append((nexts[part], key, value, now_ms))
+                nexts[part] += 1
+            self._conn.executemany(
+                "INSERT INTO messages (id, key, value, timestamp_ms) VALUES (?, ?, ?, ?)", rows
+            )
+            self._conn.executemany(
+                "UPDATE partitions SET head = ? WHERE id = ?",
+                [(nexts[part] - (ids[part] << OFFSET_BITS), ids[part]) for part in range(count)],
+            )
+        return len(batch)
+
+    def flush(self) -> None:
+        """Nothing to do: `produce` commits before it returns."""
+
+    def consumer(self, group: str, topics: Sequence[str]) -> SqliteConsumer:
+        """A consumer of all partitions of `topics`, starting at the group's committed offsets."""
+        assigned = [(topic, part, pid) for topic in topics for part, pid in self._ids(topic)]
+        return SqliteConsumer(self.path, group, assigned, busy_timeout_ms=self.busy_timeout_ms)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteEventLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _topic(self, topic: str) -> tuple[int, list[int]]:
+        """Partition count and partition ids of a topic (fixed once created, so cached)."""
+        known = self._topics.get(topic)
+        if known is None:
+            with _sqlite_errors(self.path, f"read topic {topic}"):
+                ids = [
+                    pid
+                    for (pid,) in self._conn.execute(
+                        "SELECT id FROM partitions WHERE topic = ? ORDER BY part", (topic,)
+                    )
+                ]
+            if not ids:
+                raise OkrError(f"event log {self.path}: no topic {topic!r}; call ensure_topics")
+            known = self._topics[topic] = (len(ids), ids)
+        return known
+
+    def _ids(self, topic: str) -> list[tuple[int, int]]:
+        return list(enumerate(self._topic(topic)[1]))
+
+
+class SqliteConsumer:
+    """Reads its partitions from the group's committed offsets, then from where it left off."""
+
+    def __init__(
+        self,
+        path: Path,
+        group: str,
+        assigned: Sequence[tuple[str, int, int]],  # (topic, partition, partition id)
+        *,
+        busy_timeout_ms: int = 30000,
+    ) -> None:
+        self.path = path
+        self.group = group
+        self._conn = _connect(path, busy_timeout_ms)
+        self._assigned = list(assigned)
+        self._by_id = {pid: (topic, part) for topic, part, pid in assigned}
+        self._pid_of = {(topic, part): pid for topic, part, pid in assigned}
+        ids = ",".join(str(pid) for pid in self._by_id)  # integers from the database itself
+        self._heads_sql = f"SELECT id, head FROM partitions WHERE id IN ({ids})"
+        self._committed_sql = (
+            f"SELECT partition_id, next_offset FROM group_offsets "
+            f"WHERE grp = ? AND partition_id IN ({ids})"
+        )
+        self._position = dict.fromkeys(self._by_id, 0) | self._committed()
+        self._turn = 0  # which partition goes first, rotated for fairness
+
+    def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        """At once if messages wait, else checking every 50 ms until `timeout` runs out."""
+        if max_messages < 1 or not self._assigned:
+            return []
+        deadline = time.monotonic() + timeout
+        while True:
+            with _sqlite_errors(self.path, "read messages"):
+                batch = self._fetch(max_messages)
+            remaining = deadline - time.monotonic()
+            if batch or remaining <= 0:
+                return batch
+            time.sleep(min(POLL_STEP_S, remaining))
+
+    def commit(self, messages: Sequence[Message]) -> None:
+        """Move each partition's committed offset past its last given message, never backwards."""
+        nexts: dict[int, int] = {}
+        for message in messages:
+            pid = self._pid_of.get((message.topic, message.partition))
+            if pid is None:
+                raise ValueError(
+                    f"message of {message.topic}[{message.partition}] is not from this consumer"
+                )
+            nexts[pid] = max(nexts.get(pid, 0), message.offset + 1)
+        if not nexts:
+            return
+        with _sqlite_errors(self.path, "commit offsets"), _write(self._conn):
+            self._conn.executemany(
+                "INSERT INTO group_offsets (grp, partition_id, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
+                [(self.group, pid, offset) for pid, offset in nexts.items()],
+            )
+        for pid, offset in nexts.items():
+            self._position[pid] = max(self._position[pid], offset)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Head minus the group's committed offset, per assigned partition."""
+        if not self._assigned:
+            return {}
+        with _sqlite_errors(self.path, "read the lag"):
+            heads = dict(self._conn.execute(self._heads_sql).fetchall())
+            committed = self._committed()
+        return {
+            self._by_id[pid]: max(0, head - committed.get(pid, 0)) for pid, head in heads.items()
+        }
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteConsumer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _committed(self) -> dict[int, int]:
+        return dict(self._conn.execute(self._committed_sql, (self.group,)).fetchall())
+
+    def _fetch(self, max_messages: int) -> list[Message]:
+        heads = dict(self._conn.execute(self._heads_sql).fetchall())
+        waiting = [
+            (heads[pid] - self._position[pid], pid)
+            for pid in self._by_id
+            if heads[pid] > self._position[pid]
+        ]
+        if not waiting:
+            return []
+        # fair shares: partitions with little waiting take all of it, the rest split what is left
+        waiting.sort()
+        left, shares = max_messages, {}
+        for i, (available, pid) in enumerate(waiting):
+            take = min(available, -(-left // (len(waiting) - i)))
+            shares[pid] = take
+            left -= take
+        order = list(self._by_id)
+        self._turn = (self._turn + 1) % len(order)
+        runs = []
+        for pid in order[self._turn :] + order[: self._turn]:
+            take = shares.get(pid, 0)
+            if not take:
+                continue
+            topic, part = self._by_id[pid]
+            start = self._position[pid]
+            base = pid << OFFSET_BITS
+            rows = self._conn.execute(
+                "SELECT key, value, timestamp_ms FROM messages WHERE id >= ? AND id < ? "
+                "ORDER BY id",
+                (base + start, base + start + take),
+            ).fetchall()
+            # offsets are dense, so the n-th row of the range has offset start + n
+            runs.append(
+                [
+                    Message(topic, part, offset, key, value, ts)
+                    for offset, (key, value, ts) in enumerate(rows, start)
+                ]
+            )
+            self._position[pid] = start + len(rows)
+        if len(runs) == 1:
+            return runs[0]
+        return [m for group in zip_longest(*runs) for m in group if m is not None]

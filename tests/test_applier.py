@@ -1,0 +1,124 @@
+"""Applying event batches: rows, duplicates, dead letters and parked events, exactly once."""
+
+from __future__ import annotations
+
+import json
+from itertools import count
+
+from sqlalchemy import Engine, func, select
+
+from okr_pipeline.stream.applier import apply_batch
+from okr_pipeline.stream.events import make_event
+from okr_pipeline.stream.log import Message
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters, parked_events
+
+_offsets = count()
+OBJECTIVE = {
+    "objective_id": "O-1",
+    "title": "Grow",
+    "period_start": "2026-01-01",
+    "period_end": "2026-03-31",
+}
+KEY_RESULT = {
+    "key_result_id": "KR-1",
+    "objective_id": "O-1",
+    "title": "Deals",
+    "metric_type": "number",
+    "target_value": 20,
+}
+CHECK_IN = {
+    "check_in_id": "C-1",
+    "key_result_id": "KR-1",
+    "checked_in_at": "2026-01-15T09:00:00Z",
+    "value": 3,
+    "confidence": "7",
+}
+
+
+def _message(value: bytes, key: bytes | None = None) -> Message:
+    return Message("okr.events", 0, next(_offsets), key, value, 0)
+
+
+def _event(entity: str, payload: dict) -> Message:
+    key, value = make_event(entity, payload)
+    return _message(value, key)
+
+
+def _count(engine: Engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _apply(engine: Engine, messages: list[Message], park_timeout: float = 600):
+    return apply_batch(engine, messages, source="okr.events", park_timeout=park_timeout)
+
+
+def test_events_are_stored_once(warehouse: Engine):
+    batch = [
+        _event("objectives", OBJECTIVE),
+        _event("key_results", KEY_RESULT),
+        _event("check_ins", CHECK_IN),
+    ]
+    first = _apply(warehouse, batch)
+    assert (first.stored, first.duplicates, first.dead_lettered) == (3, 0, 0)
+    assert first.touched_key_results == {"KR-1"}
+    again = _apply(warehouse, batch)  # redelivered
+    assert (again.stored, again.duplicates, again.dead_lettered) == (0, 3, 0)
+    assert _count(warehouse, ENTITY_TABLES["check_ins"]) == 1
+    twice = _apply(warehouse, [_event("check_ins", {**CHECK_IN, "check_in_id": "C-2"})] * 2)
+    assert (twice.stored, twice.duplicates) == (1, 1)
+
+
+def test_garbage_goes_to_dead_letters_once(warehouse: Engine):
+    _apply(warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)])
+    bad_payload = _event("check_ins", {**CHECK_IN, "value": "N/A"})
+    batch = [
+        _message(b"not json"),
+        _message(b"\xff\xfe"),
+        _message(b"[1, 2]"),
+        _message(json.dumps({"event_type": "check_in.recorded", "payload": {}}).encode()),
+        _message(
+            json.dumps({"event_id": "e1", "event_type": "kr.deleted", "payload": {}}).encode()
+        ),
+        bad_payload,
+    ]
+    result = _apply(warehouse, batch)
+    assert result.dead_lettered == 6 and result.stored == 0
+    assert result.by_reason == {
+        "malformed_event": 2,
+        "invalid_encoding": 1,
+        "missing_field": 1,
+        "unknown_event_type": 1,
+        "invalid_number": 1,
+    }
+    again = _apply(warehouse, batch)
+    assert (again.dead_lettered, again.duplicates) == (0, 6)
+    assert _count(warehouse, dead_letters) == 6
+    with warehouse.connect() as conn:
+        row = conn.execute(select(dead_letters).where(dead_letters.c.reason == "invalid_number"))
+        letter = row.mappings().one()
+    assert letter["event_id"] and json.loads(letter["raw"])["payload"]["value"] == "N/A"
+
+
+def test_an_orphan_waits_for_its_parent(warehouse: Engine):
+    orphan = _apply(warehouse, [_event("check_ins", CHECK_IN)])
+    assert (orphan.parked, orphan.stored, orphan.resolved) == (1, 0, 0)
+    assert _count(warehouse, parked_events) == 1
+    redelivered = _apply(warehouse, [_event("check_ins", CHECK_IN)])
+    assert redelivered.resolved == 0 and _count(warehouse, parked_events) == 1
+    parents = _apply(
+        warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)]
+    )
+    assert parents.stored == 3  # the two parents and the parked check-in
+    assert _count(warehouse, parked_events) == 0
+    assert _count(warehouse, ENTITY_TABLES["check_ins"]) == 1
+
+
+def test_an_orphan_is_dead_lettered_after_the_wait(warehouse: Engine):
+    _apply(warehouse, [_event("check_ins", CHECK_IN)], park_timeout=600)
+    result = _apply(warehouse, [], park_timeout=0)
+    assert result.dead_lettered == 1 and result.by_reason == {"unknown_reference": 1}
+    assert _count(warehouse, parked_events) == 0
+    with warehouse.connect() as conn:
+        message = conn.execute(select(dead_letters.c.message)).scalar_one()
+    assert "KR-1" in message and "waited" in message
