@@ -165,13 +165,17 @@ def apply_batch(
             for row in conn.execute(select(parked_events))
         ]
         letters = _garbage_letters(conn, problems, now, result)
-        run_id = str(uuid.uuid4())
-        conn.execute(
-            insert(ingest_runs).values(
-                run_id=run_id, kind="stream", source=source, status="running", started_at=now
+        run_id = None
+        stored: set[str] = set()
+        rejected: dict[tuple[str, int], tuple[str, str]] = {}
+        if pending or parked:  # an ingest run (the rows' lineage) only where rows may change
+            run_id = str(uuid.uuid4())
+            conn.execute(
+                insert(ingest_runs).values(
+                    run_id=run_id, kind="stream", source=source, status="running", started_at=now
+                )
             )
-        )
-        stored, rejected = _store(conn, run_id, pending + parked, result)
+            stored, rejected = _store(conn, run_id, pending + parked, result)
 
         finished: list[dict[str, Any]] = []
         newly_parked: list[dict[str, Any]] = []
@@ -222,23 +226,24 @@ def apply_batch(
         insert_rows(conn, parked_events, newly_parked)
         insert_rows(conn, processed_events, finished)
         insert_rows(conn, dead_letters, letters)
-        conn.execute(
-            update(ingest_runs)
-            .where(ingest_runs.c.run_id == run_id)
-            .values(
-                status="completed",
-                finished_at=now_utc(),
-                report=json.dumps(
-                    {
-                        "stored": result.stored,
-                        "duplicates": result.duplicates,
-                        "dead_lettered": result.dead_lettered,
-                        "parked": result.parked,
-                        "by_reason": dict(result.by_reason),
-                    }
-                ),
+        if run_id is not None:
+            conn.execute(
+                update(ingest_runs)
+                .where(ingest_runs.c.run_id == run_id)
+                .values(
+                    status="completed",
+                    finished_at=now_utc(),
+                    report=json.dumps(
+                        {
+                            "stored": result.stored,
+                            "duplicates": result.duplicates,
+                            "dead_lettered": result.dead_lettered,
+                            "parked": result.parked,
+                            "by_reason": dict(result.by_reason),
+                        }
+                    ),
+                )
             )
-        )
         result.touched_key_results = stored
     return result
 

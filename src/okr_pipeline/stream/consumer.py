@@ -1,0 +1,207 @@
+"""The consumer: event log -> warehouse, batch by batch, exactly once in effect.
+
+Each batch: poll -> apply in one warehouse transaction (applier) -> publish new dead letters to
+the dead-letter topic (an outbox: the warehouse holds them first, so a crash only delays them) ->
+commit the offsets -> re-score the open key results the batch touched (at most every
+`rescore_interval_seconds`, so live scores stay fresh at a bounded cost). A stop request (SIGTERM,
+SIGINT) is honoured between batches.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from okr_pipeline.asof import now_utc
+from okr_pipeline.config import Settings
+from okr_pipeline.errors import OkrError
+from okr_pipeline.stream.applier import BatchResult, apply_batch
+from okr_pipeline.stream.log import EventLog
+from okr_pipeline.warehouse.tables import dead_letters
+
+__all__ = ["ConsumeSummary", "Rescorer", "consume", "publish_dead_letters"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumeSummary:
+    consumed: int = 0  # events resolved: stored + duplicates + dead_lettered
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    parked: int = 0  # events of this run still waiting for their parent
+    messages: int = 0  # messages polled
+    batches: int = 0
+    rescored: int = 0
+    seconds: float = 0.0
+    lag: int = 0
+
+    def add(self, batch: BatchResult) -> None:
+        self.stored += batch.stored
+        self.duplicates += batch.duplicates
+        self.dead_lettered += batch.dead_lettered
+        self.consumed += batch.resolved
+        self.parked += batch.parked
+        self.by_reason.update(batch.by_reason)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "consumed": self.consumed,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+            "by_reason": dict(sorted(self.by_reason.items())),
+            "parked": self.parked,
+            "messages": self.messages,
+            "batches": self.batches,
+            "rescored": self.rescored,
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(self.messages / self.seconds) if self.seconds else 0,
+            "lag": self.lag,
+        }
+
+
+def publish_dead_letters(engine: Engine, event_log: EventLog, topic: str) -> int:
+    """Send the dead letters not yet on the dead-letter topic, then mark them sent."""
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(dead_letters)
+                .where(dead_letters.c.published_at.is_(None))
+                .order_by(dead_letters.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    if not rows:
+        return 0
+    event_log.produce(
+        topic,
+        [
+            (
+                f"{r['topic']}/{r['partition']}/{r['offset']}".encode(),
+                json.dumps(
+                    {
+                        "reason": r["reason"],
+                        "detail": r["message"],
+                        "event_id": r["event_id"],
+                        "source": {
+                            "topic": r["topic"],
+                            "partition": r["partition"],
+                            "offset": r["offset"],
+                        },
+                        "original": r["raw"],
+                        "original_base64": base64.b64encode(
+                            r["raw"].encode("utf-8", "surrogateescape")
+                        ).decode(),
+                    },
+                    ensure_ascii=False,
+                ).encode(),
+            )
+            for r in rows
+        ],
+    )
+    event_log.flush()
+    with engine.begin() as conn:
+        conn.execute(
+            update(dead_letters)
+            .where(dead_letters.c.id.in_([r["id"] for r in rows]))
+            .values(published_at=now_utc())
+        )
+    return len(rows)
+
+
+class Rescorer:
+    """Re-scores touched open key results with the champion, at most every `interval` s."""
+
+    def __init__(self, settings: Settings, engine: Engine, interval: float) -> None:
+        self.settings, self.engine, self.interval = settings, engine, interval
+        self.pending: set[str] = set()
+        self.last = 0.0
+
+    def touch(self, key_results: set[str]) -> None:
+        self.pending |= key_results
+
+    def maybe_rescore(self, *, force: bool = False) -> int:
+        if not self.pending or (not force and time.monotonic() - self.last < self.interval):
+            return 0
+        from okr_pipeline.model.predict import predict  # the model stack loads only when used
+
+        self.last = time.monotonic()
+        ids, self.pending = self.pending, set()
+        try:
+            return len(predict(self.settings, self.engine, now_utc(), key_result_ids=ids))
+        except OkrError as exc:  # no champion yet: rows are stored, scores come later
+            log.warning("live re-scoring skipped: %s", exc)
+            return 0
+
+
+def consume(
+    settings: Settings,
+    engine: Engine,
+    event_log: EventLog,
+    *,
+    group: str,
+    max_events: int | None = None,
+    until_idle: float | None = None,
+    stop: threading.Event | None = None,
+    rescore: bool = True,
+) -> ConsumeSummary:
+    """Consume the events topic until `max_events` messages, `until_idle` seconds without
+    any, or a stop request."""
+    stream = settings.stream
+    topics = stream.topics
+    event_log.ensure_topics(
+        [topics.events, topics.dead_letters, topics.alerts, topics.model_updates]
+    )
+    consumer = event_log.consumer(group, [topics.events])
+    rescorer = Rescorer(settings, engine, stream.rescore_interval_seconds) if rescore else None
+    summary = ConsumeSummary()
+    started = idle_since = time.monotonic()
+    stop = stop or threading.Event()
+    try:
+        while not stop.is_set():
+            limit = stream.batch_size
+            if max_events is not None:
+                limit = min(limit, max_events - summary.messages)
+                if limit <= 0:
+                    break
+            messages = consumer.poll(limit, stream.poll_timeout_seconds)
+            if not messages:
+                if until_idle is not None and time.monotonic() - idle_since >= until_idle:
+                    break
+                batch = apply_batch(
+                    engine, [], source=topics.events, park_timeout=stream.park_timeout_seconds
+                )
+                summary.add(batch)  # parked events that resolved or timed out meanwhile
+                publish_dead_letters(engine, event_log, topics.dead_letters)
+                continue
+            idle_since = time.monotonic()
+            batch = apply_batch(
+                engine, messages, source=topics.events, park_timeout=stream.park_timeout_seconds
+            )
+            publish_dead_letters(engine, event_log, topics.dead_letters)
+            consumer.commit(messages)
+            summary.messages += len(messages)
+            summary.batches += 1
+            summary.add(batch)
+            if rescorer is not None:
+                rescorer.touch(batch.touched_key_results)
+                summary.rescored += rescorer.maybe_rescore()
+        if rescorer is not None:
+            summary.rescored += rescorer.maybe_rescore(force=True)
+        summary.lag = sum(max(n, 0) for n in consumer.lag().values())
+    finally:
+        consumer.close()
+        summary.seconds = time.monotonic() - started
+    return summary
