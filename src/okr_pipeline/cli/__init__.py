@@ -1,0 +1,8 @@
+"""The `okr` command: the output layer over the package (human text, or one JSON document).
+
+Each module registers the commands of one area on the group defined in `app`."""
+
+from okr_pipeline.cli import data, model, stream, up  # noqa: F401 - registers the commands
+from okr_pipeline.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,98 @@
+"""The `okr` command group and what its commands share: settings, the warehouse, output as
+human text or one JSON document, clear errors, progress bars, stop signals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.errors import OkrError
+from okr_pipeline.warehouse.engine import open_warehouse
+
+__all__ = [
+    "AS_OF_OPTION",
+    "JSON_OPTION",
+    "emit",
+    "get_settings",
+    "get_warehouse",
+    "guarded",
+    "main",
+    "progress_bar",
+    "stop_on_signals",
+]
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+AS_OF_OPTION = click.option(
+    "--as-of", "as_of", help="YYYY-MM-DD (end of day) or ISO timestamp; default now."
+)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    click.echo(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str) if as_json else human(data)
+    )
+
+
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """Errors a user can cause end as one clear line on stderr and exit status 1."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except OkrError as exc:
+            raise click.ClickException(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"warehouse error: {getattr(exc, 'orig', exc)}") from None
+
+    return run
+
+
+def get_settings() -> Settings:
+    return click.get_current_context().ensure_object(dict).setdefault("settings", load_settings())
+
+
+def get_warehouse() -> Engine:
+    return open_warehouse(get_settings())
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal for large inputs; nothing otherwise."""
+    if total < 20000 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: long-running commands finish their batch and stop."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log details to stderr.")
+@click.version_option(package_name="okr-pipeline")
+def main(verbose: bool) -> None:
+    """okr-pipeline: early warning for OKR key results that will miss."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

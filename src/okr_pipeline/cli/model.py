@@ -1,0 +1,156 @@
+"""Commands about the risk model: train, evaluate, predict, and the registered versions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from okr_pipeline.asof import as_of_instant
+from okr_pipeline.cli.app import (
+    AS_OF_OPTION,
+    JSON_OPTION,
+    emit,
+    get_settings,
+    get_warehouse,
+    guarded,
+    main,
+)
+
+
+def _metrics_line(name: str, metrics: dict[str, float]) -> str:
+    buckets = " ".join(
+        f"{k.removeprefix('auc_')} {v:.3f}"
+        for k, v in metrics.items()
+        if k.startswith("auc_") and isinstance(v, float)
+    )
+    return (
+        f"  {name:<20} AUC {metrics['auc']:.3f}  Brier {metrics['brier']:.3f}  "
+        f"log-loss {metrics['log_loss']:.3f}  by elapsed: {buckets}"
+    )
+
+
+@main.command("train")
+@AS_OF_OPTION
+@JSON_OPTION
+@guarded
+def train_command(as_of: str | None, as_json: bool) -> None:
+    """Train on key results closed before the as-of date; register; apply the gate."""
+    from okr_pipeline.model.train import train
+
+    result = train(get_settings(), get_warehouse(), as_of_instant(as_of)).as_dict()
+
+    def human(r: dict[str, Any]) -> str:
+        lines = [
+            f"model version {r['model_version']} ({r['alias']}): {r['reason']}",
+            _metrics_line("model", r["metrics"]),
+        ]
+        lines += [_metrics_line(n, m) for n, m in r["baseline_metrics"].items()]
+        lines.append(f"report: {r['report']}  ({r['seconds']} s)")
+        return "\n".join(lines)
+
+    emit(result, as_json, human)
+
+
+@main.command("evaluate")
+@AS_OF_OPTION
+@JSON_OPTION
+@guarded
+def evaluate_command(as_of: str | None, as_json: bool) -> None:
+    """Evaluate the champion next to the baselines on the latest closed periods; HTML report."""
+    from okr_pipeline.model.evaluate import evaluate_champion
+
+    result = evaluate_champion(get_settings(), get_warehouse(), as_of_instant(as_of))
+    emit(
+        result,
+        as_json,
+        lambda r: "\n".join(
+            [
+                f"champion v{r['model_version']} as of {r['as_of']}",
+                _metrics_line("model", r["metrics"]),
+            ]
+            + [_metrics_line(n, m) for n, m in r["baseline_metrics"].items()]
+            + [f"report: {r['report']}"]
+        ),
+    )
+
+
+@main.command("predict")
+@AS_OF_OPTION
+@click.option("--output", type=click.Path(path_type=Path), help="Also write the JSON list here.")
+@JSON_OPTION
+@guarded
+def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> None:
+    """Risk of missing for every key result open at the as-of date, with reasons."""
+    from okr_pipeline.model.predict import predict
+
+    results = predict(get_settings(), get_warehouse(), as_of_instant(as_of))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    emit(
+        results,
+        as_json,
+        lambda items: (
+            "\n".join(
+                f"{p['key_result_id']:<16} {p['risk']:.2f} {p['status']:<10} "
+                + "; ".join(reason["text"] for reason in p["reasons"])
+                for p in sorted(items, key=lambda p: -p["risk"])
+            )
+            or "no open key results"
+        ),
+    )
+
+
+@main.group("model")
+def model_group() -> None:
+    """The registered risk model versions and their aliases."""
+
+
+@model_group.command("list")
+@JSON_OPTION
+@guarded
+def model_list(as_json: bool) -> None:
+    """Versions, newest first, with aliases and validation metrics."""
+    from okr_pipeline.model.registry import open_registry
+
+    versions = [asdict(v) for v in open_registry(get_settings()).versions()]
+    emit(
+        versions,
+        as_json,
+        lambda items: (
+            "\n".join(
+                f"v{v['version']:<4} {','.join(v['aliases']) or '-':<22} AUC "
+                f"{v['metrics'].get('auc', float('nan')):.3f}  {v['created_at']}  "
+                f"{v['tags'].get('okr.gate_reason', '')}"
+                for v in items
+            )
+            or "no model versions yet"
+        ),
+    )
+
+
+@model_group.command("promote")
+@click.argument("version")
+@JSON_OPTION
+@guarded
+def model_promote(version: str, as_json: bool) -> None:
+    """Make VERSION the champion (by hand, past the gate)."""
+    from okr_pipeline.model.registry import open_registry
+
+    promoted = asdict(open_registry(get_settings()).promote(version, "promoted by hand"))
+    emit(promoted, as_json, lambda v: f"v{v['version']} is now the champion")
+
+
+@model_group.command("rollback")
+@JSON_OPTION
+@guarded
+def model_rollback(as_json: bool) -> None:
+    """Give the champion alias back to the version that held it before."""
+    from okr_pipeline.model.registry import open_registry
+
+    restored = asdict(open_registry(get_settings()).rollback())
+    emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
