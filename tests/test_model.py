@@ -144,3 +144,24 @@ def test_training_needs_enough_closed_key_results(tmp_path: Path, contract_bundl
 def test_predict_without_a_champion_is_a_clear_error(tmp_path: Path, contract_bundle: Path):
     result = CliRunner().invoke(main, ["predict"])
     assert result.exit_code == 1 and "okr train" in result.stderr
+
+
+def test_incremental_update_learns_what_closed_since(trained: dict, data_dir: Path):
+    """Later, more key results have closed: the champion learns them without a full retrain,
+    through the same gate, and the result is announced on the model-updates topic."""
+    from okr_pipeline.config import load_settings
+    from okr_pipeline.stream.backends import open_event_log
+
+    result = _run("model", "update", "--as-of", "2026-07-01")
+    assert result["updated"] and result["kind"] == "incremental"
+    assert result["alias"] in {"champion", "challenger"} and result["reason"]
+    versions = {v["version"]: v for v in _run("model", "list")}
+    assert result["model_version"] in versions
+    event_log = open_event_log(load_settings())
+    consumer = event_log.consumer("test-updates", ["okr.model-updates"])
+    messages = consumer.poll(10, 2.0)
+    consumer.close()
+    event_log.close()
+    assert [json.loads(m.value)["model_version"] for m in messages] == [result["model_version"]]
+    nothing_new = _run("model", "update", "--as-of", "2026-05-16")
+    assert nothing_new["updated"] is False

@@ -113,6 +113,8 @@ class Model(_Section):
     snapshot_fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     validation_share: float = Field(0.2, gt=0, lt=1)  # latest closed periods held out
     min_training_key_results: int = Field(50, ge=10)
+    update_trees: int = Field(50, ge=1)  # trees an incremental update adds
+    min_update_key_results: int = Field(10, ge=1)  # newly closed ones worth an update
     promotion_margin: float = Field(0.005, ge=0)
     risk_thresholds: RiskThresholds = RiskThresholds()
     params: ModelParams = ModelParams()

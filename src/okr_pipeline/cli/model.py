@@ -154,3 +154,50 @@ def model_rollback(as_json: bool) -> None:
 
     restored = asdict(open_registry(get_settings()).rollback())
     emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
+
+
+@model_group.command("update")
+@AS_OF_OPTION
+@JSON_OPTION
+@guarded
+def model_update(as_of: str | None, as_json: bool) -> None:
+    """Teach the champion the key results closed since it was trained (no full retrain); the
+    result goes through the gate and is announced on the model-updates topic."""
+    from okr_pipeline.model.train import update
+    from okr_pipeline.stream.backends import open_event_log
+
+    settings = get_settings()
+    moment = as_of_instant(as_of)
+    result = update(settings, get_warehouse(), moment)
+    if result is None:
+        data: dict[str, Any] = {
+            "updated": False,
+            "as_of": moment.isoformat(),
+            "reason": "too few key results closed since the champion "
+            "was trained (model.min_update_key_results)",
+        }
+    else:
+        data = {"updated": True, **result.as_dict()}
+        announcement = {
+            k: data[k] for k in ("model_version", "alias", "promoted", "reason", "kind", "as_of")
+        }
+        announcement["auc"] = result.metrics["auc"]
+        event_log = open_event_log(settings)
+        try:
+            topic = settings.stream.topics.model_updates
+            event_log.ensure_topics([topic])
+            event_log.produce(
+                topic, [(result.model_version.encode(), json.dumps(announcement).encode())]
+            )
+            event_log.flush()
+        finally:
+            event_log.close()
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            d["reason"]
+            if not d["updated"]
+            else f"model version {d['model_version']} ({d['alias']}, incremental): {d['reason']}"
+        ),
+    )

@@ -10,6 +10,7 @@ computes exactly (`pred_contrib`), in log-odds.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -44,10 +45,10 @@ class RiskModel:
         self.calibration_folds = calibration_folds
         self.random_state = random_state
 
-    def _booster(self) -> lgb.LGBMClassifier:
+    def _booster(self, trees: int) -> lgb.LGBMClassifier:
         return lgb.LGBMClassifier(
             learning_rate=self.learning_rate,
-            n_estimators=self.n_estimators,
+            n_estimators=trees,
             num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples,
             random_state=self.random_state,
@@ -72,16 +73,39 @@ class RiskModel:
             for name in CATEGORICAL
             if name in features
         }
+        self.trained_key_results_: frozenset[str] = frozenset()
+        self._fit_boosted(features, missed, groups, self.n_estimators, None)
+        return self
+
+    def updated(
+        self, features: pd.DataFrame, missed: np.ndarray, groups: np.ndarray, extra_trees: int
+    ) -> RiskModel:
+        """A copy that has learnt from more snapshots without starting over: boosting goes on
+        from this model's trees with `extra_trees` more, and the calibration is refitted."""
+        model = copy.deepcopy(self)
+        model._fit_boosted(features, missed, groups, extra_trees, self.booster_.booster_)
+        return model
+
+    def _fit_boosted(
+        self,
+        features: pd.DataFrame,
+        missed: np.ndarray,
+        groups: np.ndarray,
+        trees: int,
+        init_model: lgb.Booster | None,
+    ) -> None:
         data = self._prepare(features)
         missed = np.asarray(missed, dtype=int)
         folds = min(self.calibration_folds, len(np.unique(groups)))
         out_of_fold = np.zeros(len(missed))
         for fitted, scored in GroupKFold(n_splits=folds).split(data, missed, groups):
-            booster = self._booster().fit(data.iloc[fitted], missed[fitted])
+            booster = self._booster(trees).fit(
+                data.iloc[fitted], missed[fitted], init_model=init_model
+            )
             out_of_fold[scored] = booster.predict(data.iloc[scored], raw_score=True)
         self.calibrator_ = LogisticRegression().fit(out_of_fold.reshape(-1, 1), missed)
-        self.booster_ = self._booster().fit(data, missed)
-        return self
+        self.booster_ = self._booster(trees).fit(data, missed, init_model=init_model)
+        self.trained_key_results_ = self.trained_key_results_ | frozenset(map(str, groups))
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         raw = self.booster_.predict(self._prepare(features), raw_score=True)

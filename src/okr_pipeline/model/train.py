@@ -1,5 +1,6 @@
 """Training: snapshots of key results closed before D -> risk model and baselines -> evaluation
 on the latest closed periods -> a new registry version (`challenger`) -> the promotion gate.
+An update teaches the champion what closed since, without starting over, through the same gate.
 
 The gate promotes the new version to `champion` only if it beats every baseline and the current
 champion, scored on the same validation snapshots, by the configured AUC margin; otherwise the
@@ -15,16 +16,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 
 from okr_pipeline.config import Settings
 from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES
+from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
-from okr_pipeline.model.registry import open_registry
+from okr_pipeline.model.registry import load_champion, open_registry
 from okr_pipeline.model.risk import RiskModel
 
-__all__ = ["TrainingResult", "train"]
+__all__ = ["TrainingResult", "train", "update"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class TrainingResult:
     alias: str  # champion if promoted, else challenger
     promoted: bool
     reason: str
+    kind: str  # training | incremental
     as_of: str
     metrics: dict[str, float]
     baseline_metrics: dict[str, dict[str, float]]
@@ -85,7 +89,47 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
     params = settings.model.params.model_dump()
     model = RiskModel(**params, random_state=settings.model.random_seed)
     model.fit(fit.features, fit.missed, fit.groups)
+    return _register(settings, model, fit, valid, as_of, started, kind="training", params=params)
 
+
+def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult | None:
+    """Teach the champion the key results closed since it was trained, without starting over
+    (boosting continues with `model.update_trees` more trees), then register the result and
+    apply the same gate as training. None when there is nothing new to learn from."""
+    started = time.perf_counter()
+    champion, base = load_champion(settings)
+    with engine.connect() as conn:
+        history = load_history(conn, settings.model.achievement_threshold)
+    fit, valid = time_split(settings, history, as_of)
+    new = fit.subset(~np.isin(fit.groups, list(base.trained_key_results_)))
+    if (
+        len(np.unique(new.groups)) < settings.model.min_update_key_results
+        or len(np.unique(new.missed)) < 2
+    ):
+        log.info("no update: %d new closed key results", len(np.unique(new.groups)))
+        return None
+    model = base.updated(new.features, new.missed, new.groups, settings.model.update_trees)
+    params = {
+        "parent_version": champion.version,
+        "update_trees": settings.model.update_trees,
+        "new_key_results": len(np.unique(new.groups)),
+    }
+    return _register(settings, model, fit, valid, as_of, started, kind="incremental", params=params)
+
+
+def _register(
+    settings: Settings,
+    model: RiskModel,
+    fit: Snapshots,
+    valid: Snapshots,
+    as_of: datetime,
+    started: float,
+    *,
+    kind: str,
+    params: dict[str, Any],
+) -> TrainingResult:
+    """Evaluate the candidate next to the baselines and the champion, log and register it as a
+    new version (`challenger`), and promote it if it passes the gate."""
     registry = open_registry(settings)
     champion = registry.version("champion")
     models: dict[str, Any] = {"model": model}
@@ -95,11 +139,12 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
     metrics = evaluation.metrics
     champion_metrics = metrics.get(f"champion v{champion.version}") if champion else None
     report = evaluation.report(
-        settings.path("results") / f"training-{as_of:%Y%m%dT%H%M%S}-{int(time.time())}.html",
+        settings.path("results") / f"{kind}-{as_of:%Y%m%dT%H%M%S}-{int(time.time())}.html",
         valid,
         model,
         {
             "as of": as_of.isoformat(),
+            "kind": kind,
             "champion before": f"v{champion.version}" if champion else "none",
         },
     )
@@ -107,6 +152,7 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
         model=model,
         params={
             **params,
+            "kind": kind,
             "as_of": as_of.isoformat(),
             "seed": settings.model.random_seed,
             "snapshot_fractions": list(settings.model.snapshot_fractions),
@@ -115,7 +161,7 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
         metrics=_flat({n: metrics[n] for n in ("model", *BASELINES)}),
         input_example=valid.features.head(5),
         artifacts=[report],
-        tags={"as_of": as_of.isoformat()},
+        tags={"as_of": as_of.isoformat(), "kind": kind},
     )
     promoted, reason = _gate(
         metrics["model"],
@@ -126,12 +172,13 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
     if promoted:
         registry.promote(version.version, reason)
     registry.record_decision(version.version, promoted, reason)
-    log.info("model version %s: %s", version.version, reason)
+    log.info("model version %s (%s): %s", version.version, kind, reason)
     return TrainingResult(
         model_version=version.version,
         alias="champion" if promoted else "challenger",
         promoted=promoted,
         reason=reason,
+        kind=kind,
         as_of=as_of.isoformat(),
         metrics=metrics["model"],
         baseline_metrics={n: metrics[n] for n in BASELINES},
