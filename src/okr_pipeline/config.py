@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -60,6 +60,8 @@ class Stream(_Section):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
+    # only from the environment (OKR_STREAM__SASL_PASSWORD): a config file holding it is refused
+    sasl_password: SecretStr | None = None
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(1000, ge=1)
@@ -153,6 +155,11 @@ class _JsonFileSource(PydanticBaseSettingsSource):
             raise ConfigError(f"config file {self.path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {self.path} must hold a JSON object")
+        if isinstance(data.get("stream"), dict) and "sasl_password" in data["stream"]:
+            raise ConfigError(
+                f"config file {self.path}: stream.sasl_password is a secret; set it only in the "
+                "environment (OKR_STREAM__SASL_PASSWORD)"
+            )
         return data
 
 

@@ -131,7 +131,7 @@ def consume_command(
     event_log = open_event_log(settings)
     try:
         summary = consume(
-            get_settings,
+            settings,
             engine,
             event_log,
             group=group or settings.stream.group,

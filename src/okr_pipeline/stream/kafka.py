@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -57,16 +56,23 @@ class _ErrorTrap:
         self.last = error
         log.debug("kafka client error: %s", error)
 
-    def explain(self, servers: str) -> str:
-        error = self.last
-        if error is None:
-            return ""
-        if error.code() in _AUTH_ERRORS:
-            return (
-                f"; authentication with {servers} failed ({error.str()}): check "
+    def error(self, servers: str, message: str) -> OkrError:
+        """The error to raise: a failed authentication explains more than what it caused."""
+        last = self.last
+        if last is not None and last.code() in _AUTH_ERRORS:
+            return OkrError(
+                f"authentication with the Kafka broker at {servers} failed ({last.str()}): check "
                 f"stream.sasl_mechanism, stream.sasl_username and {PASSWORD_VARIABLE}"
             )
-        return f"; last client error: {error.str()}"
+        if last is not None:
+            message += f"; last client error: {last.str()}"
+        return OkrError(message)
+
+    def raise_if_fatal(self, servers: str, message: str) -> None:
+        """Raise for what retrying cannot cure: failed authentication, a fatal client error."""
+        last = self.last
+        if last is not None and (last.code() in _AUTH_ERRORS or last.fatal()):
+            raise self.error(servers, f"{message}: {last.str()}")
 
 
 def client_config(settings: Settings, timeout_s: float) -> dict[str, Any]:
@@ -83,7 +89,8 @@ def client_config(settings: Settings, timeout_s: float) -> dict[str, Any]:
         mechanism = stream.sasl_mechanism or "PLAIN"
         config["sasl.mechanism"] = mechanism
         if mechanism.upper() in _MECHANISMS_WITH_PASSWORD:
-            password = os.environ.get(PASSWORD_VARIABLE)
+            secret = stream.sasl_password  # settings take it from the environment only
+            password = secret.get_secret_value() if secret else None
             if not stream.sasl_username or not password:
                 raise ConfigError(
                     f"stream.security_protocol {stream.security_protocol} with {mechanism} needs "
@@ -148,14 +155,16 @@ class KafkaEventLog:
                 error = _kafka_error(exc)
                 if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                     continue  # another process created it first
-                raise OkrError(
+                raise self._admin_errors.error(
+                    self._servers,
                     f"cannot create Kafka topic {topic!r} on {self._servers}: "
-                    f"{error.str() if error else exc}{self._admin_errors.explain(self._servers)}"
+                    f"{error.str() if error else exc}",
                 ) from None
             except concurrent.futures.TimeoutError:
-                raise OkrError(
+                raise self._admin_errors.error(
+                    self._servers,
                     f"creating Kafka topic {topic!r} on {self._servers} did not finish within "
-                    f"{self.timeout_s:g} s{self._admin_errors.explain(self._servers)}"
+                    f"{self.timeout_s:g} s",
                 ) from None
 
     def produce(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
@@ -192,10 +201,10 @@ class KafkaEventLog:
             remaining = self._producer.flush(WAIT_SLICE_S)
         self._raise_delivery_failures()
         if remaining:
-            raise OkrError(
-                f"{remaining} messages were not acknowledged by {self._servers} within "
-                f"{self.delivery_timeout_s + self.timeout_s:g} s"
-                f"{self._producer_errors.explain(self._servers)}"
+            raise self._producer_errors.error(
+                self._servers,
+                f"{remaining} message(s) were not acknowledged by {self._servers} within "
+                f"{self.delivery_timeout_s + self.timeout_s:g} s",
             )
 
     def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
@@ -250,13 +259,15 @@ class KafkaEventLog:
             self._delivery_failures.append((message.topic(), error))
 
     def _raise_delivery_failures(self) -> None:
+        self._producer_errors.raise_if_fatal(self._servers, "the Kafka producer failed")
         if not self._delivery_failures:
             return
         failures, self._delivery_failures = self._delivery_failures, []
         topic, error = failures[0]
-        raise OkrError(
-            f"{len(failures)} messages were not delivered to {self._servers}; the first, for "
-            f"topic {topic!r}: {error.str()}{self._producer_errors.explain(self._servers)}"
+        raise self._producer_errors.error(
+            self._servers,
+            f"{len(failures)} message(s) were not delivered to {self._servers}; the first, for "
+            f"topic {topic!r}: {error.str()}",
         )
 
     def _metadata_topics(self, admin: AdminClient) -> set[str]:
@@ -265,10 +276,11 @@ class KafkaEventLog:
         except KafkaException as exc:
             admin.poll(0)  # deliver pending error callbacks, e.g. an authentication failure
             error = _kafka_error(exc)
-            raise OkrError(
+            raise self._admin_errors.error(
+                self._servers,
                 f"cannot reach the Kafka broker at {self._servers} within {self.timeout_s:g} s "
                 f"({error.str() if error else exc}): check stream.bootstrap_servers and that the "
-                f"broker is running{self._admin_errors.explain(self._servers)}"
+                f"broker is running",
             ) from None
         return set(metadata.topics)
 
@@ -296,6 +308,7 @@ class KafkaConsumer:
             raw = self._consume(1, min(WAIT_SLICE_S, remaining))
             if raw and max_messages > 1:
                 raw += self._consume(max_messages - 1, 0)
+            self._errors.raise_if_fatal(self._servers, f"Kafka consumer of {self.topics} failed")
         messages = []
         for item in raw:
             error = item.error()
@@ -324,7 +337,9 @@ class KafkaConsumer:
             nexts[where] = max(nexts.get(where, 0), message.offset + 1)
         unknown = [TopicPartition(t, p) for t, p in nexts if (t, p) not in self._committed]
         if unknown:
-            for tp in self._call("read committed offsets", self._consumer.committed, unknown):
+            for tp in self._call(
+                "read committed offsets", self._consumer.committed, unknown, timeout=self.timeout_s
+            ):
                 self._committed[(tp.topic, tp.partition)] = tp.offset  # < 0: none yet
         offsets = [
             TopicPartition(topic, part, offset)
@@ -355,7 +370,9 @@ class KafkaConsumer:
         partitions = self._consumer.assignment() or self._all_partitions()
         if not partitions:
             return {}
-        committed = self._call("read committed offsets", self._consumer.committed, partitions)
+        committed = self._call(
+            "read committed offsets", self._consumer.committed, partitions, timeout=self.timeout_s
+        )
         positions = {
             (tp.topic, tp.partition): tp.offset for tp in self._consumer.position(partitions)
         }
@@ -395,9 +412,7 @@ class KafkaConsumer:
         return max(low, 0), high
 
     def _all_partitions(self) -> list[TopicPartition]:
-        metadata = self._call(
-            "read metadata", self._consumer.list_topics, timeout=self.timeout_s
-        )
+        metadata = self._call("read metadata", self._consumer.list_topics, timeout=self.timeout_s)
         return [
             TopicPartition(topic, part)
             for topic in self.topics
@@ -406,13 +421,12 @@ class KafkaConsumer:
         ]
 
     def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
-        if "timeout" not in kwargs and function in (self._consumer.committed,):
-            kwargs["timeout"] = self.timeout_s
         try:
             return function(*args, **kwargs)
         except KafkaException as exc:
             error = _kafka_error(exc)
-            raise OkrError(
+            raise self._errors.error(
+                self._servers,
                 f"Kafka consumer of {self.topics} on {self._servers} cannot {action}: "
-                f"{error.str() if error else exc}{self._errors.explain(self._servers)}"
+                f"{error.str() if error else exc}",
             ) from None

@@ -26,7 +26,7 @@ from pathlib import Path
 from okr_pipeline.errors import OkrError
 from okr_pipeline.stream.log import Message
 
-__all__ = ["SqliteEventLog", "SqliteConsumer", "partition_for"]
+__all__ = ["SqliteConsumer", "SqliteEventLog", "partition_for"]
 
 SCHEMA_VERSION = 1
 OFFSET_BITS = 40  # 1.1e12 messages per partition, 8.4e6 partitions in all
