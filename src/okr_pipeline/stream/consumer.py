@@ -44,6 +44,7 @@ class ConsumeSummary:
     batches: int = 0
     rescored: int = 0
     seconds: float = 0.0
+    busy_seconds: float = 0.0  # from the first message polled to the last batch committed
     lag: int = 0
 
     def add(self, batch: BatchResult) -> None:
@@ -66,7 +67,9 @@ class ConsumeSummary:
             "batches": self.batches,
             "rescored": self.rescored,
             "seconds": round(self.seconds, 3),
-            "events_per_second": round(self.messages / self.seconds) if self.seconds else 0,
+            "events_per_second": round(self.messages / self.busy_seconds)
+            if self.busy_seconds
+            else 0,
             "lag": self.lag,
         }
 
@@ -168,6 +171,7 @@ def consume(
     rescorer = Rescorer(settings, engine, stream.rescore_interval_seconds) if rescore else None
     summary = ConsumeSummary()
     started = idle_since = time.monotonic()
+    busy_from = 0.0
     stop = stop or threading.Event()
     try:
         while not stop.is_set():
@@ -178,7 +182,9 @@ def consume(
                     break
             messages = consumer.poll(limit, stream.poll_timeout_seconds)
             if not messages:
-                if until_idle is not None and time.monotonic() - idle_since >= until_idle:
+                if not consumer.ready():
+                    idle_since = time.monotonic()  # joining the group is not being idle
+                elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
                     break
                 batch = apply_batch(
                     engine, [], source=topics.events, park_timeout=stream.park_timeout_seconds
@@ -187,6 +193,7 @@ def consume(
                 publish_dead_letters(engine, event_log, topics.dead_letters)
                 continue
             idle_since = time.monotonic()
+            busy_from = busy_from or idle_since
             batch = apply_batch(
                 engine, messages, source=topics.events, park_timeout=stream.park_timeout_seconds
             )
@@ -195,6 +202,7 @@ def consume(
             summary.messages += len(messages)
             summary.batches += 1
             summary.add(batch)
+            summary.busy_seconds = time.monotonic() - busy_from
             if rescorer is not None:
                 rescorer.touch(batch.touched_key_results)
                 summary.rescored += rescorer.maybe_rescore()

@@ -297,6 +297,9 @@ class KafkaConsumer:
         self._consumer.subscribe(topics)
         self._committed: dict[tuple[str, int], int] = {}
 
+    def ready(self) -> bool:
+        return bool(self._consumer.assignment())
+
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         """What the client has fetched, at once; else wait up to `timeout` for the first message."""
         if max_messages < 1:

@@ -36,6 +36,10 @@ class Consumer(Protocol):
     def lag(self) -> dict[tuple[str, int], int]:
         """Messages not yet committed, per (topic, partition) assigned to this consumer."""
 
+    def ready(self) -> bool:
+        """Whether partitions are assigned (a Kafka consumer first joins its group): until
+        then an empty poll says nothing about the topic being idle."""
+
     def close(self) -> None: ...
 
 

@@ -235,6 +235,9 @@ class SqliteConsumer:
         self._position = dict.fromkeys(self._by_id, 0) | self._committed()
         self._turn = 0  # which partition goes first, rotated for fairness
 
+    def ready(self) -> bool:
+        return True  # every partition of the topics is this consumer's from the start
+
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         """At once if messages wait, else checking every 50 ms until `timeout` runs out."""
         if max_messages < 1 or not self._assigned:
