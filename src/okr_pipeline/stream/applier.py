@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, tuple_, update
 
 from okr_pipeline.asof import now_utc
 from okr_pipeline.contract import ENTITY_ORDER
@@ -83,9 +83,11 @@ def _text(value: bytes) -> str:
 
 
 def _existing(conn: Connection, column: Any, values: list[Any]) -> set[Any]:
+    """Which of the values the column holds. One cached statement: no SQL compiled per call."""
+    query = select(column).where(column.in_(bindparam("values", expanding=True)))
     found: set[Any] = set()
     for part in chunks(values, LOOKUP_CHUNK):
-        found.update(conn.execute(select(column).where(column.in_(part))).scalars())
+        found.update(conn.execute(query, {"values": list(part)}).scalars())
     return found
 
 
