@@ -148,6 +148,14 @@ def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
     assert code == 0 and "ingest" not in second and "training" not in second
     assert second["status"]["rows"] == first["status"]["rows"]
 
+    # live activity through the stream: stored once, and the touched key results re-scored
+    code, out, _ = _run("simulate", "--count", "40", "--rate", "1000", "--json")
+    assert code == 0 and json.loads(out)["published"] == 40
+    code, out, _ = _run("consume", "--until-idle", "1", "--json")
+    consumed = json.loads(out)
+    assert code == 0 and consumed["consumed"] == consumed["stored"] == 40
+    assert consumed["rescored"] > 0
+
 
 def test_generate_writes_a_bundle_that_ingests(tmp_path: Path):
     code, out, _ = _run(

@@ -91,17 +91,16 @@ def simulate_command(
     if duration is not None:
         deadline = time.monotonic() + duration
         events = itertools.takewhile(lambda _: time.monotonic() < deadline, events)
-    stop = stop_on_signals()
-    events = itertools.takewhile(lambda _: not stop.is_set(), events)
     event_log = open_event_log(settings)
     try:
-        result = publish(
-            event_log,
-            settings.stream.topics.events,
-            events,
-            rate=rate,
-            batch_size=max(1, int(rate)),
-        )
+        with stop_on_signals() as stop:
+            result = publish(
+                event_log,
+                settings.stream.topics.events,
+                itertools.takewhile(lambda _: not stop.is_set(), events),
+                rate=rate,
+                batch_size=max(1, int(rate)),
+            )
     finally:
         event_log.close()
     emit(result.as_dict(), as_json, lambda r: f"simulated {r['published']} events")
@@ -127,19 +126,19 @@ def consume_command(
 
     settings = get_settings()
     engine = get_warehouse()
-    stop = stop_on_signals()
     event_log = open_event_log(settings)
     try:
-        summary = consume(
-            settings,
-            engine,
-            event_log,
-            group=group or settings.stream.group,
-            max_events=max_events,
-            until_idle=until_idle,
-            stop=stop,
-            rescore=not no_rescore,
-        )
+        with stop_on_signals() as stop:
+            summary = consume(
+                settings,
+                engine,
+                event_log,
+                group=group or settings.stream.group,
+                max_events=max_events,
+                until_idle=until_idle,
+                stop=stop,
+                rescore=not no_rescore,
+            )
     finally:
         event_log.close()
     emit(
