@@ -10,13 +10,13 @@ The feature table is documented in docs/features.md.
 from __future__ import annotations
 
 import math
+import statistics
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
@@ -142,11 +142,14 @@ class History:
     def cohort_pace(self, begin: float, department: str, now: float) -> float:
         """Median pace at `now` of the key results sharing a period start (and a department
         unless `department` is "*"): how hard the quarter is going for everyone."""
-        key = (begin, department, now)
+        # as of the start of the day: the same for every snapshot taken that day (and so
+        # computed once), and still nothing from after `now`
+        day = math.floor(now)
+        key = (begin, department, day)
         if key not in self._cohort_cache:
             members = self.cohorts.get((begin, department), [])
-            paces = [_pace(kr, now) for kr in members]
-            self._cohort_cache[key] = float(np.median(paces)) if paces else math.nan
+            paces = [_pace(kr, day) for kr in members]
+            self._cohort_cache[key] = statistics.median(paces) if paces else math.nan
         return self._cohort_cache[key]
 
     def final_score(self, kr_id: str) -> float:
@@ -322,7 +325,6 @@ def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
     days_left = max(kr.end - now, 0.0)
     times = kr.checkin_times[:n]
     confidences = [c for c in kr.checkin_confidence[:n] if not math.isnan(c)]
-    gaps = np.diff(times) if n > 1 else []
 
     # a milestone is known at D once it is due or done by D (rows carry no creation time)
     known = [(due, done, w) for due, done, w in kr.milestones if due <= now or done <= now]
@@ -353,7 +355,7 @@ def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
         "checkin_count": n,
         "checkins_per_week": n / max((now - kr.begin) / 7.0, 1.0),
         "days_since_checkin": now - times[-1] if n else now - kr.begin,
-        "mean_checkin_gap_days": float(np.mean(gaps)) if len(gaps) else math.nan,
+        "mean_checkin_gap_days": (times[-1] - times[0]) / (n - 1) if n > 1 else math.nan,
         "last_confidence": confidences[-1] if confidences else math.nan,
         "confidence_change": confidences[-1] - confidences[0] if confidences else math.nan,
         "mean_confidence": sum(confidences) / len(confidences) if confidences else math.nan,
@@ -368,7 +370,9 @@ def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
         "owner_attainment": owner_rate,
         "department_attainment": dept_rate,
         "sibling_count": len(others),
-        "sibling_mean_score": float(np.mean(np.clip(other_progress, 0, 1))) if others else math.nan,
+        "sibling_mean_score": sum(_clip(p, 0.0, 1.0) for p in other_progress) / len(others)
+        if others
+        else math.nan,
         "sibling_min_pace": min(other_pace) if others else math.nan,
         "period_pace": history.cohort_pace(kr.begin, "*", now),
         "department_period_pace": history.cohort_pace(kr.begin, kr.department or "", now),

@@ -54,7 +54,7 @@ class RiskModel:
             random_state=self.random_state,
             deterministic=True,
             force_row_wise=True,
-            n_jobs=2,
+            n_jobs=1,  # two threads thrash whenever the other core is busy (measured)
             verbose=-1,
         )
 
