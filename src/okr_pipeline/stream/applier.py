@@ -134,10 +134,23 @@ def apply_batch(
             events.append(parsed)
 
     with engine.begin() as conn:
-        ids = [e.event_id for e in events]
-        done = _existing(conn, processed_events.c.event_id, ids)
-        waiting = _existing(conn, parked_events.c.event_id, ids)
+        done = _existing(conn, processed_events.c.event_id, [e.event_id for e in events])
         result.duplicates += sum(e.event_id in done for e in events)
+        parked = [  # every batch tries the parked events again
+            _Pending(
+                row.event_id,
+                row.entity,
+                json.loads(row.payload),
+                row.raw,
+                row.topic,
+                row.partition,
+                row.offset,
+                row.parked_at,
+                row.attempts,
+            )
+            for row in conn.execute(select(parked_events))
+        ]
+        waiting = {item.event_id for item in parked}
         # a redelivered parked event is already waiting: it is counted when it resolves
         pending = [
             _Pending(
@@ -151,20 +164,6 @@ def apply_batch(
             )
             for e in events
             if e.event_id not in done and e.event_id not in waiting
-        ]
-        parked = [
-            _Pending(
-                row.event_id,
-                row.entity,
-                json.loads(row.payload),
-                row.raw,
-                row.topic,
-                row.partition,
-                row.offset,
-                row.parked_at,
-                row.attempts,
-            )
-            for row in conn.execute(select(parked_events))
         ]
         letters = _garbage_letters(conn, problems, now, result)
         run_id = None
