@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from okr_pipeline.ingest import ingest
+from okr_pipeline.ingest import ingest_batches
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
@@ -86,9 +86,11 @@ def main() -> int:
         engine = create_warehouse_engine(f"sqlite:///{work / 'warehouse.db'}")
         migrate(engine)
         start = time.perf_counter()
-        records = read_path(bundle)
+        bundle_read = read_path(bundle)
         read_done = time.perf_counter()
-        report = ingest(engine, records.records, source=str(bundle), warnings=records.warnings)
+        report = ingest_batches(
+            engine, bundle_read.batches, source=str(bundle), warnings=bundle_read.warnings
+        )
         done = time.perf_counter()
         engine.dispose()
         floor_store, stored_rows = sqlite_floor(work / "warehouse.db", work)

@@ -20,7 +20,7 @@ from okr_pipeline.asof import as_of_instant
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.contract import ENTITIES, REASONS
 from okr_pipeline.errors import OkrError
-from okr_pipeline.ingest import IngestReport, ingest
+from okr_pipeline.ingest import IngestReport, ingest_batches
 from okr_pipeline.quarantine import list_quarantine, retry_quarantine
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.warehouse.engine import open_warehouse
@@ -170,8 +170,8 @@ def _ingest_path(path: Path) -> IngestReport:
     bundle = read_path(path)
     engine = _warehouse()
     with _progress(bundle.size, "ingesting") as progress:
-        return ingest(
-            engine, bundle.records, source=str(path), warnings=bundle.warnings, progress=progress
+        return ingest_batches(
+            engine, bundle.batches, source=str(path), warnings=bundle.warnings, progress=progress
         )
 
 

@@ -18,21 +18,29 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
+from okr_pipeline.sources.batch import Origin, RawBatch
 from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.validation_batch import Origin, Rejected, Validated, chunked, validate_records
-from okr_pipeline.warehouse.bulk import chunks, insert_rows
+from okr_pipeline.validation_batch import (
+    Rejected,
+    Row,
+    Validated,
+    chunked,
+    chunked_batch,
+    validate_rows,
+)
+from okr_pipeline.warehouse.bulk import chunks, insert_rows, insert_tuples
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
-__all__ = ["EntityCounts", "IngestReport", "ingest"]
+__all__ = ["EntityCounts", "IngestReport", "chunked", "ingest", "ingest_batches"]
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 20000  # rows validated and stored at a time
@@ -92,15 +100,19 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _lookup(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Stored rows of `table` by primary key, for the given ids."""
-    key = table.primary_key.columns.values()[0]
+def _lookup(conn: Connection, spec: EntitySpec, ids: Iterable[str]) -> dict[str, Row]:
+    """Stored rows of the entity by id, for the given ids, as rows in field order."""
+    table = ENTITY_TABLES[spec.name]
+    key = table.c[spec.key]
     # one cached statement with an expanding parameter: no SQL compiled per chunk
-    query = select(table).where(key.in_(bindparam("ids", expanding=True)))
-    found: dict[str, dict[str, Any]] = {}
+    query = select(*(table.c[name] for name in spec.field_names)).where(
+        key.in_(bindparam("ids", expanding=True))
+    )
+    at = spec.field_names.index(spec.key)
+    found: dict[str, Row] = {}
     for chunk in chunks(sorted(ids), LOOKUP_CHUNK):
-        for row in conn.execute(query, {"ids": chunk}).mappings():
-            found[row[key.name]] = dict(row)
+        for row in conn.execute(query, {"ids": chunk}):
+            found[row[at]] = tuple(row)
     return found
 
 
@@ -115,18 +127,22 @@ def storable_text(raw: str) -> str:
     return raw
 
 
-def _version(row: dict[str, Any]) -> tuple[bool, datetime]:
+def _version(stamp: datetime | None) -> tuple[bool, datetime]:
     """Order of versions of one id: a row without updated_at is older than any with one."""
-    stamp = row.get("updated_at")
     return (stamp is not None, stamp or _OLDEST)
 
 
-def _replaces(spec: EntitySpec, new: dict[str, Any], old: dict[str, Any]) -> bool:
+def _position(spec: EntitySpec, name: str) -> int:
+    return spec.field_names.index(name)
+
+
+def _replaces(spec: EntitySpec, new: Row, old: Row) -> bool:
     """Whether `new` (seen later) takes the place of `old` for the same id."""
     if spec.immutable:
         return False  # a re-sent check-in is the same check-in
     if spec.versioned:
-        return _version(new) >= _version(old)  # ties: the later one
+        at = _position(spec, "updated_at")
+        return _version(new[at]) >= _version(old[at])  # ties: the later one
     return True
 
 
@@ -140,7 +156,7 @@ class _Ingestion:
         self.now = _utcnow()
         self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
-        self.kept: dict[str, dict[str, dict[str, Any]]] = {}  # entity -> id -> row, this run
+        self.kept: dict[str, dict[str, Row]] = {}  # entity -> id -> row, this run
         self.empty: dict[str, bool] = {}
 
     def apply(self, chunk: Validated, counts: EntityCounts) -> None:
@@ -149,12 +165,10 @@ class _Ingestion:
         counts.read += chunk.read
         for rejected in chunk.rejected:
             self._reject(rejected, counts)
-        valid = self._resolve_references(spec, chunk.valid, counts)
-        winners = self._collapse_repeats(spec, valid, counts)
-        self._store(spec, winners, counts)
-        self.kept.setdefault(chunk.entity, {}).update(
-            (key, row) for key, (_, row) in winners.items()
-        )
+        rows, origins = self._resolve_references(spec, chunk.rows, chunk.origins, counts)
+        winners = self._collapse_repeats(spec, rows, origins, counts)
+        self._store(spec, rows, origins, winners, counts)
+        self.kept.setdefault(chunk.entity, {}).update((key, rows[i]) for key, i in winners.items())
         if self.progress is not None:
             self.progress(chunk.read)
 
@@ -173,90 +187,108 @@ class _Ingestion:
         counts.by_reason[rejected.reason] += 1
 
     def _resolve_references(
-        self,
-        spec: EntitySpec,
-        valid: list[tuple[Origin, dict[str, Any]]],
-        counts: EntityCounts,
-    ) -> list[tuple[Origin, dict[str, Any]]]:
+        self, spec: EntitySpec, rows: list[Row], origins: list[Origin], counts: EntityCounts
+    ) -> tuple[list[Row], list[Origin]]:
+        """The rows whose reference names a known row (or is empty); the others are rejected.
+        A key result without a due date takes its objective's period_end."""
         if spec.reference is None:
-            return valid
+            return rows, origins
         field_name, parent = spec.reference
+        at = _position(spec, field_name)
+        due_at = _position(spec, "due_date") if spec.name == "key_results" else None
+        end_at = _position(ENTITIES[parent], "period_end") if due_at is not None else 0
         in_batch = self.kept.get(parent, {})
-        wanted = {row[field_name] for _, row in valid} - in_batch.keys() - {None}
-        stored = (
-            {} if self._was_empty(parent) else _lookup(self.conn, ENTITY_TABLES[parent], wanted)
-        )
-        resolved = []
-        for origin, row in valid:
-            parent_id = row[field_name]
+        parent_ids = [row[at] for row in rows]
+        wanted = set(parent_ids) - in_batch.keys() - {None}
+        stored = {} if self._was_empty(parent) else _lookup(self.conn, ENTITIES[parent], wanted)
+        if due_at is None and wanted <= stored.keys():
+            return rows, origins  # every reference resolves, nothing to fill in
+        kept_rows, kept_origins = [], []
+        for row, origin, parent_id in zip(rows, origins, parent_ids):
             if parent_id is None:  # an optional reference left empty
-                resolved.append((origin, row))
+                kept_rows.append(row)
+                kept_origins.append(origin)
                 continue
             parent_row = in_batch.get(parent_id) or stored.get(parent_id)
             if parent_row is None:
                 source, line, raw, quarantine_id = origin
                 # the validated row stands in for the fields: a retry validates it again
+                fields = dict(zip(spec.field_names, row))
                 record = RawRecord(
-                    spec.name, dict(row), source, line, raw, quarantine_id=quarantine_id
+                    spec.name, fields, source, line, raw, quarantine_id=quarantine_id
                 )
                 message = f"{field_name}: {parent_id!r} names no known {parent}"
                 self._reject(Rejected(record, "unknown_reference", field_name, message), counts)
                 continue
-            if spec.name == "key_results" and row["due_date"] is None:
-                row["due_date"] = parent_row["period_end"]  # contract default
-            resolved.append((origin, row))
-        return resolved
+            if due_at is not None and row[due_at] is None:  # the contract's default
+                row = (*row[:due_at], parent_row[end_at], *row[due_at + 1 :])
+            kept_rows.append(row)
+            kept_origins.append(origin)
+        return kept_rows, kept_origins
 
     def _collapse_repeats(
-        self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]], counts: EntityCounts
-    ) -> dict[str, tuple[Origin, dict[str, Any]]]:
-        winners: dict[str, tuple[Origin, dict[str, Any]]] = {}
-        for origin, row in valid:
-            key = row[spec.key]
+        self, spec: EntitySpec, rows: list[Row], origins: list[Origin], counts: EntityCounts
+    ) -> dict[str, int]:
+        """The winning row of each id (id -> index, in order of first sight); the losers count
+        as unchanged."""
+        at = _position(spec, spec.key)
+        keys = [row[at] for row in rows]
+        winners = dict(zip(keys, range(len(keys))))
+        if len(winners) == len(keys):
+            return winners  # no id twice
+        winners = {}
+        for i, key in enumerate(keys):
             current = winners.get(key)
-            if current is None or _replaces(spec, row, current[1]):
-                winners[key] = (origin, row)
+            if current is None or _replaces(spec, rows[i], rows[current]):
+                winners[key] = i
                 loser = current
             else:
-                loser = (origin, row)
+                loser = i
             if loser is not None:
                 counts.unchanged += 1
-                self._resolve(loser[0])
+                self._resolve(origins[loser])
         return winners
 
     def _store(
         self,
         spec: EntitySpec,
-        winners: dict[str, tuple[Origin, dict[str, Any]]],
+        rows: list[Row],
+        origins: list[Origin],
+        winners: dict[str, int],
         counts: EntityCounts,
     ) -> None:
         table = ENTITY_TABLES[spec.name]
         empty = not winners or self._was_empty(spec.name)
-        stored = {} if empty else _lookup(self.conn, table, winners)
-        inserts, updates = [], []
-        for key, (origin, row) in winners.items():
-            self._resolve(origin)
-            old = stored.get(key)
-            if old is None:
-                inserts.append(row)
-            elif _replaces(spec, row, old) and any(row[f] != old[f] for f in spec.field_names):
-                updates.append(row)
-            else:
-                counts.unchanged += 1
+        stored = {} if empty else _lookup(self.conn, spec, winners)
+        for i in winners.values():
+            self._resolve(origins[i])
+        if not stored:
+            inserts = [rows[i] for i in winners.values()]
+            updates = []
+        else:
+            inserts, updates = [], []
+            for key, i in winners.items():
+                row = rows[i]
+                old = stored.get(key)
+                if old is None:
+                    inserts.append(row)
+                elif _replaces(spec, row, old) and row != old:
+                    updates.append(row)
+                else:
+                    counts.unchanged += 1
         counts.stored += len(inserts) + len(updates)
-        for row in inserts:
-            row["run_id"] = self.run_id
-        insert_rows(self.conn, table, inserts)
+        names = spec.field_names
+        insert_tuples(self.conn, table, names, inserts, {"run_id": self.run_id})
         if updates:
-            columns = [*spec.field_names, "run_id"]
+            columns = [*names, "run_id"]
             statement = (
                 update(table)
                 .where(table.c[spec.key] == bindparam("b_key"))
                 .values({c: bindparam(f"b_{c}") for c in columns if c != spec.key})
             )
             params = [
-                {"b_key": row[spec.key], "b_run_id": self.run_id}
-                | {f"b_{c}": row[c] for c in spec.field_names if c != spec.key}
+                {"b_key": row[_position(spec, spec.key)], "b_run_id": self.run_id}
+                | {f"b_{c}": value for c, value in zip(names, row) if c != spec.key}
                 for row in updates
             ]
             for chunk in chunks(params, 5000):
@@ -342,7 +374,7 @@ class _Ingestion:
 
 def ingest(
     engine: Engine,
-    records: dict[str, list[RawRecord]],
+    records: Mapping[str, Sequence[RawRecord]],
     *,
     source: str,
     kind: str = "files",
@@ -350,14 +382,56 @@ def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Validate and store the records in one transaction; the run and its report are recorded."""
-    validated = (
-        validate_records(entity, chunk)
-        for entity in ENTITY_ORDER
-        for chunk in chunked(entity, records.get(entity, []), CHUNK_ROWS)
+    batches = {entity: RawBatch.from_records(entity, rows) for entity, rows in records.items()}
+    return ingest_batches(
+        engine, batches, source=source, kind=kind, warnings=warnings, progress=progress
     )
+
+
+def ingest_batches(
+    engine: Engine,
+    batches: Mapping[str, RawBatch],
+    *,
+    source: str,
+    kind: str = "files",
+    warnings: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """`ingest` for rows already in columns (as `sources.files` reads them)."""
     return ingest_validated(
-        engine, validated, source=source, kind=kind, warnings=warnings, progress=progress
+        engine,
+        validate_chunks(batches),
+        source=source,
+        kind=kind,
+        warnings=warnings,
+        progress=progress,
     )
+
+
+def validate_chunks(batches: Mapping[str, RawBatch]) -> Iterator[Validated]:
+    """The batches validated chunk by chunk, parents' entities first."""
+    for entity in ENTITY_ORDER:
+        if entity in batches:
+            for chunk in chunked_batch(batches[entity], CHUNK_ROWS):
+                yield validate_rows(chunk)
+        else:
+            yield validate_rows(RawBatch.empty(entity))
+
+
+def _store_all(
+    conn: Connection,
+    validated: Iterable[Validated],
+    report: IngestReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Store the chunks into the report's run. The run's rows are freed on return, while the
+    garbage collector is still paused: it would otherwise walk them all once before they go."""
+    run = _Ingestion(conn, report.run_id, progress)
+    for chunk in validated:
+        report.warnings.extend(chunk.warnings)
+        run.apply(chunk, report.entities[chunk.entity])
+    run.write_quarantine()
+    report.resolved = len(set(run.resolved))
 
 
 def ingest_validated(
@@ -383,12 +457,7 @@ def ingest_validated(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started
                 )
             )
-            run = _Ingestion(conn, run_id, progress)
-            for chunk in validated:
-                report.warnings.extend(chunk.warnings)
-                run.apply(chunk, report.entities[chunk.entity])
-            run.write_quarantine()
-            report.resolved = len(set(run.resolved))
+            _store_all(conn, validated, report, progress)
             conn.execute(
                 update(ingest_runs)
                 .where(ingest_runs.c.run_id == run_id)

@@ -13,12 +13,14 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.errors import InputError
 from okr_pipeline.gcpause import gc_paused
+from okr_pipeline.sources.batch import RawBatch
 from okr_pipeline.sources.record import RawRecord
 
 __all__ = ["Bundle", "BundleFile", "discover", "read_files", "read_path"]
@@ -29,15 +31,22 @@ csv.field_size_limit(16 * 1024 * 1024)  # long notes are data, not an attack on 
 
 @dataclass
 class Bundle:
-    """What a path held: raw records per entity and warnings about the files themselves."""
+    """What a path held: the rows of each entity and warnings about the files themselves."""
 
-    records: dict[str, list[RawRecord]] = field(default_factory=lambda: {e: [] for e in ENTITIES})
+    batches: dict[str, RawBatch] = field(
+        default_factory=lambda: {e: RawBatch.empty(e) for e in ENTITIES}
+    )
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
+    @cached_property
+    def records(self) -> dict[str, list[RawRecord]]:
+        """The rows as RawRecords, one per row (the per-row view of `batches`)."""
+        return {entity: batch.records() for entity, batch in self.batches.items()}
+
     @property
     def size(self) -> int:
-        return sum(len(rows) for rows in self.records.values())
+        return sum(len(batch) for batch in self.batches.values())
 
 
 def _file_kind(path: Path) -> tuple[str, str] | None:
@@ -83,11 +92,15 @@ def discover(path: Path) -> tuple[list[BundleFile], list[str]]:
 
 
 def read_files(files: list[BundleFile]) -> Bundle:
-    """Read the given contract files into raw records."""
+    """Read the given contract files into rows per entity (files of one entity in order)."""
     bundle = Bundle()
+    parts: dict[str, list[RawBatch]] = {entity: [] for entity in ENTITIES}
     with gc_paused():
         for file_path, entity, fmt in files:
-            _read_file(file_path, entity, fmt, bundle)
+            batch = _read_file(file_path, entity, fmt, bundle)
+            if batch is not None:
+                parts[entity].append(batch)
+        bundle.batches = {entity: RawBatch.concat(entity, parts[entity]) for entity in ENTITIES}
     return bundle
 
 
@@ -99,7 +112,7 @@ def read_path(path: Path) -> Bundle:
     return bundle
 
 
-def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> None:
+def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> RawBatch | None:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -108,23 +121,17 @@ def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> None:
     text, clean = _decode(data)
     if not clean:
         bundle.warnings.append(f"{path}: not valid UTF-8; rows with bad bytes are quarantined")
-    if not text.strip():
+    if not text or text.isspace():
         bundle.warnings.append(f"{path}: empty file")
-        return
-    reader = {"csv": _csv_records, "jsonl": _jsonl_records, "plan_tasks": _plan_records}[fmt]
-    unknown: set[str] = set()
-    known = set(ENTITIES[entity].field_names)
-    for record in reader(text, entity, str(path)):
-        if not clean and _has_bad_bytes(record.raw):
-            record.fields = None
-            record.problem = ("invalid_encoding", "the row holds bytes that are not UTF-8")
-        elif record.fields is not None and not record.fields.keys() <= known:
-            unknown.update(record.fields.keys() - known)
-        bundle.records[entity].append(record)
+        return None
+    reader = {"csv": _csv_batch, "jsonl": _jsonl_batch, "plan_tasks": _plan_batch}[fmt]
+    batch, names = reader(text, entity, str(path), clean)
+    unknown = names - set(ENTITIES[entity].field_names)
     if unknown:
         bundle.warnings.append(
             f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}"
         )
+    return batch
 
 
 def _decode(data: bytes) -> tuple[str, bool]:
@@ -147,74 +154,165 @@ def _has_bad_bytes(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+_BAD_BYTES = ("invalid_encoding", "the row holds bytes that are not UTF-8")
+
+# A file's rows, and the field names its readable rows hold (for the unknown-columns warning).
+FileRows = tuple[RawBatch, set[str]]
+
+
+def _csv_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
     # split only at \r, \n and \r\n, as csv does (str.splitlines would also split at \u2028)
     lines = io.StringIO(text, newline="").readlines()
     reader = csv.reader(lines)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except (StopIteration, csv.Error):
-        return
-    width = len(header)
-    end = reader.line_num
+        return RawBatch.empty(entity), set()
+    first = reader.line_num  # lines before the first row
+    rows: list[list[str] | None] = []  # None: a row csv could not read
+    ends: list[int] = []  # lines read after each row
+    errors: dict[int, str] = {}
     while True:
-        start = end  # index of the row's first line; the line number is one more
         try:
-            row = next(reader)
-        except StopIteration:
-            return
+            for row in reader:
+                rows.append(row)
+                ends.append(reader.line_num)
+            break
         except csv.Error as exc:
-            end = reader.line_num
-            yield RawRecord(
-                entity,
-                None,
-                source,
-                start + 1,
-                "".join(lines[start:end]),
-                ("malformed_row", f"unreadable CSV row: {exc}"),
-            )
+            errors[len(rows)] = f"unreadable CSV row: {exc}"
+            rows.append(None)
+            ends.append(reader.line_num)
+    width = len(header)
+    if width and not errors and len(rows) == len(lines) - first and {*map(len, rows)} <= {width}:
+        # the common case: every line one row of the right width
+        lines_of = range(first + 1, len(lines) + 1)
+        raws = lines[first:]
+        problems: dict[int, tuple[str, str]] = {}
+        good = rows
+    else:
+        lines_of, raws, problems, good = _csv_rows(lines, first, rows, ends, errors, width)
+    if not clean:
+        for i, raw in enumerate(raws):
+            if _has_bad_bytes(raw):
+                problems[i] = _BAD_BYTES
+                good[i] = None
+    # the row's values, by column; a row with a problem has none
+    missing = [None] * width
+    transposed = list(zip(*[missing if row is None else row for row in good])) or [()] * width
+    index = {name: i for i, name in enumerate(header)}  # a repeated name: the last one wins
+    columns = {
+        name: list(transposed[index[name]]) if name in index else [None] * len(good)
+        for name in ENTITIES[entity].field_names
+    }
+    origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
+
+    def record_of(i: int) -> RawRecord:
+        row = good[i]
+        fields = None if row is None else dict(zip(header, row))
+        return RawRecord(entity, fields, source, lines_of[i], raws[i], problems.get(i))
+
+    names = set(header) if len(problems) < len(good) else set()
+    return RawBatch(entity, columns, origins, record_of, problems), names
+
+
+def _csv_rows(
+    lines: list[str],
+    first: int,
+    rows: list[list[str] | None],
+    ends: list[int],
+    errors: dict[int, str],
+    width: int,
+) -> tuple[list[int], list[str], dict[int, tuple[str, str]], list[list[str] | None]]:
+    """Line numbers, raw content, problems and readable values of rows that span lines, are
+    blank, ragged or unreadable."""
+    lines_of: list[int] = []
+    raws: list[str] = []
+    problems: dict[int, tuple[str, str]] = {}
+    good: list[list[str] | None] = []
+    start = first  # index of the row's first line; the line number is one more
+    for i, (row, end) in enumerate(zip(rows, ends)):
+        if row is not None and not row:  # a blank line is not a row
+            start = end
             continue
-        end = reader.line_num
-        if not row:
-            continue  # a blank line is not a row
+        problem = None
+        if row is None:
+            problem = ("malformed_row", errors[i])
+        elif len(row) != width:
+            problem = ("malformed_row", f"{len(row)} fields where the header has {width}")
+        if problem is not None:
+            problems[len(good)] = problem
+            row = None
         # the raw content: the row's line(s), as they stood in the file
-        raw = lines[start] if end - start == 1 else "".join(lines[start:end])
-        if len(row) != width:
-            yield RawRecord(
-                entity,
-                None,
-                source,
-                start + 1,
-                raw,
-                ("malformed_row", f"{len(row)} fields where the header has {width}"),
-            )
-            continue
-        yield RawRecord(entity, dict(zip(header, row)), source, start + 1, raw)
+        lines_of.append(start + 1)
+        raws.append(lines[start] if end - start == 1 else "".join(lines[start:end]))
+        good.append(row)
+        start = end
+    return lines_of, raws, problems, good
 
 
-def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+_scan = json.JSONDecoder().scan_once  # json.loads without its Python layers, for one object
+
+
+def _json_object(raw: str) -> dict[str, Any] | tuple[str, str]:
+    """A JSON line's object, or the problem with it (what json.loads would say)."""
+    if raw[:1] == "{" and raw[-1:] == "}":  # the common case: one object, nothing around it
+        try:
+            value, end = _scan(raw, 0)
+            if end == len(raw):
+                return value
+        except (ValueError, StopIteration):
+            pass
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return ("malformed_row", f"not JSON: {exc.msg}")
+    if not isinstance(value, dict):
+        return ("malformed_row", "a JSON line must hold an object")
+    return value
+
+
+def _jsonl_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
+    rows: list[dict[str, Any]] = []
+    lines_of: list[int] = []
+    raws: list[str] = []
+    problems: dict[int, tuple[str, str]] = {}
+    nothing: dict[str, Any] = {}
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         raw = line.removesuffix("\r")
-        try:
-            fields = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield RawRecord(
-                entity, None, source, number, raw, ("malformed_row", f"not JSON: {exc.msg}")
-            )
-            continue
-        if not isinstance(fields, dict):
-            yield RawRecord(
-                entity,
-                None,
-                source,
-                number,
-                raw,
-                ("malformed_row", "a JSON line must hold an object"),
-            )
-            continue
-        yield RawRecord(entity, fields, source, number, raw)
+        value = _BAD_BYTES if not clean and _has_bad_bytes(raw) else _json_object(raw)
+        if value.__class__ is tuple:
+            problems[len(rows)] = value  # type: ignore[assignment]
+            value = nothing
+        rows.append(value)  # type: ignore[arg-type]
+        lines_of.append(number)
+        raws.append(raw)
+    columns = {name: [row.get(name) for row in rows] for name in ENTITIES[entity].field_names}
+    origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
+
+    def record_of(i: int) -> RawRecord:
+        problem = problems.get(i)
+        fields = None if problem else rows[i]
+        return RawRecord(entity, fields, source, lines_of[i], raws[i], problem)
+
+    readable = (row for i, row in enumerate(rows) if i not in problems) if problems else rows
+    names = set().union(*readable)
+    return RawBatch(entity, columns, origins, record_of, problems), names
+
+
+def _plan_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
+    records = list(_plan_records(text, entity, source))
+    if not clean:
+        for record in records:
+            if _has_bad_bytes(record.raw):
+                record.fields = None
+                record.problem = _BAD_BYTES
+    return RawBatch.from_records(entity, records), set()
+
+
+# json.dumps(value, ensure_ascii=False) without building an encoder per call
+_as_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
@@ -245,7 +343,7 @@ def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
                 None,
                 where,
                 None,
-                json.dumps(plan, ensure_ascii=False),
+                _as_json(plan),
                 ("malformed_row", "a weekly plan must be an object with a tasks array"),
             )
             continue
@@ -264,7 +362,7 @@ def _plan_task(
             None,
             where,
             None,
-            json.dumps(task, ensure_ascii=False),
+            _as_json(task),
             ("malformed_row", "a plan task must be an object"),
         )
         return
@@ -280,7 +378,7 @@ def _plan_task(
         "priority": task.get("priority"),
         "status": task.get("status"),
     }
-    yield RawRecord(entity, fields, where, None, json.dumps(own, ensure_ascii=False))
+    yield RawRecord(entity, fields, where, None, _as_json(own))
     children = task.get("planTask")
     if children is None:
         return
@@ -290,7 +388,7 @@ def _plan_task(
             None,
             f"{where}.planTask",
             None,
-            json.dumps(children, ensure_ascii=False),
+            _as_json(children),
             ("malformed_row", "planTask must be an array"),
         )
         return

@@ -8,14 +8,14 @@ to the same format); other dialects take SQLAlchemy's own executemany.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Date, DateTime, Table, insert
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["chunks", "insert_rows", "sqlite_text"]
+__all__ = ["chunks", "insert_rows", "insert_tuples", "sqlite_text"]
 
 CHUNK = 5000
 
@@ -42,24 +42,44 @@ def sqlite_text(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
     return None
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows (dicts with the same keys) into the table."""
+    if rows:
+        names = list(rows[0])
+        insert_tuples(conn, table, names, [tuple(row[n] for n in names) for row in rows])
+
+
+def insert_tuples(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert rows (values in the order of `names`) into the table; `constants` gives columns
+    that hold the same value in every row."""
     if not rows:
         return
+    constants = constants or {}
     if conn.dialect.name != "sqlite":
         for chunk in chunks(rows):
-            conn.execute(insert(table), chunk)
+            conn.execute(insert(table), [dict(zip(names, row)) | constants for row in chunk])
         return
-    names = list(rows[0])
     converters = [sqlite_text(table.c[name].type) for name in names]
     quote = conn.dialect.identifier_preparer
+    every = [*names, *constants]
     sql = (
-        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) "
-        f"VALUES ({', '.join('?' * len(names))})"
+        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in every)}) "
+        f"VALUES ({', '.join('?' * len(every))})"
     )
+    fixed = []
+    for name, value in constants.items():
+        convert = sqlite_text(table.c[name].type)
+        fixed.append(value if convert is None else convert(value))
     for chunk in chunks(rows):
-        columns = []
-        for name, convert in zip(names, converters, strict=True):
-            values = [row[name] for row in chunk]
-            columns.append(values if convert is None else list(map(convert, values)))
-        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        columns = [
+            values if convert is None else list(map(convert, values))
+            for values, convert in zip(zip(*chunk), converters)
+        ]
+        columns += [[value] * len(chunk) for value in fixed]
+        conn.exec_driver_sql(sql, list(zip(*columns)))
