@@ -1,6 +1,7 @@
-"""The per-row reading of CSV and JSON Lines files as it stood before the columnar readers: one
-RawRecord per row, built as the file is read. Kept as the oracle that the columnar readers of
-`okr_pipeline.sources.files` must match record for record (test_files_columnar.py)."""
+"""The per-row reading of CSV, JSON Lines and plan_tasks.json files as it stood before the
+columnar readers: one RawRecord per row, built as the file is read. Kept as the oracle that the
+columnar readers of `okr_pipeline.sources.files` must match record for record
+(test_files_columnar.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.sources.files import _decode, _has_bad_bytes
@@ -16,7 +18,7 @@ from okr_pipeline.sources.record import RawRecord
 
 
 def read_file(path: Path, entity: str, fmt: str) -> tuple[list[RawRecord], list[str]]:
-    """The records of one CSV or JSONL file, and the warnings about it."""
+    """The records of one contract file, and the warnings about it."""
     records: list[RawRecord] = []
     warnings: list[str] = []
     text, clean = _decode(path.read_bytes())
@@ -25,7 +27,7 @@ def read_file(path: Path, entity: str, fmt: str) -> tuple[list[RawRecord], list[
     if not text.strip():
         warnings.append(f"{path}: empty file")
         return records, warnings
-    reader = {"csv": _csv_records, "jsonl": _jsonl_records}[fmt]
+    reader = {"csv": _csv_records, "jsonl": _jsonl_records, "plan_tasks": _plan_records}[fmt]
     unknown: set[str] = set()
     known = set(ENTITIES[entity].field_names)
     for record in reader(text, entity, str(path)):
@@ -108,3 +110,87 @@ def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
             )
             continue
         yield RawRecord(entity, fields, source, number, raw)
+
+
+def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+    """Weekly plans -> tasks; daily tasks (planTask) get parent_task_id; keyResultId inherits."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield RawRecord(
+            entity, None, source, exc.lineno, text, ("malformed_row", f"not JSON: {exc.msg}")
+        )
+        return
+    plans = document.get("data") if isinstance(document, dict) else document
+    if not isinstance(plans, list):
+        yield RawRecord(
+            entity,
+            None,
+            source,
+            None,
+            text,
+            ("malformed_row", 'expected an array of weekly plans or {"data": [...]}'),
+        )
+        return
+    for p, plan in enumerate(plans):
+        where = f"{source}#plans[{p}]"
+        if not isinstance(plan, dict) or not isinstance(plan.get("tasks", []), list):
+            yield RawRecord(
+                entity,
+                None,
+                where,
+                None,
+                json.dumps(plan, ensure_ascii=False),
+                ("malformed_row", "a weekly plan must be an object with a tasks array"),
+            )
+            continue
+        for t, task in enumerate(plan.get("tasks") or []):
+            yield from _plan_task(
+                task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]", entity
+            )
+
+
+def _plan_task(
+    task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str, entity: str
+) -> Iterator[RawRecord]:
+    if not isinstance(task, dict):
+        yield RawRecord(
+            entity,
+            None,
+            where,
+            None,
+            json.dumps(task, ensure_ascii=False),
+            ("malformed_row", "a plan task must be an object"),
+        )
+        return
+    key_result_id = task.get("keyResultId") or key_result_id
+    own = {k: v for k, v in task.items() if k != "planTask"}
+    fields = {
+        "task_id": task.get("id"),
+        "title": task.get("task"),
+        "plan_id": plan_id,
+        "parent_task_id": parent_id,
+        "key_result_id": key_result_id,
+        "weight": task.get("weight"),
+        "priority": task.get("priority"),
+        "status": task.get("status"),
+    }
+    yield RawRecord(entity, fields, where, None, json.dumps(own, ensure_ascii=False))
+    children = task.get("planTask")
+    if children is None:
+        return
+    if not isinstance(children, list):
+        yield RawRecord(
+            entity,
+            None,
+            f"{where}.planTask",
+            None,
+            json.dumps(children, ensure_ascii=False),
+            ("malformed_row", "planTask must be an array"),
+        )
+        return
+    for d, daily in enumerate(children):
+        # daily tasks belong to no plan of their own: plan_id stays the weekly plan's
+        yield from _plan_task(
+            daily, plan_id, task.get("id"), key_result_id, f"{where}.planTask[{d}]", entity
+        )

@@ -91,6 +91,54 @@ def _jsonl_bytes(draw: st.DrawFn) -> bytes:
     return _encoded(draw, "\n".join(lines) + draw(st.sampled_from(["", "\n"])))
 
 
+_task_value = st.one_of(_json_value, st.sampled_from(["KR-1", "T-9", "wp-1", "high", "Done"]))
+
+
+@st.composite
+def _plan_task(draw: st.DrawFn, depth: int = 0) -> object:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(_json_value)  # not an object
+    keys = draw(
+        st.lists(st.sampled_from(["id", "task", "weight", "priority", "status"]), max_size=5)
+    )
+    task = {key: draw(_task_value) for key in keys}
+    if draw(st.booleans()):
+        task["keyResultId"] = draw(_task_value)
+    if depth == 0 and draw(st.booleans()):
+        task["planTask"] = (
+            draw(st.lists(_plan_task(depth=1), max_size=3))
+            if draw(st.integers(0, 5))
+            else draw(_json_value)
+        )
+    if draw(st.booleans()):
+        task["extra"] = draw(_task_value)
+    return task
+
+
+@st.composite
+def _plan_bytes(draw: st.DrawFn) -> bytes:
+    plans = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            plans.append(draw(_json_value))
+        else:
+            plan = {"id": draw(_task_value), "tasks": draw(st.lists(_plan_task(), max_size=4))}
+            if kind == 1:
+                plan["tasks"] = draw(_json_value)
+            if draw(st.booleans()):
+                plan["keyResultId"] = draw(_task_value)
+            plans.append(plan)
+    shape = draw(st.sampled_from(["list", "data", "data", "other", "broken"]))
+    document = {"list": plans, "data": {"data": plans}, "other": {"items": plans}}.get(shape)
+    text = json.dumps(
+        document, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1]))
+    )
+    if shape == "broken":
+        text = text[: draw(st.integers(0, len(text)))] + "\n]"
+    return _encoded(draw, text)
+
+
 def _encoded(draw: st.DrawFn, text: str, after: int = 0) -> bytes:
     """The text as UTF-8 (sometimes with a byte-order mark) or UTF-16, sometimes broken by a
     byte that is not UTF-8 somewhere after `after` characters."""
@@ -138,6 +186,16 @@ def empty_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     migrate(engine)
     engine.dispose()
     return path
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_plan_bytes())
+def test_plan_tasks_read_as_per_row(tmp_path: Path, data: bytes):
+    path = tmp_path / "plan_tasks.json"
+    path.write_bytes(data)
+    _same_as_per_row(path, "plan_tasks")
 
 
 def _outcome(engine: Engine, report: dict) -> tuple[dict, list]:

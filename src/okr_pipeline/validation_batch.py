@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import compress
+from itertools import compress, filterfalse
 from math import isfinite
 from typing import Any
 
@@ -305,8 +305,9 @@ def _chunk_rows(keys: list[str | None], size: int) -> Iterator[Sequence[int]]:
         if not keys:
             yield range(0)
         return
-    held = [i for i, k in enumerate(keys) if k in repeated]
-    rows = [i for i, k in enumerate(keys) if k not in repeated]
+    is_held = list(map(repeated.__contains__, keys))
+    held = list(compress(range(len(keys)), is_held))
+    rows = list(filterfalse(is_held.__getitem__, range(len(keys))))
     for start in range(0, len(rows), size):
         part = rows[start : start + size]
         if start + size >= len(rows):

@@ -11,7 +11,6 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +22,18 @@ from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.batch import RawBatch
 from okr_pipeline.sources.record import RawRecord
 
-__all__ = ["Bundle", "BundleFile", "discover", "read_files", "read_path"]
+__all__ = [
+    "Bundle",
+    "BundleFile",
+    "LoadedBundle",
+    "LoadedFile",
+    "discover",
+    "load_bundle",
+    "load_files",
+    "parse_file",
+    "read_files",
+    "read_path",
+]
 
 PLAN_TASKS = "plan_tasks.json"
 csv.field_size_limit(16 * 1024 * 1024)  # long notes are data, not an attack on a 128 KiB default
@@ -91,15 +101,61 @@ def discover(path: Path) -> tuple[list[BundleFile], list[str]]:
     return known, warnings
 
 
+@dataclass(frozen=True, eq=False)
+class LoadedFile:
+    """A contract file's bytes, read before any of it is parsed."""
+
+    path: Path
+    entity: str
+    fmt: str  # csv, jsonl or plan_tasks
+    data: bytes
+
+
+@dataclass(eq=False)
+class LoadedBundle:
+    """The contract files at a path, loaded, and warnings about the path itself."""
+
+    source: str
+    files: list[LoadedFile]
+    warnings: list[str]
+
+    @property
+    def estimated_rows(self) -> int:
+        """About how many rows the files hold (lines, plan tasks), without parsing them."""
+        return sum(
+            f.data.count(b'"task"') if f.fmt == "plan_tasks" else f.data.count(b"\n")
+            for f in self.files
+        )
+
+
+def load_files(files: list[BundleFile]) -> list[LoadedFile]:
+    """The bytes of each file; one that cannot be read is an InputError."""
+    loaded = []
+    for path, entity, fmt in files:
+        try:
+            loaded.append(LoadedFile(path, entity, fmt, path.read_bytes()))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    return loaded
+
+
+def load_bundle(path: Path) -> LoadedBundle:
+    """Load a bundle directory or a single entity file (see `discover`)."""
+    files, warnings = discover(path)
+    return LoadedBundle(str(path), load_files(files), warnings)
+
+
 def read_files(files: list[BundleFile]) -> Bundle:
     """Read the given contract files into rows per entity (files of one entity in order)."""
     bundle = Bundle()
     parts: dict[str, list[RawBatch]] = {entity: [] for entity in ENTITIES}
     with gc_paused():
-        for file_path, entity, fmt in files:
-            batch = _read_file(file_path, entity, fmt, bundle)
+        for file in load_files(files):
+            bundle.files.append(str(file.path))
+            batch, warnings = parse_file(file)
+            bundle.warnings += warnings
             if batch is not None:
-                parts[entity].append(batch)
+                parts[file.entity].append(batch)
         bundle.batches = {entity: RawBatch.concat(entity, parts[entity]) for entity in ENTITIES}
     return bundle
 
@@ -112,26 +168,22 @@ def read_path(path: Path) -> Bundle:
     return bundle
 
 
-def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> RawBatch | None:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    bundle.files.append(str(path))
-    text, clean = _decode(data)
+def parse_file(file: LoadedFile) -> tuple[RawBatch | None, list[str]]:
+    """A loaded file's rows (None if it holds nothing), and warnings about the file."""
+    path = file.path
+    warnings = []
+    text, clean = _decode(file.data)
     if not clean:
-        bundle.warnings.append(f"{path}: not valid UTF-8; rows with bad bytes are quarantined")
+        warnings.append(f"{path}: not valid UTF-8; rows with bad bytes are quarantined")
     if not text or text.isspace():
-        bundle.warnings.append(f"{path}: empty file")
-        return None
-    reader = {"csv": _csv_batch, "jsonl": _jsonl_batch, "plan_tasks": _plan_batch}[fmt]
-    batch, names = reader(text, entity, str(path), clean)
-    unknown = names - set(ENTITIES[entity].field_names)
+        warnings.append(f"{path}: empty file")
+        return None, warnings
+    reader = {"csv": _csv_batch, "jsonl": _jsonl_batch, "plan_tasks": _plan_batch}[file.fmt]
+    batch, names = reader(text, file.entity, str(path), clean)
+    unknown = names - set(ENTITIES[file.entity].field_names)
     if unknown:
-        bundle.warnings.append(
-            f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}"
-        )
-    return batch
+        warnings.append(f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}")
+    return batch, warnings
 
 
 def _decode(data: bytes) -> tuple[str, bool]:
@@ -288,7 +340,10 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
         rows.append(value)  # type: ignore[arg-type]
         lines_of.append(number)
         raws.append(raw)
-    columns = {name: [row.get(name) for row in rows] for name in ENTITIES[entity].field_names}
+    names = ENTITIES[entity].field_names
+    # one pass over the rows (not one per column): each dict is visited while in the cache
+    by_column = list(zip(*[tuple(map(row.get, names)) for row in rows])) or [()] * len(names)
+    columns = {name: list(values) for name, values in zip(names, by_column)}
     origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
 
     def record_of(i: int) -> RawRecord:
@@ -297,103 +352,131 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
         return RawRecord(entity, fields, source, lines_of[i], raws[i], problem)
 
     readable = (row for i, row in enumerate(rows) if i not in problems) if problems else rows
-    names = set().union(*readable)
-    return RawBatch(entity, columns, origins, record_of, problems), names
-
-
-def _plan_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
-    records = list(_plan_records(text, entity, source))
-    if not clean:
-        for record in records:
-            if _has_bad_bytes(record.raw):
-                record.fields = None
-                record.problem = _BAD_BYTES
-    return RawBatch.from_records(entity, records), set()
+    return RawBatch(entity, columns, origins, record_of, problems), set().union(*readable)
 
 
 # json.dumps(value, ensure_ascii=False) without building an encoder per call
 _as_json = json.JSONEncoder(ensure_ascii=False).encode
 
+# The fields a plan task has, in the order its fields dict holds them.
+_PLAN_FIELDS = (
+    "task_id",
+    "title",
+    "plan_id",
+    "parent_task_id",
+    "key_result_id",
+    "weight",
+    "priority",
+    "status",
+)
 
-def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+
+@dataclass
+class _PlanRows:
+    """Tasks as found in plan_tasks.json: per row its place, raw content and values (in
+    _PLAN_FIELDS order), or the problem that kept it from being a task."""
+
+    wheres: list[str] = field(default_factory=list)
+    lines: list[int | None] = field(default_factory=list)
+    raws: list[str] = field(default_factory=list)
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def add(
+        self,
+        where: str,
+        raw: str,
+        values: tuple[Any, ...] = (None,) * len(_PLAN_FIELDS),
+        problem: tuple[str, str] | None = None,
+        line: int | None = None,
+    ) -> None:
+        if problem is not None:
+            self.problems[len(self.raws)] = problem
+        self.wheres.append(where)
+        self.lines.append(line)
+        self.raws.append(raw)
+        self.values.append(values)
+
+
+def _plan_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
+    rows = _PlanRows()
+    _plan_rows(text, source, rows)
+    problems = rows.problems
+    if not clean:
+        for i, raw in enumerate(rows.raws):
+            if _has_bad_bytes(raw):
+                problems[i] = _BAD_BYTES
+    nothing = (None,) * len(_PLAN_FIELDS)
+    values = [nothing if i in problems else v for i, v in enumerate(rows.values)]
+    by_name = dict(zip(_PLAN_FIELDS, zip(*values))) if values else {}
+    columns = {
+        name: list(by_name[name]) if name in by_name else [None] * len(values)
+        for name in ENTITIES[entity].field_names
+    }
+    origins = [
+        (where, line, raw, None) for where, line, raw in zip(rows.wheres, rows.lines, rows.raws)
+    ]
+
+    def record_of(i: int) -> RawRecord:
+        problem = problems.get(i)
+        fields = None if problem else dict(zip(_PLAN_FIELDS, values[i]))
+        return RawRecord(entity, fields, rows.wheres[i], rows.lines[i], rows.raws[i], problem)
+
+    return RawBatch(entity, columns, origins, record_of, problems), set()
+
+
+def _plan_rows(text: str, source: str, rows: _PlanRows) -> None:
     """Weekly plans -> tasks; daily tasks (planTask) get parent_task_id; keyResultId inherits."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield RawRecord(
-            entity, None, source, exc.lineno, text, ("malformed_row", f"not JSON: {exc.msg}")
-        )
+        rows.add(source, text, problem=("malformed_row", f"not JSON: {exc.msg}"), line=exc.lineno)
         return
     plans = document.get("data") if isinstance(document, dict) else document
     if not isinstance(plans, list):
-        yield RawRecord(
-            entity,
-            None,
-            source,
-            None,
-            text,
-            ("malformed_row", 'expected an array of weekly plans or {"data": [...]}'),
-        )
+        problem = ("malformed_row", 'expected an array of weekly plans or {"data": [...]}')
+        rows.add(source, text, problem=problem)
         return
     for p, plan in enumerate(plans):
         where = f"{source}#plans[{p}]"
         if not isinstance(plan, dict) or not isinstance(plan.get("tasks", []), list):
-            yield RawRecord(
-                entity,
-                None,
-                where,
-                None,
-                _as_json(plan),
-                ("malformed_row", "a weekly plan must be an object with a tasks array"),
-            )
+            problem = ("malformed_row", "a weekly plan must be an object with a tasks array")
+            rows.add(where, _as_json(plan), problem=problem)
             continue
         for t, task in enumerate(plan.get("tasks") or []):
-            yield from _plan_task(
-                task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]", entity
+            _plan_task(
+                rows, task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]"
             )
 
 
 def _plan_task(
-    task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str, entity: str
-) -> Iterator[RawRecord]:
+    rows: _PlanRows, task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str
+) -> None:
     if not isinstance(task, dict):
-        yield RawRecord(
-            entity,
-            None,
-            where,
-            None,
-            _as_json(task),
-            ("malformed_row", "a plan task must be an object"),
-        )
+        rows.add(where, _as_json(task), problem=("malformed_row", "a plan task must be an object"))
         return
-    key_result_id = task.get("keyResultId") or key_result_id
-    own = {k: v for k, v in task.items() if k != "planTask"}
-    fields = {
-        "task_id": task.get("id"),
-        "title": task.get("task"),
-        "plan_id": plan_id,
-        "parent_task_id": parent_id,
-        "key_result_id": key_result_id,
-        "weight": task.get("weight"),
-        "priority": task.get("priority"),
-        "status": task.get("status"),
-    }
-    yield RawRecord(entity, fields, where, None, _as_json(own))
-    children = task.get("planTask")
+    get = task.get
+    key_result_id = get("keyResultId") or key_result_id
+    children = get("planTask")
+    # the raw content: the task without its daily tasks
+    own = {k: v for k, v in task.items() if k != "planTask"} if "planTask" in task else task
+    values = (
+        get("id"),
+        get("task"),
+        plan_id,
+        parent_id,
+        key_result_id,
+        get("weight"),
+        get("priority"),
+        get("status"),
+    )
+    rows.add(where, _as_json(own), values)
     if children is None:
         return
     if not isinstance(children, list):
-        yield RawRecord(
-            entity,
-            None,
-            f"{where}.planTask",
-            None,
-            _as_json(children),
-            ("malformed_row", "planTask must be an array"),
-        )
+        problem = ("malformed_row", "planTask must be an array")
+        rows.add(f"{where}.planTask", _as_json(children), problem=problem)
         return
     for d, daily in enumerate(children):
         # daily tasks belong to no plan of their own: plan_id stays the weekly plan's
-        yield from _plan_task(
-            daily, plan_id, task.get("id"), key_result_id, f"{where}.planTask[{d}]", entity
-        )
+        _plan_task(rows, daily, plan_id, get("id"), key_result_id, f"{where}.planTask[{d}]")
