@@ -20,9 +20,9 @@ from okr_pipeline.asof import as_of_instant
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.contract import ENTITIES, REASONS
 from okr_pipeline.errors import OkrError
-from okr_pipeline.ingest import IngestReport, ingest_batches
+from okr_pipeline.ingest import IngestReport, ingest_loaded
 from okr_pipeline.quarantine import list_quarantine, retry_quarantine
-from okr_pipeline.sources.files import read_path
+from okr_pipeline.sources.files import load_bundle
 from okr_pipeline.warehouse.engine import open_warehouse
 from okr_pipeline.warehouse.queries import key_result_states, warehouse_status
 from okr_pipeline.warehouse.tables import ENTITY_TABLES
@@ -60,10 +60,14 @@ def _warehouse() -> Engine:
     return open_warehouse(_settings())
 
 
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on a terminal for large inputs; nothing otherwise."""
-    if total < 20000 or not sys.stderr.isatty():
+    if total < 20000 or not _interactive():
         yield None
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
@@ -167,12 +171,11 @@ def _report_text(report: dict[str, Any]) -> str:
 
 
 def _ingest_path(path: Path) -> IngestReport:
-    bundle = read_path(path)
+    bundle = load_bundle(path)
     engine = _warehouse()
-    with _progress(bundle.size, "ingesting") as progress:
-        return ingest_batches(
-            engine, bundle.batches, source=str(path), warnings=bundle.warnings, progress=progress
-        )
+    total = bundle.estimated_rows if _interactive() else 0
+    with _progress(total, "ingesting") as progress:
+        return ingest_loaded(engine, bundle, progress=progress)
 
 
 @main.command("ingest")

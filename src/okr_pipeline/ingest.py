@@ -21,13 +21,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from okr_pipeline.child_process import ChildChunks, can_fork
+from okr_pipeline.chunk_stream import FileWarnings, validated_chunks, with_file_warnings
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.batch import Origin, RawBatch
+from okr_pipeline.sources.files import LoadedBundle, load_bundle
 from okr_pipeline.sources.record import RawRecord
 from okr_pipeline.validation_batch import (
     Rejected,
@@ -40,10 +45,22 @@ from okr_pipeline.validation_batch import (
 from okr_pipeline.warehouse.bulk import chunks, insert_rows, insert_tuples
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
-__all__ = ["EntityCounts", "IngestReport", "chunked", "ingest", "ingest_batches"]
+__all__ = [
+    "EntityCounts",
+    "IngestReport",
+    "chunked",
+    "ingest",
+    "ingest_batches",
+    "ingest_loaded",
+    "ingest_path",
+    "ingest_validated",
+]
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 20000  # rows validated and stored at a time
+PARALLEL_BYTES = 4 << 20  # from this much input on, a child process parses and validates
+# What the child parses and validates: the entities that refer to others, last in ENTITY_ORDER
+IN_CHILD = ("check_ins", "milestones", "tasks")
 LOOKUP_CHUNK = 900  # ids per IN (...) list: below every dialect's limit (Oracle: 1000)
 _OLDEST = datetime.min
 
@@ -386,6 +403,47 @@ def ingest(
     return ingest_batches(
         engine, batches, source=source, kind=kind, warnings=warnings, progress=progress
     )
+
+
+def ingest_path(
+    engine: Engine, path: Path, *, progress: Callable[[int], None] | None = None
+) -> IngestReport:
+    """Read, validate and store a bundle directory or one entity file (`okr ingest`)."""
+    return ingest_loaded(engine, load_bundle(path), progress=progress)
+
+
+def ingest_loaded(
+    engine: Engine, bundle: LoadedBundle, *, progress: Callable[[int], None] | None = None
+) -> IngestReport:
+    """Validate and store a loaded bundle in one transaction.
+
+    A large bundle is shared with a child process, where one can be forked: the child parses and
+    validates the entities that refer to others (check-ins, milestones, tasks), the bulk of any
+    bundle, while this process does the few objectives and key results, then stores the child's
+    chunks as they come.
+    """
+    warnings: FileWarnings = {}
+
+    def chunks(entities: Sequence[str], warnings: FileWarnings) -> Iterator[Validated]:
+        return validated_chunks(bundle.files, CHUNK_ROWS, entities, warnings)
+
+    def store(validated: Iterable[Validated]) -> IngestReport:
+        return ingest_validated(
+            engine,
+            with_file_warnings(validated, warnings),
+            source=bundle.source,
+            warnings=bundle.warnings,
+            progress=progress,
+        )
+
+    size = sum(len(file.data) for file in bundle.files)
+    with gc_paused():
+        if size < PARALLEL_BYTES or not can_fork():
+            return store(chunks(ENTITY_ORDER, warnings))
+        here = [entity for entity in ENTITY_ORDER if entity not in IN_CHILD]
+        there = [entity for entity in ENTITY_ORDER if entity in IN_CHILD]
+        with ChildChunks(lambda out: chunks(there, out), warnings) as from_child:
+            return store(chain(chunks(here, warnings), from_child))
 
 
 def ingest_batches(
