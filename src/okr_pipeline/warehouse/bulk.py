@@ -3,21 +3,50 @@
 SQLAlchemy's executemany processes every parameter of every row in Python, which dominates the
 cost of a large SQLite ingest. On SQLite the rows therefore go to the driver directly, with dates
 and timestamps turned into the exact text SQLAlchemy's SQLite types store (a test holds the two
-to the same format); other dialects take SQLAlchemy's own executemany.
+to the same format); a value that already is that text goes as it is. Other dialects take
+SQLAlchemy's own executemany.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Date, DateTime, Table, insert
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["chunks", "insert_rows", "insert_tuples", "sqlite_text"]
+__all__ = [
+    "bulk_page_cache",
+    "chunks",
+    "from_sqlite_text",
+    "insert_rows",
+    "insert_tuples",
+    "sqlite_text",
+]
 
 CHUNK = 5000
+BULK_CACHE_KIB = 256 * 1024  # SQLite's page cache while a bulk write runs
+
+
+@contextmanager
+def bulk_page_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a page cache as large as a bulk write needs while it runs: its inserts touch
+    every index at random places, and a page pushed out of a small cache is written to the WAL
+    and read back. The usual size comes back afterwards (freeing the pages). Use it around a
+    transaction; other dialects are left alone."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    usual = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(usual)}")
+        conn.commit()
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -25,12 +54,16 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _timestamp_text(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(" ", "microseconds")
+def _timestamp_text(value: datetime | str | None) -> str | None:
+    if value is None or value.__class__ is str:
+        return value  # type: ignore[return-value]
+    return value.isoformat(" ", "microseconds")  # type: ignore[union-attr]
 
 
-def _date_text(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _date_text(value: date | str | None) -> str | None:
+    if value is None or value.__class__ is str:
+        return value  # type: ignore[return-value]
+    return value.isoformat()  # type: ignore[union-attr]
 
 
 def sqlite_text(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
@@ -39,6 +72,15 @@ def sqlite_text(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
         return _timestamp_text
     if isinstance(column_type, Date):
         return _date_text
+    return None
+
+
+def from_sqlite_text(column_type: TypeEngine[Any]) -> Callable[[str], Any] | None:
+    """The value that `sqlite_text` turned into text, for the types it turns."""
+    if isinstance(column_type, DateTime):
+        return datetime.fromisoformat
+    if isinstance(column_type, Date):
+        return date.fromisoformat
     return None
 
 
@@ -78,8 +120,13 @@ def insert_tuples(
         fixed.append(value if convert is None else convert(value))
     for chunk in chunks(rows):
         columns = [
-            values if convert is None else list(map(convert, values))
+            values if convert is None else _as_text(values, convert)
             for values, convert in zip(zip(*chunk), converters)
         ]
         columns += [[value] * len(chunk) for value in fixed]
         conn.exec_driver_sql(sql, list(zip(*columns)))
+
+
+def _as_text(values: Sequence[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    # no call for what needs none: a missing value, or one that already is text
+    return [v if v is None or v.__class__ is str else convert(v) for v in values]
