@@ -70,6 +70,23 @@ def test_child_process_ingests_as_one_process(
     assert outcomes[0][0][0]["warnings"]  # unknown columns, in file order
 
 
+@pytest.mark.postgres
+def test_child_process_ingests_as_one_process_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path, postgres_url: str
+):
+    """There the children's dates come back as date and datetime objects."""
+    monkeypatch.setattr("okr_pipeline.ingest.PARALLEL_BYTES", 1 << 40)
+    alone = _engine(tmp_path / "alone.db")
+    expected = _outcome(alone, ingest_path(alone, messy_bundle).as_dict())
+    alone.dispose()
+    monkeypatch.setattr("okr_pipeline.ingest.PARALLEL_BYTES", 0)
+    forked = create_warehouse_engine(postgres_url)
+    migrate(forked)
+    assert _outcome(forked, ingest_path(forked, messy_bundle).as_dict()) == expected
+    assert ingest_path(forked, messy_bundle).totals.stored == 0
+    forked.dispose()
+
+
 def test_small_input_stays_in_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, contract_bundle: Path
 ):
@@ -98,7 +115,7 @@ def test_a_failing_child_is_an_error_and_the_run_is_rolled_back(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path
 ):
     def broken(batch: RawBatch) -> Validated:
-        if batch.entity == "milestones":  # one the child validates
+        if batch.entity == "tasks":  # one a child validates
             raise ValueError("broken on purpose")
         return validate_rows(batch)
 

@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import marshal
 import multiprocessing
+import os
 import pickle
 import queue
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
+
+from sqlalchemy import Column
 
 from okr_pipeline.chunk_stream import FileWarnings
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.errors import OkrError
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.validation_batch import Validated
+from okr_pipeline.warehouse.bulk import from_sqlite_text, sqlite_text
+from okr_pipeline.warehouse.tables import ENTITY_TABLES
 
 __all__ = ["ChildChunks", "can_fork"]
 
@@ -45,15 +49,22 @@ def can_fork() -> bool:
 class ChildChunks:
     """The chunks `make(warnings)` yields, made in a forked child, which also fills `warnings`
     here as `make` fills it there. Iterate once, then close (or use as a context manager). The
-    child starts at once, so that it works while this process does something else."""
+    child starts at once, so that it works while this process does something else; with `nice`,
+    at a lower priority. With `dates_as_text`, the chunks keep their dates as text."""
 
     def __init__(
-        self, make: Callable[[FileWarnings], Iterator[Validated]], warnings: FileWarnings
+        self,
+        make: Callable[[FileWarnings], Iterator[Validated]],
+        warnings: FileWarnings,
+        *,
+        nice: int = 0,
+        dates_as_text: bool = False,
     ) -> None:
         self._warnings = warnings
+        self._dates_as_text = dates_as_text
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
-        self._child = context.Process(target=_send_all, args=(make, sender), daemon=True)
+        self._child = context.Process(target=_send_all, args=(make, sender, nice), daemon=True)
         self._child.start()
         sender.close()  # the child holds the only writing end: its exit is our end of file
 
@@ -74,7 +85,7 @@ class ChildChunks:
                 raise OkrError(f"reading the bundle failed: {payload.decode()}")
             warnings, chunk = pickle.loads(payload)
             self._warnings.update(warnings)
-            yield decode(chunk)
+            yield decode(chunk, self._dates_as_text)
 
     def close(self) -> None:
         self._receiver.close()
@@ -91,9 +102,13 @@ class ChildChunks:
         self.close()
 
 
-def _send_all(make: Callable[[FileWarnings], Iterator[Validated]], sender: Connection) -> None:
+def _send_all(
+    make: Callable[[FileWarnings], Iterator[Validated]], sender: Connection, nice: int
+) -> None:
     """The child: send every chunk, then the end (or what went wrong). A thread does the
     sending, so that making chunks goes on while the parent is busy and the pipe full."""
+    if nice:
+        os.nice(nice)
     outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     thread = threading.Thread(target=_send, args=(outbox, sender))
     thread.start()
@@ -121,34 +136,36 @@ def _send(outbox: queue.SimpleQueue[bytes | None], sender: Connection) -> None:
 
 # --- the chunks on the wire ---------------------------------------------------------------------
 
-_DAY_KINDS = {"date": date.fromisoformat, "timestamp": datetime.fromisoformat}
 
-
-def _dated(entity: str) -> list[tuple[int, Callable[[str], Any]]]:
-    """(position, parser) of the date and timestamp fields of an entity's rows."""
-    fields = ENTITIES[entity].fields
-    return [(i, _DAY_KINDS[f.kind]) for i, f in enumerate(fields) if f.kind in _DAY_KINDS]
+def _dated(entity: str) -> list[tuple[int, Column[Any]]]:
+    """(position, column) of the date and timestamp fields of an entity's rows."""
+    table = ENTITY_TABLES[entity]
+    names = ENTITIES[entity].field_names
+    return [(i, table.c[name]) for i, name in enumerate(names) if sqlite_text(table.c[name].type)]
 
 
 def encode(chunk: Validated) -> bytes:
-    """A validated chunk as bytes: rows and origins by column, dates and timestamps as ISO
-    text. Marshal format 2 keeps no table of objects seen (the costly part of later formats):
-    only the few distinct sources are written with it."""
+    """A validated chunk as bytes: rows and origins by column, dates and timestamps as the text
+    SQLite stores. Marshal format 2 keeps no table of objects seen (the costly part of later
+    formats): only the few distinct sources are written with it."""
     columns: list[Any] = list(zip(*chunk.rows)) or [()] * len(ENTITIES[chunk.entity].fields)
-    for i, _ in _dated(chunk.entity):
-        columns[i] = [None if value is None else value.isoformat() for value in columns[i]]
+    for i, column in _dated(chunk.entity):
+        columns[i] = list(map(sqlite_text(column.type), columns[i]))  # type: ignore[arg-type]
     sources, lines, raws, quarantine_ids = list(zip(*chunk.origins)) or [()] * 4
     bulk = marshal.dumps((columns, lines, raws, quarantine_ids), 2)
     rest = (chunk.entity, chunk.read, chunk.rejected, chunk.warnings, marshal.dumps(sources))
     return pickle.dumps((rest, bulk), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def decode(data: bytes) -> Validated:
-    """The chunk that `encode` turned into `data`."""
+def decode(data: bytes, dates_as_text: bool = False) -> Validated:
+    """The chunk that `encode` turned into `data`; with `dates_as_text`, its dates and
+    timestamps stay text (see Validated.dates_as_text)."""
     (entity, read, rejected, warnings, sources), bulk = pickle.loads(data)
     columns, lines, raws, quarantine_ids = marshal.loads(bulk)
-    for i, parse in _dated(entity):
-        columns[i] = [None if text is None else parse(text) for text in columns[i]]
+    if not dates_as_text:
+        for i, column in _dated(entity):
+            parse = from_sqlite_text(column.type)
+            columns[i] = [None if text is None else parse(text) for text in columns[i]]  # type: ignore[misc]
     rows = list(zip(*columns))
     origins = list(zip(marshal.loads(sources), lines, raws, quarantine_ids))
-    return Validated(entity, read, rows, origins, rejected, warnings)
+    return Validated(entity, read, rows, origins, rejected, warnings, dates_as_text)

@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import compress
+from operator import itemgetter, not_
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,13 @@ from okr_pipeline.validation_batch import (
     chunked_batch,
     validate_rows,
 )
-from okr_pipeline.warehouse.bulk import chunks, insert_rows, insert_tuples
+from okr_pipeline.warehouse.bulk import (
+    bulk_page_cache,
+    chunks,
+    from_sqlite_text,
+    insert_rows,
+    insert_tuples,
+)
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = [
@@ -59,8 +66,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 20000  # rows validated and stored at a time
 PARALLEL_BYTES = 4 << 20  # from this much input on, a child process parses and validates
-# What the child parses and validates: the entities that refer to others, last in ENTITY_ORDER
-IN_CHILD = ("check_ins", "milestones", "tasks")
+# The child whose chunks are stored last runs at this lower priority: it then takes the CPU left
+# idle (while this process waits for the first child, or after that child is done) instead of
+# slowing the first child, whose chunks are wanted first.
+LATER_NICE = 10
 LOOKUP_CHUNK = 900  # ids per IN (...) list: below every dialect's limit (Oracle: 1000)
 _OLDEST = datetime.min
 
@@ -144,6 +153,24 @@ def storable_text(raw: str) -> str:
     return raw
 
 
+# The entities that others refer to (their rows are looked up by id during the run).
+_REFERENCED = {spec.reference[1] for spec in ENTITIES.values() if spec.reference}
+
+
+def _with_objects(spec: EntitySpec, rows: list[Row]) -> list[Row]:
+    """Rows whose dates and timestamps are text (Validated.dates_as_text), with date and
+    datetime objects instead: to compare with stored rows, or to show in the quarantine."""
+    table = ENTITY_TABLES[spec.name]
+    parsers = [from_sqlite_text(table.c[name].type) for name in spec.field_names]
+    return [
+        tuple(
+            parse(value) if parse is not None and value.__class__ is str else value
+            for value, parse in zip(row, parsers)
+        )
+        for row in rows
+    ]
+
+
 def _version(stamp: datetime | None) -> tuple[bool, datetime]:
     """Order of versions of one id: a row without updated_at is older than any with one."""
     return (stamp is not None, stamp or _OLDEST)
@@ -173,7 +200,8 @@ class _Ingestion:
         self.now = _utcnow()
         self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
-        self.kept: dict[str, dict[str, Row]] = {}  # entity -> id -> row, this run
+        # entity -> id -> row stored this run, for the entities others refer to
+        self.kept: dict[str, dict[str, Row]] = {}
         self.empty: dict[str, bool] = {}
 
     def apply(self, chunk: Validated, counts: EntityCounts) -> None:
@@ -182,10 +210,12 @@ class _Ingestion:
         counts.read += chunk.read
         for rejected in chunk.rejected:
             self._reject(rejected, counts)
-        rows, origins = self._resolve_references(spec, chunk.rows, chunk.origins, counts)
-        winners = self._collapse_repeats(spec, rows, origins, counts)
-        self._store(spec, rows, origins, winners, counts)
-        self.kept.setdefault(chunk.entity, {}).update((key, rows[i]) for key, i in winners.items())
+        rows, origins = chunk.rows, chunk.origins
+        rows, origins = self._resolve_references(spec, rows, origins, chunk.dates_as_text, counts)
+        keys, rows, origins = self._collapse_repeats(spec, rows, origins, counts)
+        self._store(spec, keys, rows, origins, chunk.dates_as_text, counts)
+        if chunk.entity in _REFERENCED:
+            self.kept.setdefault(chunk.entity, {}).update(zip(keys, rows))
         if self.progress is not None:
             self.progress(chunk.read)
 
@@ -204,56 +234,69 @@ class _Ingestion:
         counts.by_reason[rejected.reason] += 1
 
     def _resolve_references(
-        self, spec: EntitySpec, rows: list[Row], origins: list[Origin], counts: EntityCounts
+        self,
+        spec: EntitySpec,
+        rows: list[Row],
+        origins: list[Origin],
+        dates_as_text: bool,
+        counts: EntityCounts,
     ) -> tuple[list[Row], list[Origin]]:
         """The rows whose reference names a known row (or is empty); the others are rejected.
         A key result without a due date takes its objective's period_end."""
         if spec.reference is None:
             return rows, origins
         field_name, parent = spec.reference
-        at = _position(spec, field_name)
-        due_at = _position(spec, "due_date") if spec.name == "key_results" else None
-        end_at = _position(ENTITIES[parent], "period_end") if due_at is not None else 0
         in_batch = self.kept.get(parent, {})
-        parent_ids = [row[at] for row in rows]
+        parent_ids = list(map(itemgetter(_position(spec, field_name)), rows))
         wanted = set(parent_ids) - in_batch.keys() - {None}
         stored = {} if self._was_empty(parent) else _lookup(self.conn, ENTITIES[parent], wanted)
-        if due_at is None and wanted <= stored.keys():
-            return rows, origins  # every reference resolves, nothing to fill in
-        kept_rows, kept_origins = [], []
-        for row, origin, parent_id in zip(rows, origins, parent_ids):
-            if parent_id is None:  # an optional reference left empty
-                kept_rows.append(row)
-                kept_origins.append(origin)
-                continue
-            parent_row = in_batch.get(parent_id) or stored.get(parent_id)
-            if parent_row is None:
-                source, line, raw, quarantine_id = origin
-                # the validated row stands in for the fields: a retry validates it again
-                fields = dict(zip(spec.field_names, row))
-                record = RawRecord(
-                    spec.name, fields, source, line, raw, quarantine_id=quarantine_id
+        unknown = wanted - stored.keys()
+        if unknown:
+            is_unknown = list(map(unknown.__contains__, parent_ids))
+            for row, origin in zip(compress(rows, is_unknown), compress(origins, is_unknown)):
+                self._reject_unknown(spec, row, origin, dates_as_text, counts)
+            known = list(map(not_, is_unknown))
+            rows = list(compress(rows, known))
+            origins = list(compress(origins, known))
+            parent_ids = list(compress(parent_ids, known))
+        if spec.name == "key_results":  # the contract's default due date
+            due = _position(spec, "due_date")
+            end = _position(ENTITIES[parent], "period_end")
+            rows = [
+                row
+                if row[due] is not None
+                else (
+                    *row[:due],
+                    (in_batch.get(parent_id) or stored[parent_id])[end],
+                    *row[due + 1 :],
                 )
-                message = f"{field_name}: {parent_id!r} names no known {parent}"
-                self._reject(Rejected(record, "unknown_reference", field_name, message), counts)
-                continue
-            if due_at is not None and row[due_at] is None:  # the contract's default
-                row = (*row[:due_at], parent_row[end_at], *row[due_at + 1 :])
-            kept_rows.append(row)
-            kept_origins.append(origin)
-        return kept_rows, kept_origins
+                for row, parent_id in zip(rows, parent_ids)
+            ]
+        return rows, origins
+
+    def _reject_unknown(
+        self, spec: EntitySpec, row: Row, origin: Origin, dates_as_text: bool, counts: EntityCounts
+    ) -> None:
+        """Quarantine a row whose reference names no known row."""
+        field_name, parent = spec.reference  # type: ignore[misc]
+        if dates_as_text:
+            (row,) = _with_objects(spec, [row])
+        # the validated row stands in for the fields: a retry validates it again
+        fields = dict(zip(spec.field_names, row))
+        source, line, raw, quarantine_id = origin
+        record = RawRecord(spec.name, fields, source, line, raw, None, quarantine_id)
+        message = f"{field_name}: {fields[field_name]!r} names no known {parent}"
+        self._reject(Rejected(record, "unknown_reference", field_name, message), counts)
 
     def _collapse_repeats(
         self, spec: EntitySpec, rows: list[Row], origins: list[Origin], counts: EntityCounts
-    ) -> dict[str, int]:
-        """The winning row of each id (id -> index, in order of first sight); the losers count
-        as unchanged."""
-        at = _position(spec, spec.key)
-        keys = [row[at] for row in rows]
-        winners = dict(zip(keys, range(len(keys))))
-        if len(winners) == len(keys):
-            return winners  # no id twice
-        winners = {}
+    ) -> tuple[list[str], list[Row], list[Origin]]:
+        """The winning row of each id, in order of first sight, with its id and origin; the
+        losers count as unchanged."""
+        keys = list(map(itemgetter(_position(spec, spec.key)), rows))
+        if len(set(keys)) == len(keys):
+            return keys, rows, origins  # no id twice
+        winners: dict[str, int] = {}
         for i, key in enumerate(keys):
             current = winners.get(key)
             if current is None or _replaces(spec, rows[i], rows[current]):
@@ -264,28 +307,33 @@ class _Ingestion:
             if loser is not None:
                 counts.unchanged += 1
                 self._resolve(origins[loser])
-        return winners
+        return (
+            list(winners),
+            [rows[i] for i in winners.values()],
+            [origins[i] for i in winners.values()],
+        )
 
     def _store(
         self,
         spec: EntitySpec,
+        keys: list[str],
         rows: list[Row],
         origins: list[Origin],
-        winners: dict[str, int],
+        dates_as_text: bool,
         counts: EntityCounts,
     ) -> None:
+        """Insert the new rows, update the changed ones (and not older), count the rest."""
         table = ENTITY_TABLES[spec.name]
-        empty = not winners or self._was_empty(spec.name)
-        stored = {} if empty else _lookup(self.conn, spec, winners)
-        for i in winners.values():
-            self._resolve(origins[i])
+        empty = not rows or self._was_empty(spec.name)
+        stored = {} if empty else _lookup(self.conn, spec, keys)
+        if stored and dates_as_text:
+            rows = _with_objects(spec, rows)  # to compare with the stored ones
+        self.resolved += [q for q in map(itemgetter(3), origins) if q is not None]
         if not stored:
-            inserts = [rows[i] for i in winners.values()]
-            updates = []
+            inserts, updates = rows, []
         else:
             inserts, updates = [], []
-            for key, i in winners.items():
-                row = rows[i]
+            for key, row in zip(keys, rows):
                 old = stored.get(key)
                 if old is None:
                     inserts.append(row)
@@ -417,15 +465,26 @@ def ingest_loaded(
 ) -> IngestReport:
     """Validate and store a loaded bundle in one transaction.
 
-    A large bundle is shared with a child process, where one can be forked: the child parses and
-    validates the entities that refer to others (check-ins, milestones, tasks), the bulk of any
-    bundle, while this process does the few objectives and key results, then stores the child's
+    A large bundle is shared out, where child processes can be forked, so that both CPUs work
+    while this process stores: check-ins and tasks, the bulk of any bundle, are each parsed and
+    validated by a child of their own, started at once; this process does the rest first (the
+    milestones ahead of their turn, while the children still parse), then stores the children's
     chunks as they come.
     """
     warnings: FileWarnings = {}
 
-    def chunks(entities: Sequence[str], warnings: FileWarnings) -> Iterator[Validated]:
+    def chunks(entities: Sequence[str], warnings: FileWarnings = warnings) -> Iterator[Validated]:
         return validated_chunks(bundle.files, CHUNK_ROWS, entities, warnings)
+
+    def shared_out(
+        check_ins: Iterable[Validated], tasks: Iterable[Validated]
+    ) -> Iterator[Validated]:
+        # in ENTITY_ORDER; the milestones are made ahead of their turn, while the children parse
+        yield from chunks(["objectives", "key_results"])
+        milestones = list(chunks(["milestones"]))
+        yield from check_ins
+        yield from milestones
+        yield from tasks
 
     def store(validated: Iterable[Validated]) -> IngestReport:
         return ingest_validated(
@@ -436,14 +495,19 @@ def ingest_loaded(
             progress=progress,
         )
 
+    def make(entities: Sequence[str]) -> Callable[[FileWarnings], Iterator[Validated]]:
+        return lambda warnings: chunks(entities, warnings)
+
     size = sum(len(file.data) for file in bundle.files)
+    as_text = engine.dialect.name == "sqlite"  # the chunks' dates as SQLite stores them
     with gc_paused():
         if size < PARALLEL_BYTES or not can_fork():
-            return store(chunks(ENTITY_ORDER, warnings))
-        here = [entity for entity in ENTITY_ORDER if entity not in IN_CHILD]
-        there = [entity for entity in ENTITY_ORDER if entity in IN_CHILD]
-        with ChildChunks(lambda out: chunks(there, out), warnings) as from_child:
-            return store(chain(chunks(here, warnings), from_child))
+            return store(chunks(ENTITY_ORDER))
+        with (
+            ChildChunks(make(["check_ins"]), warnings, dates_as_text=as_text) as check_ins,
+            ChildChunks(make(["tasks"]), warnings, nice=LATER_NICE, dates_as_text=as_text) as tasks,
+        ):
+            return store(shared_out(check_ins, tasks))
 
 
 def ingest_batches(
@@ -509,7 +573,7 @@ def ingest_validated(
     )
     started = _utcnow()
     try:
-        with gc_paused(), engine.begin() as conn:
+        with gc_paused(), engine.connect() as conn, bulk_page_cache(conn), conn.begin():
             conn.execute(
                 insert(ingest_runs).values(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started

@@ -255,6 +255,11 @@ class Validated:
     origins: list[Origin]  # where each valid row came from
     rejected: list[Rejected]
     warnings: list[str] = field(default_factory=list)
+    # Whether the rows' dates and timestamps are the text SQLite stores rather than date and
+    # datetime objects: so they come from a child process when the warehouse is SQLite, to be
+    # written as they are (making that text costs about a microsecond a value). The text sorts
+    # and compares as the values do.
+    dates_as_text: bool = False
 
 
 def validate_rows(batch: RawBatch) -> Validated:
