@@ -21,7 +21,7 @@ NAMES = ("milestone_id", "key_result_id", "title", "due_date", "completed_at", "
 TABLE = ENTITY_TABLES["milestones"]
 
 
-def _stored(tmp_path: Path, name: str, rows: list[tuple]) -> list[tuple]:
+def _stored(tmp_path: Path, name: str, rows: list[tuple], as_text: bool = False) -> list[tuple]:
     engine = create_warehouse_engine(f"sqlite:///{tmp_path / name}.db")
     migrate(engine)
     table = TABLE
@@ -31,7 +31,7 @@ def _stored(tmp_path: Path, name: str, rows: list[tuple]) -> list[tuple]:
                 run_id="r", kind="files", source="s", status="running", started_at=datetime.now()
             )
         )
-        insert_tuples(conn, table, NAMES, rows, {"run_id": "r"})
+        insert_tuples(conn, table, NAMES, rows, {"run_id": "r"}, dates_as_text=as_text)
     with engine.connect() as conn:
         raw = conn.exec_driver_sql("SELECT * FROM milestones ORDER BY 1").fetchall()
         typed = conn.execute(select(table).order_by(table.c.milestone_id)).fetchall()
@@ -51,6 +51,7 @@ def test_dates_as_text_are_stored_as_the_objects_would_be(tmp_path: Path):
     stored = _stored(tmp_path, "objects", as_objects)
     assert _stored(tmp_path, "text", as_text) == stored
     assert _stored(tmp_path, "mixed", mixed) == stored
+    assert _stored(tmp_path, "text as such", as_text, as_text=True) == stored
 
 
 def test_text_comes_back_as_the_value():

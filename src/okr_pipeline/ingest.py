@@ -328,6 +328,7 @@ class _Ingestion:
         stored = {} if empty else _lookup(self.conn, spec, keys)
         if stored and dates_as_text:
             rows = _with_objects(spec, rows)  # to compare with the stored ones
+            dates_as_text = False
         self.resolved += [q for q in map(itemgetter(3), origins) if q is not None]
         if not stored:
             inserts, updates = rows, []
@@ -343,7 +344,9 @@ class _Ingestion:
                     counts.unchanged += 1
         counts.stored += len(inserts) + len(updates)
         names = spec.field_names
-        insert_tuples(self.conn, table, names, inserts, {"run_id": self.run_id})
+        insert_tuples(
+            self.conn, table, names, inserts, {"run_id": self.run_id}, dates_as_text=dates_as_text
+        )
         if updates:
             columns = [*names, "run_id"]
             statement = (

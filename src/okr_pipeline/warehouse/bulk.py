@@ -97,9 +97,12 @@ def insert_tuples(
     names: Sequence[str],
     rows: Sequence[Sequence[Any]],
     constants: Mapping[str, Any] | None = None,
+    *,
+    dates_as_text: bool = False,
 ) -> None:
     """Insert rows (values in the order of `names`) into the table; `constants` gives columns
-    that hold the same value in every row."""
+    that hold the same value in every row. With `dates_as_text`, every date and timestamp of
+    the rows already is the text SQLite stores."""
     if not rows:
         return
     constants = constants or {}
@@ -119,6 +122,9 @@ def insert_tuples(
         convert = sqlite_text(table.c[name].type)
         fixed.append(value if convert is None else convert(value))
     for chunk in chunks(rows):
+        if dates_as_text or not any(converters):  # nothing to convert: no column by column
+            conn.exec_driver_sql(sql, [(*row, *fixed) for row in chunk] if fixed else chunk)
+            continue
         columns = [
             values if convert is None else _as_text(values, convert)
             for values, convert in zip(zip(*chunk), converters)
