@@ -20,7 +20,8 @@ from okr_pipeline.asof import as_of_instant
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.contract import ENTITIES, REASONS
 from okr_pipeline.errors import OkrError
-from okr_pipeline.ingest import IngestReport, ingest_loaded
+from okr_pipeline.ingest import IngestReport
+from okr_pipeline.ingest_files import ingest_loaded
 from okr_pipeline.quarantine import list_quarantine, retry_quarantine
 from okr_pipeline.sources.files import load_bundle
 from okr_pipeline.warehouse.engine import open_warehouse
