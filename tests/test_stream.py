@@ -149,8 +149,10 @@ def _okr(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 def test_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path: Path):
     env = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data")}
-    consumer = _okr("consume", "--json", "--no-rescore", env=env)
-    time.sleep(4)  # started and polling an empty topic
+    consumer = _okr("-v", "consume", "--json", "--no-rescore", env=env)
+    for line in consumer.stderr:  # wait until it is consuming (start-up takes seconds)
+        if "consuming" in line:
+            break
     consumer.send_signal(signal.SIGTERM)
     out, err = consumer.communicate(timeout=30)
     assert consumer.returncode == 0, err

@@ -22,6 +22,7 @@ __all__ = [
     "EntitySpec",
     "FieldSpec",
     "Rejection",
+    "RowRule",
     "validate",
 ]
 
@@ -98,7 +99,7 @@ def _timestamp(name: str, value: Any) -> datetime:
             if utc:
                 raise ValueError("two zones")
             moment = moment.astimezone(UTC).replace(tzinfo=None)
-    except (AttributeError, ValueError, OverflowError):  # OverflowError: year 1 with an offset
+    except (AttributeError, TypeError, ValueError, OverflowError):  # Overflow: year 1, +zone
         raise Rejection(
             "invalid_timestamp", name, f"{name}: {value!r} is not an ISO 8601 timestamp"
         ) from None
@@ -126,7 +127,7 @@ class EntitySpec:
     reference: tuple[str, str] | None = None
     versioned: bool = False  # has updated_at: the newer one wins
     immutable: bool = False  # a repeat never changes the stored row (check-ins)
-    rules: tuple[Callable[[dict[str, Any]], None], ...] = ()
+    rules: tuple[RowRule, ...] = ()
 
     @cached_property
     def field_names(self) -> tuple[str, ...]:
@@ -163,30 +164,59 @@ def _enum(name: str, choices: str, default: str | None = None, required: bool = 
 PRIORITIES = "low medium high critical"
 
 
-def _period_order(row: dict[str, Any]) -> None:
-    if row["period_end"] < row["period_start"]:
-        raise Rejection("period_order", "period_end", "period_end is before period_start")
+@dataclass(frozen=True, slots=True)
+class RowRule:
+    """A rule over fields of a row whose values are each valid. `broken` takes the values of
+    `fields`, in that order, and says whether the row breaks the rule: the batch validation
+    calls it column by column, so that the rule has this one definition."""
+
+    fields: tuple[str, ...]
+    broken: Callable[..., bool]
+    reason: str
+    field: str
+    message: Callable[..., str]
+
+    def __call__(self, row: Mapping[str, Any]) -> None:
+        """Raise Rejection if the row breaks the rule."""
+        values = [row[name] for name in self.fields]
+        if self.broken(*values):
+            raise Rejection(self.reason, self.field, self.message(*values))
 
 
-def _target_differs(row: dict[str, Any]) -> None:
-    if row["target_value"] == row["start_value"]:
-        raise Rejection("target_equals_start", "target_value", "target_value equals start_value")
+_period_order = RowRule(
+    ("period_start", "period_end"),
+    lambda start, end: end < start,
+    "period_order",
+    "period_end",
+    lambda start, end: "period_end is before period_start",
+)
+
+_target_differs = RowRule(
+    ("start_value", "target_value"),
+    lambda start, target: target == start,
+    "target_equals_start",
+    "target_value",
+    lambda start, target: "target_value equals start_value",
+)
 
 
-def _positive(field: str) -> Callable[[dict[str, Any]], None]:
-    def check(row: dict[str, Any]) -> None:
-        if row[field] <= 0:
-            raise Rejection("out_of_range", field, f"{field}: {row[field]:g} is not > 0")
+def _positive(field: str) -> RowRule:
+    return RowRule(
+        (field,),
+        lambda value: value <= 0,
+        "out_of_range",
+        field,
+        lambda value: f"{field}: {value:g} is not > 0",
+    )
 
-    return check
 
-
-def _confidence_scale(row: dict[str, Any]) -> None:
-    confidence = row["confidence"]
-    if confidence is not None and not 0 <= confidence <= 10:
-        raise Rejection(
-            "out_of_range", "confidence", f"confidence: {confidence:g} is outside 0..10"
-        )
+_confidence_scale = RowRule(
+    ("confidence",),
+    lambda confidence: confidence is not None and not 0 <= confidence <= 10,
+    "out_of_range",
+    "confidence",
+    lambda confidence: f"confidence: {confidence:g} is outside 0..10",
+)
 
 
 ENTITIES: dict[str, EntitySpec] = {

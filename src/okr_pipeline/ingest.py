@@ -18,21 +18,45 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import compress
+from operator import itemgetter, not_
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
+from okr_pipeline.sources.batch import Origin, RawBatch
 from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.validation_batch import Origin, Rejected, Validated, chunked, validate_records
-from okr_pipeline.warehouse.bulk import chunks, insert_rows
+from okr_pipeline.validation_batch import (
+    Rejected,
+    Row,
+    Validated,
+    chunked,
+    chunked_batch,
+    validate_rows,
+)
+from okr_pipeline.warehouse.bulk import (
+    bulk_page_cache,
+    chunks,
+    from_sqlite_text,
+    insert_rows,
+    insert_tuples,
+)
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
-__all__ = ["EntityCounts", "IngestReport", "Ingestion", "ingest", "ingest_validated"]
+__all__ = [
+    "EntityCounts",
+    "IngestReport",
+    "Ingestion",
+    "chunked",
+    "ingest",
+    "ingest_batches",
+    "ingest_validated",
+]
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 20000  # rows validated and stored at a time
@@ -92,15 +116,19 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _lookup(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Stored rows of `table` by primary key, for the given ids."""
-    key = table.primary_key.columns.values()[0]
+def _lookup(conn: Connection, spec: EntitySpec, ids: Iterable[str]) -> dict[str, Row]:
+    """Stored rows of the entity by id, for the given ids, as rows in field order."""
+    table = ENTITY_TABLES[spec.name]
+    key = table.c[spec.key]
     # one cached statement with an expanding parameter: no SQL compiled per chunk
-    query = select(table).where(key.in_(bindparam("ids", expanding=True)))
-    found: dict[str, dict[str, Any]] = {}
+    query = select(*(table.c[name] for name in spec.field_names)).where(
+        key.in_(bindparam("ids", expanding=True))
+    )
+    at = spec.field_names.index(spec.key)
+    found: dict[str, Row] = {}
     for chunk in chunks(sorted(ids), LOOKUP_CHUNK):
-        for row in conn.execute(query, {"ids": chunk}).mappings():
-            found[row[key.name]] = dict(row)
+        for row in conn.execute(query, {"ids": chunk}):
+            found[row[at]] = tuple(row)
     return found
 
 
@@ -115,18 +143,40 @@ def storable_text(raw: str) -> str:
     return raw
 
 
-def _version(row: dict[str, Any]) -> tuple[bool, datetime]:
+# The entities that others refer to (their rows are looked up by id during the run).
+_REFERENCED = {spec.reference[1] for spec in ENTITIES.values() if spec.reference}
+
+
+def _with_objects(spec: EntitySpec, rows: list[Row]) -> list[Row]:
+    """Rows whose dates and timestamps are text (Validated.dates_as_text), with date and
+    datetime objects instead: to compare with stored rows, or to show in the quarantine."""
+    table = ENTITY_TABLES[spec.name]
+    parsers = [from_sqlite_text(table.c[name].type) for name in spec.field_names]
+    return [
+        tuple(
+            parse(value) if parse is not None and value.__class__ is str else value
+            for value, parse in zip(row, parsers)
+        )
+        for row in rows
+    ]
+
+
+def _version(stamp: datetime | None) -> tuple[bool, datetime]:
     """Order of versions of one id: a row without updated_at is older than any with one."""
-    stamp = row.get("updated_at")
     return (stamp is not None, stamp or _OLDEST)
 
 
-def _replaces(spec: EntitySpec, new: dict[str, Any], old: dict[str, Any]) -> bool:
+def _position(spec: EntitySpec, name: str) -> int:
+    return spec.field_names.index(name)
+
+
+def _replaces(spec: EntitySpec, new: Row, old: Row) -> bool:
     """Whether `new` (seen later) takes the place of `old` for the same id."""
     if spec.immutable:
         return False  # a re-sent check-in is the same check-in
     if spec.versioned:
-        return _version(new) >= _version(old)  # ties: the later one
+        at = _position(spec, "updated_at")
+        return _version(new[at]) >= _version(old[at])  # ties: the later one
     return True
 
 
@@ -140,7 +190,8 @@ class Ingestion:
         self.now = _utcnow()
         self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
-        self.kept: dict[str, dict[str, dict[str, Any]]] = {}  # entity -> id -> row, this run
+        # entity -> id -> row stored this run, for the entities others refer to
+        self.kept: dict[str, dict[str, Row]] = {}
         self.empty: dict[str, bool] = {}
 
     def apply(self, chunk: Validated, counts: EntityCounts) -> None:
@@ -149,12 +200,12 @@ class Ingestion:
         counts.read += chunk.read
         for rejected in chunk.rejected:
             self._reject(rejected, counts)
-        valid = self._resolve_references(spec, chunk.valid, counts)
-        winners = self._collapse_repeats(spec, valid, counts)
-        self._store(spec, winners, counts)
-        self.kept.setdefault(chunk.entity, {}).update(
-            (key, row) for key, (_, row) in winners.items()
-        )
+        rows, origins = chunk.rows, chunk.origins
+        rows, origins = self._resolve_references(spec, rows, origins, chunk.dates_as_text, counts)
+        keys, rows, origins = self._collapse_repeats(spec, rows, origins, counts)
+        self._store(spec, keys, rows, origins, chunk.dates_as_text, counts)
+        if chunk.entity in _REFERENCED:
+            self.kept.setdefault(chunk.entity, {}).update(zip(keys, rows))
         if self.progress is not None:
             self.progress(chunk.read)
 
@@ -175,88 +226,127 @@ class Ingestion:
     def _resolve_references(
         self,
         spec: EntitySpec,
-        valid: list[tuple[Origin, dict[str, Any]]],
+        rows: list[Row],
+        origins: list[Origin],
+        dates_as_text: bool,
         counts: EntityCounts,
-    ) -> list[tuple[Origin, dict[str, Any]]]:
+    ) -> tuple[list[Row], list[Origin]]:
+        """The rows whose reference names a known row (or is empty); the others are rejected.
+        A key result without a due date takes its objective's period_end."""
         if spec.reference is None:
-            return valid
+            return rows, origins
         field_name, parent = spec.reference
         in_batch = self.kept.get(parent, {})
-        wanted = {row[field_name] for _, row in valid} - in_batch.keys() - {None}
-        stored = (
-            {} if self._was_empty(parent) else _lookup(self.conn, ENTITY_TABLES[parent], wanted)
-        )
-        resolved = []
-        for origin, row in valid:
-            parent_id = row[field_name]
-            if parent_id is None:  # an optional reference left empty
-                resolved.append((origin, row))
-                continue
-            parent_row = in_batch.get(parent_id) or stored.get(parent_id)
-            if parent_row is None:
-                source, line, raw, quarantine_id = origin
-                # the validated row stands in for the fields: a retry validates it again
-                record = RawRecord(
-                    spec.name, dict(row), source, line, raw, quarantine_id=quarantine_id
+        parent_ids = list(map(itemgetter(_position(spec, field_name)), rows))
+        wanted = set(parent_ids) - in_batch.keys() - {None}
+        stored = {} if self._was_empty(parent) else _lookup(self.conn, ENTITIES[parent], wanted)
+        unknown = wanted - stored.keys()
+        if unknown:
+            is_unknown = list(map(unknown.__contains__, parent_ids))
+            for row, origin in zip(compress(rows, is_unknown), compress(origins, is_unknown)):
+                self._reject_unknown(spec, row, origin, dates_as_text, counts)
+            known = list(map(not_, is_unknown))
+            rows = list(compress(rows, known))
+            origins = list(compress(origins, known))
+            parent_ids = list(compress(parent_ids, known))
+        if spec.name == "key_results":  # the contract's default due date
+            due = _position(spec, "due_date")
+            end = _position(ENTITIES[parent], "period_end")
+            rows = [
+                row
+                if row[due] is not None
+                else (
+                    *row[:due],
+                    (in_batch.get(parent_id) or stored[parent_id])[end],
+                    *row[due + 1 :],
                 )
-                message = f"{field_name}: {parent_id!r} names no known {parent}"
-                self._reject(Rejected(record, "unknown_reference", field_name, message), counts)
-                continue
-            if spec.name == "key_results" and row["due_date"] is None:
-                row["due_date"] = parent_row["period_end"]  # contract default
-            resolved.append((origin, row))
-        return resolved
+                for row, parent_id in zip(rows, parent_ids)
+            ]
+        return rows, origins
+
+    def _reject_unknown(
+        self, spec: EntitySpec, row: Row, origin: Origin, dates_as_text: bool, counts: EntityCounts
+    ) -> None:
+        """Quarantine a row whose reference names no known row."""
+        field_name, parent = spec.reference  # type: ignore[misc]
+        if dates_as_text:
+            (row,) = _with_objects(spec, [row])
+        # the validated row stands in for the fields: a retry validates it again
+        fields = dict(zip(spec.field_names, row))
+        source, line, raw, quarantine_id = origin
+        record = RawRecord(spec.name, fields, source, line, raw, None, quarantine_id)
+        message = f"{field_name}: {fields[field_name]!r} names no known {parent}"
+        self._reject(Rejected(record, "unknown_reference", field_name, message), counts)
 
     def _collapse_repeats(
-        self, spec: EntitySpec, valid: list[tuple[RawRecord, dict[str, Any]]], counts: EntityCounts
-    ) -> dict[str, tuple[Origin, dict[str, Any]]]:
-        winners: dict[str, tuple[Origin, dict[str, Any]]] = {}
-        for origin, row in valid:
-            key = row[spec.key]
+        self, spec: EntitySpec, rows: list[Row], origins: list[Origin], counts: EntityCounts
+    ) -> tuple[list[str], list[Row], list[Origin]]:
+        """The winning row of each id, in order of first sight, with its id and origin; the
+        losers count as unchanged."""
+        keys = list(map(itemgetter(_position(spec, spec.key)), rows))
+        if len(set(keys)) == len(keys):
+            return keys, rows, origins  # no id twice
+        winners: dict[str, int] = {}
+        for i, key in enumerate(keys):
             current = winners.get(key)
-            if current is None or _replaces(spec, row, current[1]):
-                winners[key] = (origin, row)
+            if current is None or _replaces(spec, rows[i], rows[current]):
+                winners[key] = i
                 loser = current
             else:
-                loser = (origin, row)
+                loser = i
             if loser is not None:
                 counts.unchanged += 1
-                self._resolve(loser[0])
-        return winners
+                self._resolve(origins[loser])
+        return (
+            list(winners),
+            [rows[i] for i in winners.values()],
+            [origins[i] for i in winners.values()],
+        )
 
     def _store(
         self,
         spec: EntitySpec,
-        winners: dict[str, tuple[Origin, dict[str, Any]]],
+        keys: list[str],
+        rows: list[Row],
+        origins: list[Origin],
+        dates_as_text: bool,
         counts: EntityCounts,
     ) -> None:
+        """Insert the new rows, update the changed ones (and not older), count the rest."""
         table = ENTITY_TABLES[spec.name]
-        empty = not winners or self._was_empty(spec.name)
-        stored = {} if empty else _lookup(self.conn, table, winners)
-        inserts, updates = [], []
-        for key, (origin, row) in winners.items():
-            self._resolve(origin)
-            old = stored.get(key)
-            if old is None:
-                inserts.append(row)
-            elif _replaces(spec, row, old) and any(row[f] != old[f] for f in spec.field_names):
-                updates.append(row)
-            else:
-                counts.unchanged += 1
+        empty = not rows or self._was_empty(spec.name)
+        stored = {} if empty else _lookup(self.conn, spec, keys)
+        if stored and dates_as_text:
+            rows = _with_objects(spec, rows)  # to compare with the stored ones
+            dates_as_text = False
+        self.resolved += [q for q in map(itemgetter(3), origins) if q is not None]
+        if not stored:
+            inserts, updates = rows, []
+        else:
+            inserts, updates = [], []
+            for key, row in zip(keys, rows):
+                old = stored.get(key)
+                if old is None:
+                    inserts.append(row)
+                elif _replaces(spec, row, old) and row != old:
+                    updates.append(row)
+                else:
+                    counts.unchanged += 1
         counts.stored += len(inserts) + len(updates)
-        for row in inserts:
-            row["run_id"] = self.run_id
-        insert_rows(self.conn, table, inserts)
+        names = spec.field_names
+        insert_tuples(
+            self.conn, table, names, inserts, {"run_id": self.run_id}, dates_as_text=dates_as_text
+        )
         if updates:
-            columns = [*spec.field_names, "run_id"]
+            columns = [*names, "run_id"]
             statement = (
                 update(table)
                 .where(table.c[spec.key] == bindparam("b_key"))
                 .values({c: bindparam(f"b_{c}") for c in columns if c != spec.key})
             )
             params = [
-                {"b_key": row[spec.key], "b_run_id": self.run_id}
-                | {f"b_{c}": row[c] for c in spec.field_names if c != spec.key}
+                {"b_key": row[_position(spec, spec.key)], "b_run_id": self.run_id}
+                | {f"b_{c}": value for c, value in zip(names, row) if c != spec.key}
                 for row in updates
             ]
             for chunk in chunks(params, 5000):
@@ -342,7 +432,7 @@ class Ingestion:
 
 def ingest(
     engine: Engine,
-    records: dict[str, list[RawRecord]],
+    records: Mapping[str, Sequence[RawRecord]],
     *,
     source: str,
     kind: str = "files",
@@ -350,14 +440,56 @@ def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Validate and store the records in one transaction; the run and its report are recorded."""
-    validated = (
-        validate_records(entity, chunk)
-        for entity in ENTITY_ORDER
-        for chunk in chunked(entity, records.get(entity, []), CHUNK_ROWS)
+    batches = {entity: RawBatch.from_records(entity, rows) for entity, rows in records.items()}
+    return ingest_batches(
+        engine, batches, source=source, kind=kind, warnings=warnings, progress=progress
     )
+
+
+def ingest_batches(
+    engine: Engine,
+    batches: Mapping[str, RawBatch],
+    *,
+    source: str,
+    kind: str = "files",
+    warnings: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """`ingest` for rows already in columns (as `sources.files` reads them)."""
     return ingest_validated(
-        engine, validated, source=source, kind=kind, warnings=warnings, progress=progress
+        engine,
+        validate_chunks(batches),
+        source=source,
+        kind=kind,
+        warnings=warnings,
+        progress=progress,
     )
+
+
+def validate_chunks(batches: Mapping[str, RawBatch]) -> Iterator[Validated]:
+    """The batches validated chunk by chunk, parents' entities first."""
+    for entity in ENTITY_ORDER:
+        if entity in batches:
+            for chunk in chunked_batch(batches[entity], CHUNK_ROWS):
+                yield validate_rows(chunk)
+        else:
+            yield validate_rows(RawBatch.empty(entity))
+
+
+def _store_all(
+    conn: Connection,
+    validated: Iterable[Validated],
+    report: IngestReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Store the chunks into the report's run. The run's rows are freed on return, while the
+    garbage collector is still paused: it would otherwise walk them all once before they go."""
+    run = Ingestion(conn, report.run_id, progress)
+    for chunk in validated:
+        report.warnings.extend(chunk.warnings)
+        run.apply(chunk, report.entities[chunk.entity])
+    run.write_quarantine()
+    report.resolved = len(set(run.resolved))
 
 
 def ingest_validated(
@@ -377,18 +509,13 @@ def ingest_validated(
     )
     started = _utcnow()
     try:
-        with gc_paused(), engine.begin() as conn:
+        with gc_paused(), engine.connect() as conn, bulk_page_cache(conn), conn.begin():
             conn.execute(
                 insert(ingest_runs).values(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started
                 )
             )
-            run = Ingestion(conn, run_id, progress)
-            for chunk in validated:
-                report.warnings.extend(chunk.warnings)
-                run.apply(chunk, report.entities[chunk.entity])
-            run.write_quarantine()
-            report.resolved = len(set(run.resolved))
+            _store_all(conn, validated, report, progress)
             conn.execute(
                 update(ingest_runs)
                 .where(ingest_runs.c.run_id == run_id)

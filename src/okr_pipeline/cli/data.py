@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from okr_pipeline.cli.app import (
     progress_bar,
 )
 from okr_pipeline.contract import ENTITIES, REASONS
-from okr_pipeline.ingest import IngestReport, ingest
+from okr_pipeline.ingest import IngestReport
+from okr_pipeline.ingest_files import ingest_loaded
 from okr_pipeline.quarantine import list_quarantine, retry_quarantine
-from okr_pipeline.sources.files import read_path
+from okr_pipeline.sources.files import load_bundle
 from okr_pipeline.warehouse.queries import key_result_states, warehouse_status
 
 # --- config ------------------------------------------------------------------------------------
@@ -109,12 +111,11 @@ def report_text(report: dict[str, Any]) -> str:
 
 
 def ingest_path(path: Path) -> IngestReport:
-    bundle = read_path(path)
+    bundle = load_bundle(path)
     engine = get_warehouse()
-    with progress_bar(bundle.size, "ingesting") as progress:
-        return ingest(
-            engine, bundle.records, source=str(path), warnings=bundle.warnings, progress=progress
-        )
+    total = bundle.estimated_rows if sys.stderr.isatty() else 0
+    with progress_bar(total, "ingesting") as progress:
+        return ingest_loaded(engine, bundle, progress=progress)
 
 
 @main.command("ingest")

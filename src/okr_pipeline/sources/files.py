@@ -11,17 +11,29 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.errors import InputError
 from okr_pipeline.gcpause import gc_paused
+from okr_pipeline.sources.batch import RawBatch
 from okr_pipeline.sources.record import RawRecord
 
-__all__ = ["Bundle", "BundleFile", "discover", "read_files", "read_path"]
+__all__ = [
+    "Bundle",
+    "BundleFile",
+    "LoadedBundle",
+    "LoadedFile",
+    "discover",
+    "load_bundle",
+    "load_files",
+    "parse_file",
+    "read_files",
+    "read_path",
+]
 
 PLAN_TASKS = "plan_tasks.json"
 csv.field_size_limit(16 * 1024 * 1024)  # long notes are data, not an attack on a 128 KiB default
@@ -29,15 +41,22 @@ csv.field_size_limit(16 * 1024 * 1024)  # long notes are data, not an attack on 
 
 @dataclass
 class Bundle:
-    """What a path held: raw records per entity and warnings about the files themselves."""
+    """What a path held: the rows of each entity and warnings about the files themselves."""
 
-    records: dict[str, list[RawRecord]] = field(default_factory=lambda: {e: [] for e in ENTITIES})
+    batches: dict[str, RawBatch] = field(
+        default_factory=lambda: {e: RawBatch.empty(e) for e in ENTITIES}
+    )
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
+    @cached_property
+    def records(self) -> dict[str, list[RawRecord]]:
+        """The rows as RawRecords, one per row (the per-row view of `batches`)."""
+        return {entity: batch.records() for entity, batch in self.batches.items()}
+
     @property
     def size(self) -> int:
-        return sum(len(rows) for rows in self.records.values())
+        return sum(len(batch) for batch in self.batches.values())
 
 
 def _file_kind(path: Path) -> tuple[str, str] | None:
@@ -82,12 +101,62 @@ def discover(path: Path) -> tuple[list[BundleFile], list[str]]:
     return known, warnings
 
 
+@dataclass(frozen=True, eq=False)
+class LoadedFile:
+    """A contract file's bytes, read before any of it is parsed."""
+
+    path: Path
+    entity: str
+    fmt: str  # csv, jsonl or plan_tasks
+    data: bytes
+
+
+@dataclass(eq=False)
+class LoadedBundle:
+    """The contract files at a path, loaded, and warnings about the path itself."""
+
+    source: str
+    files: list[LoadedFile]
+    warnings: list[str]
+
+    @property
+    def estimated_rows(self) -> int:
+        """About how many rows the files hold (lines, plan tasks), without parsing them."""
+        return sum(
+            f.data.count(b'"task"') if f.fmt == "plan_tasks" else f.data.count(b"\n")
+            for f in self.files
+        )
+
+
+def load_files(files: list[BundleFile]) -> list[LoadedFile]:
+    """The bytes of each file; one that cannot be read is an InputError."""
+    loaded = []
+    for path, entity, fmt in files:
+        try:
+            loaded.append(LoadedFile(path, entity, fmt, path.read_bytes()))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    return loaded
+
+
+def load_bundle(path: Path) -> LoadedBundle:
+    """Load a bundle directory or a single entity file (see `discover`)."""
+    files, warnings = discover(path)
+    return LoadedBundle(str(path), load_files(files), warnings)
+
+
 def read_files(files: list[BundleFile]) -> Bundle:
-    """Read the given contract files into raw records."""
+    """Read the given contract files into rows per entity (files of one entity in order)."""
     bundle = Bundle()
+    parts: dict[str, list[RawBatch]] = {entity: [] for entity in ENTITIES}
     with gc_paused():
-        for file_path, entity, fmt in files:
-            _read_file(file_path, entity, fmt, bundle)
+        for file in load_files(files):
+            bundle.files.append(str(file.path))
+            batch, warnings = parse_file(file)
+            bundle.warnings += warnings
+            if batch is not None:
+                parts[file.entity].append(batch)
+        bundle.batches = {entity: RawBatch.concat(entity, parts[entity]) for entity in ENTITIES}
     return bundle
 
 
@@ -99,32 +168,22 @@ def read_path(path: Path) -> Bundle:
     return bundle
 
 
-def _read_file(path: Path, entity: str, fmt: str, bundle: Bundle) -> None:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    bundle.files.append(str(path))
-    text, clean = _decode(data)
+def parse_file(file: LoadedFile) -> tuple[RawBatch | None, list[str]]:
+    """A loaded file's rows (None if it holds nothing), and warnings about the file."""
+    path = file.path
+    warnings = []
+    text, clean = _decode(file.data)
     if not clean:
-        bundle.warnings.append(f"{path}: not valid UTF-8; rows with bad bytes are quarantined")
-    if not text.strip():
-        bundle.warnings.append(f"{path}: empty file")
-        return
-    reader = {"csv": _csv_records, "jsonl": _jsonl_records, "plan_tasks": _plan_records}[fmt]
-    unknown: set[str] = set()
-    known = set(ENTITIES[entity].field_names)
-    for record in reader(text, entity, str(path)):
-        if not clean and _has_bad_bytes(record.raw):
-            record.fields = None
-            record.problem = ("invalid_encoding", "the row holds bytes that are not UTF-8")
-        elif record.fields is not None and not record.fields.keys() <= known:
-            unknown.update(record.fields.keys() - known)
-        bundle.records[entity].append(record)
+        warnings.append(f"{path}: not valid UTF-8; rows with bad bytes are quarantined")
+    if not text or text.isspace():
+        warnings.append(f"{path}: empty file")
+        return None, warnings
+    reader = {"csv": _csv_batch, "jsonl": _jsonl_batch, "plan_tasks": _plan_batch}[file.fmt]
+    batch, names = reader(text, file.entity, str(path), clean)
+    unknown = names - set(ENTITIES[file.entity].field_names)
     if unknown:
-        bundle.warnings.append(
-            f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}"
-        )
+        warnings.append(f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}")
+    return batch, warnings
 
 
 def _decode(data: bytes) -> tuple[str, bool]:
@@ -147,155 +206,277 @@ def _has_bad_bytes(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _csv_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+_BAD_BYTES = ("invalid_encoding", "the row holds bytes that are not UTF-8")
+
+# A file's rows, and the field names its readable rows hold (for the unknown-columns warning).
+FileRows = tuple[RawBatch, set[str]]
+
+
+def _csv_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
     # split only at \r, \n and \r\n, as csv does (str.splitlines would also split at \u2028)
     lines = io.StringIO(text, newline="").readlines()
     reader = csv.reader(lines)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except (StopIteration, csv.Error):
-        return
-    width = len(header)
-    end = reader.line_num
+        return RawBatch.empty(entity), set()
+    first = reader.line_num  # lines before the first row
+    rows: list[list[str] | None] = []  # None: a row csv could not read
+    ends: list[int] = []  # lines read after each row
+    errors: dict[int, str] = {}
     while True:
-        start = end  # index of the row's first line; the line number is one more
         try:
-            row = next(reader)
-        except StopIteration:
-            return
+            for row in reader:
+                rows.append(row)
+                ends.append(reader.line_num)
+            break
         except csv.Error as exc:
-            end = reader.line_num
-            yield RawRecord(
-                entity,
-                None,
-                source,
-                start + 1,
-                "".join(lines[start:end]),
-                ("malformed_row", f"unreadable CSV row: {exc}"),
-            )
+            errors[len(rows)] = f"unreadable CSV row: {exc}"
+            rows.append(None)
+            ends.append(reader.line_num)
+    width = len(header)
+    if width and not errors and len(rows) == len(lines) - first and {*map(len, rows)} <= {width}:
+        # the common case: every line one row of the right width
+        lines_of = range(first + 1, len(lines) + 1)
+        raws = lines[first:]
+        problems: dict[int, tuple[str, str]] = {}
+        good = rows
+    else:
+        lines_of, raws, problems, good = _csv_rows(lines, first, rows, ends, errors, width)
+    if not clean:
+        for i, raw in enumerate(raws):
+            if _has_bad_bytes(raw):
+                problems[i] = _BAD_BYTES
+                good[i] = None
+    # the row's values, by column; a row with a problem has none
+    missing = [None] * width
+    transposed = list(zip(*[missing if row is None else row for row in good])) or [()] * width
+    index = {name: i for i, name in enumerate(header)}  # a repeated name: the last one wins
+    columns = {
+        name: list(transposed[index[name]]) if name in index else [None] * len(good)
+        for name in ENTITIES[entity].field_names
+    }
+    origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
+
+    def record_of(i: int) -> RawRecord:
+        row = good[i]
+        fields = None if row is None else dict(zip(header, row))
+        return RawRecord(entity, fields, source, lines_of[i], raws[i], problems.get(i))
+
+    names = set(header) if len(problems) < len(good) else set()
+    return RawBatch(entity, columns, origins, record_of, problems), names
+
+
+def _csv_rows(
+    lines: list[str],
+    first: int,
+    rows: list[list[str] | None],
+    ends: list[int],
+    errors: dict[int, str],
+    width: int,
+) -> tuple[list[int], list[str], dict[int, tuple[str, str]], list[list[str] | None]]:
+    """Line numbers, raw content, problems and readable values of rows that span lines, are
+    blank, ragged or unreadable."""
+    lines_of: list[int] = []
+    raws: list[str] = []
+    problems: dict[int, tuple[str, str]] = {}
+    good: list[list[str] | None] = []
+    start = first  # index of the row's first line; the line number is one more
+    for i, (row, end) in enumerate(zip(rows, ends)):
+        if row is not None and not row:  # a blank line is not a row
+            start = end
             continue
-        end = reader.line_num
-        if not row:
-            continue  # a blank line is not a row
+        problem = None
+        if row is None:
+            problem = ("malformed_row", errors[i])
+        elif len(row) != width:
+            problem = ("malformed_row", f"{len(row)} fields where the header has {width}")
+        if problem is not None:
+            problems[len(good)] = problem
+            row = None
         # the raw content: the row's line(s), as they stood in the file
-        raw = lines[start] if end - start == 1 else "".join(lines[start:end])
-        if len(row) != width:
-            yield RawRecord(
-                entity,
-                None,
-                source,
-                start + 1,
-                raw,
-                ("malformed_row", f"{len(row)} fields where the header has {width}"),
-            )
-            continue
-        yield RawRecord(entity, dict(zip(header, row)), source, start + 1, raw)
+        lines_of.append(start + 1)
+        raws.append(lines[start] if end - start == 1 else "".join(lines[start:end]))
+        good.append(row)
+        start = end
+    return lines_of, raws, problems, good
 
 
-def _jsonl_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+_scan = json.JSONDecoder().scan_once  # json.loads without its Python layers, for one object
+
+
+def _json_object(raw: str) -> dict[str, Any] | tuple[str, str]:
+    """A JSON line's object, or the problem with it (what json.loads would say)."""
+    if raw[:1] == "{" and raw[-1:] == "}":  # the common case: one object, nothing around it
+        try:
+            value, end = _scan(raw, 0)
+            if end == len(raw):
+                return value
+        except (ValueError, StopIteration):
+            pass
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return ("malformed_row", f"not JSON: {exc.msg}")
+    if not isinstance(value, dict):
+        return ("malformed_row", "a JSON line must hold an object")
+    return value
+
+
+def _jsonl_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
+    rows: list[dict[str, Any]] = []
+    lines_of: list[int] = []
+    raws: list[str] = []
+    problems: dict[int, tuple[str, str]] = {}
+    nothing: dict[str, Any] = {}
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         raw = line.removesuffix("\r")
-        try:
-            fields = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield RawRecord(
-                entity, None, source, number, raw, ("malformed_row", f"not JSON: {exc.msg}")
-            )
-            continue
-        if not isinstance(fields, dict):
-            yield RawRecord(
-                entity,
-                None,
-                source,
-                number,
-                raw,
-                ("malformed_row", "a JSON line must hold an object"),
-            )
-            continue
-        yield RawRecord(entity, fields, source, number, raw)
+        value = _BAD_BYTES if not clean and _has_bad_bytes(raw) else _json_object(raw)
+        if value.__class__ is tuple:
+            problems[len(rows)] = value  # type: ignore[assignment]
+            value = nothing
+        rows.append(value)  # type: ignore[arg-type]
+        lines_of.append(number)
+        raws.append(raw)
+    names = ENTITIES[entity].field_names
+    # one pass over the rows (not one per column): each dict is visited while in the cache
+    by_column = list(zip(*[tuple(map(row.get, names)) for row in rows])) or [()] * len(names)
+    columns = {name: list(values) for name, values in zip(names, by_column)}
+    origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
+
+    def record_of(i: int) -> RawRecord:
+        problem = problems.get(i)
+        fields = None if problem else rows[i]
+        return RawRecord(entity, fields, source, lines_of[i], raws[i], problem)
+
+    readable = (row for i, row in enumerate(rows) if i not in problems) if problems else rows
+    return RawBatch(entity, columns, origins, record_of, problems), set().union(*readable)
 
 
-def _plan_records(text: str, entity: str, source: str) -> Iterator[RawRecord]:
+# json.dumps(value, ensure_ascii=False) without building an encoder per call
+_as_json = json.JSONEncoder(ensure_ascii=False).encode
+
+# The fields a plan task has, in the order its fields dict holds them.
+_PLAN_FIELDS = (
+    "task_id",
+    "title",
+    "plan_id",
+    "parent_task_id",
+    "key_result_id",
+    "weight",
+    "priority",
+    "status",
+)
+
+
+@dataclass
+class _PlanRows:
+    """Tasks as found in plan_tasks.json: per row its place, raw content and values (in
+    _PLAN_FIELDS order), or the problem that kept it from being a task."""
+
+    wheres: list[str] = field(default_factory=list)
+    lines: list[int | None] = field(default_factory=list)
+    raws: list[str] = field(default_factory=list)
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def add(
+        self,
+        where: str,
+        raw: str,
+        values: tuple[Any, ...] = (None,) * len(_PLAN_FIELDS),
+        problem: tuple[str, str] | None = None,
+        line: int | None = None,
+    ) -> None:
+        if problem is not None:
+            self.problems[len(self.raws)] = problem
+        self.wheres.append(where)
+        self.lines.append(line)
+        self.raws.append(raw)
+        self.values.append(values)
+
+
+def _plan_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
+    rows = _PlanRows()
+    _plan_rows(text, source, rows)
+    problems = rows.problems
+    if not clean:
+        for i, raw in enumerate(rows.raws):
+            if _has_bad_bytes(raw):
+                problems[i] = _BAD_BYTES
+    nothing = (None,) * len(_PLAN_FIELDS)
+    values = [nothing if i in problems else v for i, v in enumerate(rows.values)]
+    by_name = dict(zip(_PLAN_FIELDS, zip(*values))) if values else {}
+    columns = {
+        name: list(by_name[name]) if name in by_name else [None] * len(values)
+        for name in ENTITIES[entity].field_names
+    }
+    origins = [
+        (where, line, raw, None) for where, line, raw in zip(rows.wheres, rows.lines, rows.raws)
+    ]
+
+    def record_of(i: int) -> RawRecord:
+        problem = problems.get(i)
+        fields = None if problem else dict(zip(_PLAN_FIELDS, values[i]))
+        return RawRecord(entity, fields, rows.wheres[i], rows.lines[i], rows.raws[i], problem)
+
+    return RawBatch(entity, columns, origins, record_of, problems), set()
+
+
+def _plan_rows(text: str, source: str, rows: _PlanRows) -> None:
     """Weekly plans -> tasks; daily tasks (planTask) get parent_task_id; keyResultId inherits."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield RawRecord(
-            entity, None, source, exc.lineno, text, ("malformed_row", f"not JSON: {exc.msg}")
-        )
+        rows.add(source, text, problem=("malformed_row", f"not JSON: {exc.msg}"), line=exc.lineno)
         return
     plans = document.get("data") if isinstance(document, dict) else document
     if not isinstance(plans, list):
-        yield RawRecord(
-            entity,
-            None,
-            source,
-            None,
-            text,
-            ("malformed_row", 'expected an array of weekly plans or {"data": [...]}'),
-        )
+        problem = ("malformed_row", 'expected an array of weekly plans or {"data": [...]}')
+        rows.add(source, text, problem=problem)
         return
     for p, plan in enumerate(plans):
         where = f"{source}#plans[{p}]"
         if not isinstance(plan, dict) or not isinstance(plan.get("tasks", []), list):
-            yield RawRecord(
-                entity,
-                None,
-                where,
-                None,
-                json.dumps(plan, ensure_ascii=False),
-                ("malformed_row", "a weekly plan must be an object with a tasks array"),
-            )
+            problem = ("malformed_row", "a weekly plan must be an object with a tasks array")
+            rows.add(where, _as_json(plan), problem=problem)
             continue
         for t, task in enumerate(plan.get("tasks") or []):
-            yield from _plan_task(
-                task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]", entity
+            _plan_task(
+                rows, task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]"
             )
 
 
 def _plan_task(
-    task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str, entity: str
-) -> Iterator[RawRecord]:
+    rows: _PlanRows, task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str
+) -> None:
     if not isinstance(task, dict):
-        yield RawRecord(
-            entity,
-            None,
-            where,
-            None,
-            json.dumps(task, ensure_ascii=False),
-            ("malformed_row", "a plan task must be an object"),
-        )
+        rows.add(where, _as_json(task), problem=("malformed_row", "a plan task must be an object"))
         return
-    key_result_id = task.get("keyResultId") or key_result_id
-    own = {k: v for k, v in task.items() if k != "planTask"}
-    fields = {
-        "task_id": task.get("id"),
-        "title": task.get("task"),
-        "plan_id": plan_id,
-        "parent_task_id": parent_id,
-        "key_result_id": key_result_id,
-        "weight": task.get("weight"),
-        "priority": task.get("priority"),
-        "status": task.get("status"),
-    }
-    yield RawRecord(entity, fields, where, None, json.dumps(own, ensure_ascii=False))
-    children = task.get("planTask")
+    get = task.get
+    key_result_id = get("keyResultId") or key_result_id
+    children = get("planTask")
+    # the raw content: the task without its daily tasks
+    own = {k: v for k, v in task.items() if k != "planTask"} if "planTask" in task else task
+    values = (
+        get("id"),
+        get("task"),
+        plan_id,
+        parent_id,
+        key_result_id,
+        get("weight"),
+        get("priority"),
+        get("status"),
+    )
+    rows.add(where, _as_json(own), values)
     if children is None:
         return
     if not isinstance(children, list):
-        yield RawRecord(
-            entity,
-            None,
-            f"{where}.planTask",
-            None,
-            json.dumps(children, ensure_ascii=False),
-            ("malformed_row", "planTask must be an array"),
-        )
+        problem = ("malformed_row", "planTask must be an array")
+        rows.add(f"{where}.planTask", _as_json(children), problem=problem)
         return
     for d, daily in enumerate(children):
         # daily tasks belong to no plan of their own: plan_id stays the weekly plan's
-        yield from _plan_task(
-            daily, plan_id, task.get("id"), key_result_id, f"{where}.planTask[{d}]", entity
-        )
+        _plan_task(rows, daily, plan_id, get("id"), key_result_id, f"{where}.planTask[{d}]")

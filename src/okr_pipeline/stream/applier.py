@@ -167,7 +167,6 @@ def apply_batch(
         ]
         letters = _garbage_letters(conn, problems, now, result)
         run_id = None
-        stored: set[str] = set()
         rejected: dict[tuple[str, int], tuple[str, str]] = {}
         if pending or parked:  # an ingest run (the rows' lineage) only where rows may change
             run_id = str(uuid.uuid4())
@@ -176,7 +175,7 @@ def apply_batch(
                     run_id=run_id, kind="stream", source=source, status="running", started_at=now
                 )
             )
-            stored, rejected = _store(conn, run_id, pending + parked, result)
+            rejected = _store(conn, run_id, pending + parked)
 
         finished: list[dict[str, Any]] = []
         newly_parked: list[dict[str, Any]] = []
@@ -186,6 +185,8 @@ def apply_batch(
             if problem is None:
                 result.stored += 1
                 finished.append(_processed(item, "stored", now))
+                if touched := _key_result_of(item):
+                    result.touched_key_results.add(touched)
                 continue
             reason, detail = problem
             if reason == "unknown_reference":
@@ -245,7 +246,6 @@ def apply_batch(
                     ),
                 )
             )
-        result.touched_key_results = stored
     return result
 
 
@@ -289,11 +289,10 @@ def _garbage_letters(
 
 
 def _store(
-    conn: Connection, run_id: str, items: list[_Pending], result: BatchResult
-) -> tuple[set[str], dict[tuple[str, int], tuple[str, str]]]:
-    """Validate and upsert the events' rows as the file ingestion does. Returns the key results
-    the stored rows touch, and the rejection (reason, detail) of each rejected event by its
-    (topic/partition, offset)."""
+    conn: Connection, run_id: str, items: list[_Pending]
+) -> dict[tuple[str, int], tuple[str, str]]:
+    """Validate and upsert the events' rows as the file ingestion does. Returns the rejection
+    (reason, detail) of each rejected event by its (topic/partition, offset)."""
     by_entity: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
     for item in items:
         source, offset = item.where
@@ -305,15 +304,13 @@ def _store(
         counts = EntityCounts()
         for chunk in chunked(entity, by_entity[entity], CHUNK_ROWS):
             ingestion.apply(validate_records(entity, chunk), counts)
-    rejected = {(r.record.source, r.record.line): (r.reason, r.message) for r in ingestion.rejected}
-    touched = set(ingestion.kept.get("key_results", {}))
-    for entity in ("check_ins", "milestones", "tasks"):
-        touched.update(
-            row["key_result_id"]
-            for row in ingestion.kept.get(entity, {}).values()
-            if row["key_result_id"]
-        )
-    return touched, rejected  # type: ignore[return-value]
+    return {(r.record.source, r.record.line): (r.reason, r.message) for r in ingestion.rejected}
+
+
+def _key_result_of(item: _Pending) -> str | None:
+    """The key result a stored event's row is about (objectives: none)."""
+    value = item.payload.get("key_result_id")
+    return str(value).strip() or None if value is not None else None
 
 
 def _processed(item: _Pending, outcome: str, now: datetime) -> dict[str, Any]:

@@ -168,6 +168,7 @@ def consume(
         [topics.events, topics.dead_letters, topics.alerts, topics.model_updates]
     )
     consumer = event_log.consumer(group, [topics.events])
+    log.info("consuming %s as group %s", topics.events, group)
     rescorer = Rescorer(settings, engine, stream.rescore_interval_seconds) if rescore else None
     summary = ConsumeSummary()
     started = idle_since = time.monotonic()

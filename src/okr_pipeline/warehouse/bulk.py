@@ -3,21 +3,50 @@
 SQLAlchemy's executemany processes every parameter of every row in Python, which dominates the
 cost of a large SQLite ingest. On SQLite the rows therefore go to the driver directly, with dates
 and timestamps turned into the exact text SQLAlchemy's SQLite types store (a test holds the two
-to the same format); other dialects take SQLAlchemy's own executemany.
+to the same format); a value that already is that text goes as it is. Other dialects take
+SQLAlchemy's own executemany.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Date, DateTime, Table, insert
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["chunks", "insert_rows", "sqlite_text"]
+__all__ = [
+    "bulk_page_cache",
+    "chunks",
+    "from_sqlite_text",
+    "insert_rows",
+    "insert_tuples",
+    "sqlite_text",
+]
 
 CHUNK = 5000
+BULK_CACHE_KIB = 256 * 1024  # SQLite's page cache while a bulk write runs
+
+
+@contextmanager
+def bulk_page_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a page cache as large as a bulk write needs while it runs: its inserts touch
+    every index at random places, and a page pushed out of a small cache is written to the WAL
+    and read back. The usual size comes back afterwards (freeing the pages). Use it around a
+    transaction; other dialects are left alone."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    usual = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(usual)}")
+        conn.commit()
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -25,12 +54,16 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _timestamp_text(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(" ", "microseconds")
+def _timestamp_text(value: datetime | str | None) -> str | None:
+    if value is None or value.__class__ is str:
+        return value  # type: ignore[return-value]
+    return value.isoformat(" ", "microseconds")  # type: ignore[union-attr]
 
 
-def _date_text(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _date_text(value: date | str | None) -> str | None:
+    if value is None or value.__class__ is str:
+        return value  # type: ignore[return-value]
+    return value.isoformat()  # type: ignore[union-attr]
 
 
 def sqlite_text(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
@@ -42,24 +75,64 @@ def sqlite_text(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
     return None
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def from_sqlite_text(column_type: TypeEngine[Any]) -> Callable[[str], Any] | None:
+    """The value that `sqlite_text` turned into text, for the types it turns."""
+    if isinstance(column_type, DateTime):
+        return datetime.fromisoformat
+    if isinstance(column_type, Date):
+        return date.fromisoformat
+    return None
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows (dicts with the same keys) into the table."""
+    if rows:
+        names = list(rows[0])
+        insert_tuples(conn, table, names, [tuple(row[n] for n in names) for row in rows])
+
+
+def insert_tuples(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+    *,
+    dates_as_text: bool = False,
+) -> None:
+    """Insert rows (values in the order of `names`) into the table; `constants` gives columns
+    that hold the same value in every row. With `dates_as_text`, every date and timestamp of
+    the rows already is the text SQLite stores."""
     if not rows:
         return
+    constants = constants or {}
     if conn.dialect.name != "sqlite":
         for chunk in chunks(rows):
-            conn.execute(insert(table), chunk)
+            conn.execute(insert(table), [dict(zip(names, row)) | constants for row in chunk])
         return
-    names = list(rows[0])
     converters = [sqlite_text(table.c[name].type) for name in names]
     quote = conn.dialect.identifier_preparer
+    every = [*names, *constants]
     sql = (
-        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) "
-        f"VALUES ({', '.join('?' * len(names))})"
+        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in every)}) "
+        f"VALUES ({', '.join('?' * len(every))})"
     )
+    fixed = []
+    for name, value in constants.items():
+        convert = sqlite_text(table.c[name].type)
+        fixed.append(value if convert is None else convert(value))
     for chunk in chunks(rows):
-        columns = []
-        for name, convert in zip(names, converters, strict=True):
-            values = [row[name] for row in chunk]
-            columns.append(values if convert is None else list(map(convert, values)))
-        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        if dates_as_text or not any(converters):  # nothing to convert: no column by column
+            conn.exec_driver_sql(sql, [(*row, *fixed) for row in chunk] if fixed else chunk)
+            continue
+        columns = [
+            values if convert is None else _as_text(values, convert)
+            for values, convert in zip(zip(*chunk), converters)
+        ]
+        columns += [[value] * len(chunk) for value in fixed]
+        conn.exec_driver_sql(sql, list(zip(*columns)))
+
+
+def _as_text(values: Sequence[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    # no call for what needs none: a missing value, or one that already is text
+    return [v if v is None or v.__class__ is str else convert(v) for v in values]

@@ -1,0 +1,151 @@
+"""Ingesting a large bundle with a forked child process that parses and validates: the same
+outcome as doing it all in one process, and a child that fails or dies is a clear error."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from okr_pipeline import child_process
+from okr_pipeline.child_process import ChildChunks, can_fork, decode, encode
+from okr_pipeline.chunk_stream import validated_chunks
+from okr_pipeline.errors import OkrError
+from okr_pipeline.ingest_files import ingest_path
+from okr_pipeline.sources.batch import RawBatch
+from okr_pipeline.sources.files import load_bundle
+from okr_pipeline.sources.synthetic import generate_bundle
+from okr_pipeline.validation_batch import Validated, validate_rows
+from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, quarantine
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="needs fork")
+
+
+@pytest.fixture(scope="module")
+def messy_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("messy")
+    generate_bundle(out, seed=5, scale=0.2, messy=True, as_of=date(2026, 5, 20))
+    return out
+
+
+def _engine(path: Path) -> Engine:
+    engine = create_warehouse_engine(f"sqlite:///{path}")
+    migrate(engine)
+    return engine
+
+
+def _outcome(engine: Engine, report: dict) -> tuple:
+    report.pop("run_id")
+    with engine.connect() as conn:
+        stored = {
+            name: [tuple(row)[:-1] for row in conn.execute(select(table).order_by(*table.c))]
+            for name, table in ENTITY_TABLES.items()
+        }
+        bad = [
+            {k: v for k, v in row.items() if not k.endswith(("_at", "run_id"))}
+            for row in conn.execute(select(quarantine).order_by(quarantine.c.id)).mappings()
+        ]
+    return report, stored, bad
+
+
+@pytest.mark.parametrize("chunk_rows", [20000, 97])
+def test_child_process_ingests_as_one_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path, chunk_rows: int
+):
+    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", chunk_rows)
+    outcomes = []
+    for name, threshold in (("alone", 1 << 40), ("forked", 0)):
+        monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", threshold)
+        engine = _engine(tmp_path / f"{name}.db")
+        first = ingest_path(engine, messy_bundle).as_dict()
+        again = ingest_path(engine, messy_bundle).as_dict()  # everything stored is unchanged
+        outcomes.append((_outcome(engine, first), again["entities"]))
+        engine.dispose()
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0][0]["warnings"]  # unknown columns, in file order
+
+
+@pytest.mark.postgres
+def test_child_process_ingests_as_one_process_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path, postgres_url: str
+):
+    """There the children's dates come back as date and datetime objects."""
+    monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", 1 << 40)
+    alone = _engine(tmp_path / "alone.db")
+    expected = _outcome(alone, ingest_path(alone, messy_bundle).as_dict())
+    alone.dispose()
+    monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", 0)
+    forked = create_warehouse_engine(postgres_url)
+    migrate(forked)
+    assert _outcome(forked, ingest_path(forked, messy_bundle).as_dict()) == expected
+    assert ingest_path(forked, messy_bundle).totals.stored == 0
+    forked.dispose()
+
+
+def test_small_input_stays_in_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, contract_bundle: Path
+):
+    def no_child(*args: object) -> None:
+        raise AssertionError("a child process was started")
+
+    monkeypatch.setattr("okr_pipeline.ingest_files.ChildChunks", no_child)
+    engine = _engine(tmp_path / "w.db")
+    assert ingest_path(engine, contract_bundle).totals.read > 0
+
+
+def test_chunks_cross_the_pipe_unchanged(messy_bundle: Path):
+    for chunk in validated_chunks(load_bundle(messy_bundle).files, 500):
+        copy = decode(encode(chunk))
+        assert (copy.entity, copy.read, copy.rows, copy.origins, copy.warnings) == (
+            chunk.entity,
+            chunk.read,
+            chunk.rows,
+            chunk.origins,
+            chunk.warnings,
+        )
+        assert [vars(r) for r in copy.rejected] == [vars(r) for r in chunk.rejected]
+
+
+def test_a_failing_child_is_an_error_and_the_run_is_rolled_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path
+):
+    def broken(batch: RawBatch) -> Validated:
+        if batch.entity == "tasks":  # one a child validates
+            raise ValueError("broken on purpose")
+        return validate_rows(batch)
+
+    monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", 0)
+    monkeypatch.setattr("okr_pipeline.chunk_stream.validate_rows", broken)
+    engine = _engine(tmp_path / "w.db")
+    with pytest.raises(OkrError, match="broken on purpose"):
+        ingest_path(engine, messy_bundle)
+    with engine.connect() as conn:
+        for table in ENTITY_TABLES.values():
+            assert conn.execute(select(table)).first() is None
+
+
+def test_a_killed_child_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch):
+    def stuck(warnings: dict) -> object:
+        os.kill(os.getpid(), signal.SIGKILL)  # as if the OOM killer came by
+        yield
+
+    with ChildChunks(stuck, {}) as chunks, pytest.raises(OkrError, match="stopped before the end"):
+        list(chunks)
+
+
+def test_closing_early_stops_the_child(messy_bundle: Path):
+    files = load_bundle(messy_bundle).files
+    chunks = ChildChunks(lambda warnings: validated_chunks(files, 50, warnings=warnings), {})
+    next(iter(chunks))
+    chunks.close()
+    assert not chunks._child.is_alive()
+
+
+def test_no_fork_beside_other_threads(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(child_process.threading, "active_count", lambda: 2)
+    assert not can_fork()
