@@ -3,8 +3,9 @@
 Parsing and validating a large bundle costs about as much CPU as storing it, and SQLite takes
 its writes from one process: so a child parses and validates, and hands each chunk over a pipe
 while the parent stores the previous ones. The child is forked: it starts at once, holding the
-bundle's bytes already loaded, and imports nothing. Chunks cross as marshal data with dates as
-ISO text, many times cheaper than pickling rows of datetime objects.
+bundle's bytes already loaded, and imports nothing. Chunks cross as marshal data, by column,
+with dates and timestamps as the text SQLite stores: many times cheaper than pickling rows of
+datetime objects.
 
 A child that fails or dies ends the stream with an OkrError; closing the stream kills the child.
 """
