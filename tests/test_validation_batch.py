@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,8 +127,13 @@ def test_columns_equal_row_by_row_for_any_value_kind(entity: str, data: st.DataO
     for _ in range(data.draw(st.integers(0, 3))):
         row = data.draw(st.sampled_from(rows))
         row[data.draw(st.sampled_from(spec.field_names))] = data.draw(_odd_values)
-    batch = validate_batch(spec, rows)
-    assert [_comparable(r) for r in batch] == [_comparable(_expected(spec, r)) for r in rows]
+    try:
+        expected = [_comparable(_expected(spec, r)) for r in rows]
+    except TypeError:  # validate() itself fails on bytes as a timestamp: so must the batch
+        with pytest.raises(TypeError):
+            validate_batch(spec, rows)
+        return
+    assert [_comparable(r) for r in validate_batch(spec, rows)] == expected
 
 
 def test_a_column_of_one_kind_takes_the_shortcut_and_matches():
