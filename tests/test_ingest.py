@@ -240,3 +240,11 @@ def test_chunks_hold_repeats_of_an_id_together():
     for part in parts[:-1]:
         assert not {r.fields["task_id"] for r in part} & {"A", " A", "B"}
     assert list(chunked("tasks", [], 3)) == [[]]
+
+
+def test_a_header_with_bad_bytes_quarantines_rows_not_the_run(warehouse: Engine, tmp_path: Path):
+    path = tmp_path / "check_ins.csv"
+    path.write_bytes(b"check_in_id,key_result_id,checked_in_at,val\xe9e\nC-1,KR-1,2026-01-01,3\n")
+    report = _ingest(warehouse, path)
+    assert report["entities"]["check_ins"]["by_reason"] == {"missing_field": 1}
+    assert any("val\\xe9e" in w for w in report["warnings"])

@@ -107,7 +107,8 @@ class IngestReport:
             "source": self.source,
             "entities": {name: c.as_dict() for name, c in self.entities.items()},
             "totals": self.totals.as_dict(),
-            "warnings": self.warnings,
+            # a warning may quote a file's undecodable bytes (a broken header name)
+            "warnings": [storable_text(w) for w in self.warnings],
             "resolved_from_quarantine": self.resolved,
         }
 
@@ -402,7 +403,7 @@ class Ingestion:
                     "raw": record.raw,
                     "fields": None
                     if record.fields is None
-                    else json.dumps(record.fields, ensure_ascii=False, default=str),
+                    else json.dumps(record.fields, default=str),  # ASCII: escapes any bad bytes
                     "fingerprint": digest,
                     "times_seen": times,
                     "first_run_id": self.run_id,
