@@ -72,7 +72,7 @@ def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]
         reader.close()
 
         engine = open_warehouse(settings)
-        summary = consume(settings, engine, event_log, group="bench", until_idle=0.5, rescore=False)
+        summary = consume(settings, engine, event_log, group="bench", until_idle=3.0, rescore=False)
         event_log.close()
     rate = round(summary.messages / summary.busy_seconds)  # first message to last commit
     raw = round(read / raw_seconds)

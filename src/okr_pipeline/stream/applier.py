@@ -6,8 +6,9 @@ A crash anywhere therefore redelivers the batch, and a redelivered event is a no
 found among the processed events (a message that had no readable id is found among the dead
 letters by topic, partition and offset).
 
-An event whose parent has not arrived is parked and tried again with every batch; once it has
-waited `park_timeout` seconds it is dead-lettered as `unknown_reference`.
+An event whose parent has not arrived is parked, with the parent's id it awaits, and tried again
+once that parent is stored; once it has waited `park_timeout` seconds it is dead-lettered as
+`unknown_reference`.
 """
 
 from __future__ import annotations
@@ -20,17 +21,36 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from okr_pipeline.asof import now_utc
-from okr_pipeline.contract import ENTITY_ORDER
+from okr_pipeline.contract import ENTITIES, ENTITY_ORDER
+from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.ingest import CHUNK_ROWS, EntityCounts, Ingestion, storable_text
 from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.stream.events import Event, EventProblem, parse_event
+from okr_pipeline.stream.events import Event, EventProblem, parse_event, read_json
 from okr_pipeline.stream.log import Message
-from okr_pipeline.validation_batch import chunked, validate_records
-from okr_pipeline.warehouse.bulk import chunks, insert_rows
+from okr_pipeline.validation_batch import Rejected, chunked, validate_records
+from okr_pipeline.warehouse.bulk import (
+    LOOKUP_CHUNK,
+    chunks,
+    existing_values,
+    insert_rows,
+    insert_tuples,
+)
 from okr_pipeline.warehouse.tables import (
+    ENTITY_TABLES,
     dead_letters,
     ingest_runs,
     parked_events,
@@ -38,8 +58,6 @@ from okr_pipeline.warehouse.tables import (
 )
 
 __all__ = ["BatchResult", "apply_batch"]
-
-LOOKUP_CHUNK = 900
 
 
 @dataclass
@@ -59,36 +77,33 @@ class BatchResult:
         return self.stored + self.duplicates + self.dead_lettered
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """An event to apply: fresh from this batch, or parked earlier."""
 
     event_id: str
     entity: str
     payload: dict[str, Any]
-    raw: str
     topic: str
     partition: int
     offset: int
+    message: Message | None = None  # a fresh event's message; its text is made only if needed
+    stored_raw: str | None = None  # a parked event's text
     parked_at: datetime | None = None
-    attempts: int = 0
 
     @property
     def where(self) -> tuple[str, int]:
         return f"{self.topic}/{self.partition}", self.offset
 
+    @property
+    def raw(self) -> str:
+        if self.stored_raw is None:
+            self.stored_raw = _text(self.message.value)  # type: ignore[union-attr]
+        return self.stored_raw
+
 
 def _text(value: bytes) -> str:
     return storable_text(value.decode("utf-8", "surrogateescape"))
-
-
-def _existing(conn: Connection, column: Any, values: list[Any]) -> set[Any]:
-    """Which of the values the column holds. One cached statement: no SQL compiled per call."""
-    query = select(column).where(column.in_(bindparam("values", expanding=True)))
-    found: set[Any] = set()
-    for part in chunks(values, LOOKUP_CHUNK):
-        found.update(conn.execute(query, {"values": list(part)}).scalars())
-    return found
 
 
 def _dead_letter(
@@ -133,75 +148,94 @@ def apply_batch(
             seen.add(parsed.event_id)
             events.append(parsed)
 
-    with engine.begin() as conn:
-        done = _existing(conn, processed_events.c.event_id, [e.event_id for e in events])
-        result.duplicates += sum(e.event_id in done for e in events)
-        parked = [  # every batch tries the parked events again
-            _Pending(
-                row.event_id,
-                row.entity,
-                json.loads(row.payload),
-                row.raw,
-                row.topic,
-                row.partition,
-                row.offset,
-                row.parked_at,
-                row.attempts,
-            )
-            for row in conn.execute(select(parked_events))
-        ]
-        waiting = {item.event_id for item in parked}
-        # a redelivered parked event is already waiting: it is counted when it resolves
-        pending = [
+    with gc_paused(), engine.begin() as conn:
+        ids = [e.event_id for e in events]
+        done = existing_values(conn, processed_events.c.event_id, ids)
+        # a redelivered parked event is already waiting: this copy is a duplicate
+        waiting = existing_values(conn, parked_events.c.event_id, ids)
+        result.duplicates += len(done) + len(waiting)
+        fresh = [
             _Pending(
                 e.event_id,
                 e.entity,
                 e.payload,
-                _text(e.message.value),
                 e.message.topic,
                 e.message.partition,
                 e.message.offset,
+                message=e.message,
             )
             for e in events
             if e.event_id not in done and e.event_id not in waiting
         ]
-        letters = _garbage_letters(conn, problems, now, result)
-        run_id = None
-        rejected: dict[tuple[str, int], tuple[str, str]] = {}
-        if pending or parked:  # an ingest run (the rows' lineage) only where rows may change
-            run_id = str(uuid.uuid4())
-            conn.execute(
+        batch = _Batch(conn, source, now, park_timeout, result)
+        batch.letters = _garbage_letters(conn, problems, now, result)
+        batch.settle(fresh)
+        # parked events whose parent has arrived (or whose wait is over), until none is left:
+        # a parent that arrives from the parking may free children in the next round
+        tried: set[str] = set()
+        while parked := [
+            p for p in _due_parked(conn, now, park_timeout) if p.event_id not in tried
+        ]:
+            tried.update(p.event_id for p in parked)
+            batch.settle(parked)
+        batch.write()
+    return result
+
+
+class _Batch:
+    """The outcomes of one batch's events, written at the end of its transaction."""
+
+    def __init__(
+        self, conn: Connection, source: str, now: datetime, park_timeout: float, result: BatchResult
+    ) -> None:
+        self.conn, self.source, self.now = conn, source, now
+        self.park_timeout, self.result = park_timeout, result
+        self.run_id: str | None = None
+        self.letters: list[dict[str, Any]] = []
+        self.finished: list[tuple[str, str, str, int, int]] = []
+        self.newly_parked: list[dict[str, Any]] = []
+        self.resolved: list[str] = []  # parked events that are done
+        self.still_waiting: list[str] = []
+
+    def settle(self, items: list[_Pending]) -> None:
+        """Store the items' rows; each is stored, parked (again) or dead-lettered."""
+        if not items:
+            return
+        if self.run_id is None:  # an ingest run (the rows' lineage) only where rows may change
+            self.run_id = str(uuid.uuid4())
+            self.conn.execute(
                 insert(ingest_runs).values(
-                    run_id=run_id, kind="stream", source=source, status="running", started_at=now
+                    run_id=self.run_id,
+                    kind="stream",
+                    source=self.source,
+                    status="running",
+                    started_at=self.now,
                 )
             )
-            rejected = _store(conn, run_id, pending + parked)
-
-        finished: list[dict[str, Any]] = []
-        newly_parked: list[dict[str, Any]] = []
-        still_waiting: list[str] = []
-        for item in pending + parked:
+        rejected = _store(self.conn, self.run_id, items)
+        result = self.result
+        for item in items:
             problem = rejected.get(item.where)
             if problem is None:
                 result.stored += 1
-                finished.append(_processed(item, "stored", now))
+                self._finish(item, "stored")
                 if touched := _key_result_of(item):
                     result.touched_key_results.add(touched)
                 continue
-            reason, detail = problem
+            reason, detail, awaits = problem
             if reason == "unknown_reference":
-                waited = (now - (item.parked_at or now)).total_seconds()
-                if waited < park_timeout:
+                waited = (self.now - (item.parked_at or self.now)).total_seconds()
+                if waited < self.park_timeout:
                     if item.parked_at is None:
                         result.parked += 1
-                        newly_parked.append(_parked_row(item, now))
+                        self.newly_parked.append(_parked_row(item, awaits, self.now))
                     else:
-                        still_waiting.append(item.event_id)
+                        self.still_waiting.append(item.event_id)
                     continue
                 detail += f" (waited {timedelta(seconds=round(waited))} for it)"
             result.dead_lettered += 1
             result.by_reason[reason] += 1
-            letters.append(
+            self.letters.append(
                 _dead_letter(
                     reason,
                     detail,
@@ -210,28 +244,33 @@ def apply_batch(
                     item.partition,
                     item.offset,
                     item.event_id,
-                    now,
+                    self.now,
                 )
             )
-            finished.append(_processed(item, "dead_lettered", now))
+            self._finish(item, "dead_lettered")
 
-        waiting_now = set(still_waiting)
-        resolved = [item.event_id for item in parked if item.event_id not in waiting_now]
-        for part in chunks(resolved, LOOKUP_CHUNK):
+    def _finish(self, item: _Pending, outcome: str) -> None:
+        self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
+        if item.parked_at is not None:
+            self.resolved.append(item.event_id)
+
+    def write(self) -> None:
+        conn, result = self.conn, self.result
+        for part in chunks(self.resolved, LOOKUP_CHUNK):
             conn.execute(delete(parked_events).where(parked_events.c.event_id.in_(part)))
-        for part in chunks(still_waiting, LOOKUP_CHUNK):
+        for part in chunks(self.still_waiting, LOOKUP_CHUNK):
             conn.execute(
                 update(parked_events)
                 .where(parked_events.c.event_id.in_(part))
                 .values(attempts=parked_events.c.attempts + 1)
             )
-        insert_rows(conn, parked_events, newly_parked)
-        insert_rows(conn, processed_events, finished)
-        insert_rows(conn, dead_letters, letters)
-        if run_id is not None:
+        insert_rows(conn, parked_events, self.newly_parked)
+        insert_tuples(conn, processed_events, _PROCESSED, self.finished, {"processed_at": self.now})
+        insert_rows(conn, dead_letters, self.letters)
+        if self.run_id is not None:
             conn.execute(
                 update(ingest_runs)
-                .where(ingest_runs.c.run_id == run_id)
+                .where(ingest_runs.c.run_id == self.run_id)
                 .values(
                     status="completed",
                     finished_at=now_utc(),
@@ -246,7 +285,40 @@ def apply_batch(
                     ),
                 )
             )
-    return result
+
+
+_PROCESSED = ("event_id", "outcome", "topic", "partition", "offset")
+# parent entity -> the entities whose rows refer to it
+_CHILDREN: dict[str, list[str]] = {}
+for _spec in ENTITIES.values():
+    if _spec.reference:
+        _CHILDREN.setdefault(_spec.reference[1], []).append(_spec.name)
+
+
+_PARKED = [c for c in parked_events.c if c.name not in ("attempts", "awaits")]
+
+
+def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_Pending]:
+    """The parked events to try now: their parent exists, or their wait is over."""
+    awaits = parked_events.c.awaits
+    due = [awaits.is_(None), parked_events.c.parked_at <= now - timedelta(seconds=park_timeout)]
+    for parent, children in _CHILDREN.items():
+        table = ENTITY_TABLES[parent]
+        arrived = exists().where(table.c[ENTITIES[parent].key] == awaits)
+        due.append(and_(parked_events.c.entity.in_(children), arrived))
+    return [
+        _Pending(
+            row.event_id,
+            row.entity,
+            read_json(row.payload.encode()),
+            row.topic,
+            row.partition,
+            row.offset,
+            stored_raw=row.raw,
+            parked_at=row.parked_at,
+        )
+        for row in conn.execute(select(*_PARKED).where(or_(*due)))
+    ]
 
 
 def _garbage_letters(
@@ -290,21 +362,33 @@ def _garbage_letters(
 
 def _store(
     conn: Connection, run_id: str, items: list[_Pending]
-) -> dict[tuple[str, int], tuple[str, str]]:
-    """Validate and upsert the events' rows as the file ingestion does. Returns the rejection
-    (reason, detail) of each rejected event by its (topic/partition, offset)."""
+) -> dict[tuple[str, int], tuple[str, str, str | None]]:
+    """Validate and upsert the events' rows as the file ingestion does. Returns, by
+    (topic/partition, offset), each rejected event's reason, detail and, for an unknown
+    reference, the parent's id it names."""
     by_entity: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
     for item in items:
         source, offset = item.where
-        by_entity[item.entity].append(
-            RawRecord(item.entity, item.payload, source, offset, item.raw)
-        )
+        # no raw text: a rejection is reported from the item itself
+        by_entity[item.entity].append(RawRecord(item.entity, item.payload, source, offset, ""))
     ingestion = Ingestion(conn, run_id, None)
     for entity in ENTITY_ORDER:
         counts = EntityCounts()
         for chunk in chunked(entity, by_entity[entity], CHUNK_ROWS):
             ingestion.apply(validate_records(entity, chunk), counts)
-    return {(r.record.source, r.record.line): (r.reason, r.message) for r in ingestion.rejected}
+    return {
+        (r.record.source, r.record.line): (
+            r.reason,
+            r.message,
+            _awaited(r) if r.reason == "unknown_reference" else None,
+        )
+        for r in ingestion.rejected
+    }
+
+
+def _awaited(rejected: Rejected) -> str | None:
+    value = (rejected.record.fields or {}).get(rejected.field or "")
+    return None if value is None else str(value)
 
 
 def _key_result_of(item: _Pending) -> str | None:
@@ -313,18 +397,7 @@ def _key_result_of(item: _Pending) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
-def _processed(item: _Pending, outcome: str, now: datetime) -> dict[str, Any]:
-    return {
-        "event_id": item.event_id,
-        "outcome": outcome,
-        "topic": item.topic,
-        "partition": item.partition,
-        "offset": item.offset,
-        "processed_at": now,
-    }
-
-
-def _parked_row(item: _Pending, now: datetime) -> dict[str, Any]:
+def _parked_row(item: _Pending, awaits: str | None, now: datetime) -> dict[str, Any]:
     return {
         "event_id": item.event_id,
         "entity": item.entity,
@@ -335,4 +408,5 @@ def _parked_row(item: _Pending, now: datetime) -> dict[str, Any]:
         "offset": item.offset,
         "attempts": 1,
         "parked_at": now,
+        "awaits": awaits,
     }

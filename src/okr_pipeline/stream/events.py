@@ -12,9 +12,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from okr_pipeline.stream.log import Message
 
-__all__ = ["ENTITY_OF", "EVENT_TYPE_OF", "Event", "EventProblem", "make_event", "parse_event"]
+__all__ = [
+    "ENTITY_OF",
+    "EVENT_TYPE_OF",
+    "Event",
+    "EventProblem",
+    "make_event",
+    "parse_event",
+    "read_json",
+]
 
 ENTITY_OF = {
     "objective.upserted": "objectives",
@@ -25,6 +35,9 @@ ENTITY_OF = {
 }
 EVENT_TYPE_OF = {entity: event_type for event_type, entity in ENTITY_OF.items()}
 MAX_ID_LENGTH = 255
+# digits as "0", every other byte as " ": a run of 19 zeros is a run of 19 digits (2**63 has 19)
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_RUN = b"0" * 19
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +55,23 @@ class EventProblem:
     message: Message
 
 
+def read_json(value: bytes) -> Any:
+    """The standard parser's reading of the JSON, found fast by orjson where the two agree."""
+    # orjson reads an integer of more than 64 bits as a float: such input goes to the standard
+    if _LONG_RUN not in value.translate(_DIGITS_AS_ZEROS):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass  # the standard parser says why, or reads what orjson refuses (NaN)
+    return json.loads(value.decode("utf-8"))
+
+
 def parse_event(message: Message) -> Event | EventProblem:
     def problem(reason: str, detail: str) -> EventProblem:
         return EventProblem(reason, detail, message)
 
     try:
-        body = json.loads(message.value.decode("utf-8"))
+        body = read_json(message.value)
     except UnicodeDecodeError:
         return problem("invalid_encoding", "the message is not UTF-8")
     except json.JSONDecodeError as exc:

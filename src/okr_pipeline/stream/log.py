@@ -10,14 +10,12 @@ before a commit means those messages are delivered again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = ["Consumer", "EventLog", "Message"]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):  # a tuple: made for every message read, the cheapest to make
     topic: str
     partition: int
     offset: int

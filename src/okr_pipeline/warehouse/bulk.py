@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, Table, insert
+from sqlalchemy import Column, Connection, Date, DateTime, Table, bindparam, insert, select
 from sqlalchemy.types import TypeEngine
 
 __all__ = [
     "bulk_page_cache",
     "chunks",
+    "existing_values",
     "from_sqlite_text",
     "insert_rows",
     "insert_tuples",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 CHUNK = 5000
+LOOKUP_CHUNK = 900  # values per IN (...) list: below every dialect's limit (Oracle: 1000)
 BULK_CACHE_KIB = 256 * 1024  # SQLite's page cache while a bulk write runs
 
 
@@ -136,3 +138,21 @@ def insert_tuples(
 def _as_text(values: Sequence[Any], convert: Callable[[Any], Any]) -> list[Any]:
     # no call for what needs none: a missing value, or one that already is text
     return [v if v is None or v.__class__ is str else convert(v) for v in values]
+
+
+def existing_values(conn: Connection, column: Column[Any], values: Sequence[Any]) -> set[Any]:
+    """Which of the values (strings or integers) the column holds. On SQLite the query goes to
+    the driver as it is: SQLAlchemy's expansion of a long IN list costs more than the query."""
+    found: set[Any] = set()
+    if conn.dialect.name == "sqlite":
+        quote = conn.dialect.identifier_preparer
+        name = quote.quote(column.name)
+        select_in = f"SELECT {name} FROM {quote.format_table(column.table)} WHERE {name} IN "
+        for part in chunks(values, LOOKUP_CHUNK):
+            rows = conn.exec_driver_sql(f"{select_in}({','.join('?' * len(part))})", tuple(part))
+            found.update(value for (value,) in rows)
+        return found
+    query = select(column).where(column.in_(bindparam("values", expanding=True)))
+    for part in chunks(values, LOOKUP_CHUNK):
+        found.update(conn.execute(query, {"values": list(part)}).scalars())
+    return found

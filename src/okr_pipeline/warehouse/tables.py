@@ -175,4 +175,6 @@ parked_events = Table(
     Column("offset", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("parked_at", TIMESTAMP, nullable=False),
+    # the parent's id it waits for: it is tried again once that row exists
+    Column("awaits", ID, index=True),
 )
