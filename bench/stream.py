@@ -1,6 +1,10 @@
 """Stream throughput: events per second from the topic to committed warehouse rows, on each
-backend, next to the raw read rate of the same backend (plain polling of the same messages, no
-processing) in the same run.
+backend, next to two figures measured in the same run:
+
+- the raw read rate of the same messages with no processing: the plain confluent-kafka client
+  (consume and commit) on Kafka, the embedded log's own poll and commit on SQLite;
+- the storage floor: SQLite inserting the rows the run stored (entity rows, processed event ids,
+  dead letters) by plain executemany, with no Python work per event.
 
 The events are the chaos bench's mix: check-ins with 1 % garbage and 2 % redeliveries.
 
@@ -22,11 +26,16 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
+from confluent_kafka import Consumer  # noqa: E402
+
 from broker import running_tansu  # noqa: E402
 from chaos_stream import stream_of  # noqa: E402
-from okr_pipeline.config import load_settings  # noqa: E402
+from floors import sqlite_insert_seconds  # noqa: E402
+from okr_pipeline.config import Settings, load_settings  # noqa: E402
 from okr_pipeline.stream.backends import open_event_log  # noqa: E402
 from okr_pipeline.stream.consumer import consume  # noqa: E402
+from okr_pipeline.stream.kafka import client_config  # noqa: E402
+from okr_pipeline.stream.log import EventLog  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
 from okr_pipeline.warehouse.engine import open_warehouse  # noqa: E402
 
@@ -48,6 +57,46 @@ def backend_env(backend: str, work: Path) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def raw_read_rate(
+    settings: Settings, event_log: EventLog, topic: str, batch: int, total: int
+) -> float:
+    """Messages/s read and committed with no processing, after the first batch (on Kafka the
+    group join comes with it)."""
+    if settings.stream.backend == "kafka":
+        client = Consumer(
+            client_config(settings, 10.0)
+            | {"group.id": "raw-read", "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        )
+        client.subscribe([topic])
+
+        def poll(timeout: float) -> int:
+            got = client.consume(batch, timeout)
+            for message in got:
+                message.value()
+            if got:
+                client.commit(asynchronous=False)
+            return len(got)
+
+        close = client.close
+    else:
+        reader = event_log.consumer("raw-read", [topic])
+
+        def poll(timeout: float) -> int:
+            got = reader.poll(batch, timeout)
+            reader.commit(got)
+            return len(got)
+
+        close = reader.close
+    try:
+        first = poll(30.0)  # not timed
+        read, started = 0, time.perf_counter()
+        while first + read < total and (got := poll(5.0)):
+            read += got
+        return read / (time.perf_counter() - started)
+    finally:
+        close()
+
+
 def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]:
     with backend_env(backend, work):
         os.environ["OKR_STREAM__BATCH_SIZE"] = str(batch)
@@ -56,35 +105,26 @@ def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]
         event_log = open_event_log(settings)
         topic = settings.stream.topics.events
         publish(event_log, topic, messages, batch_size=batch)
-
-        reader = event_log.consumer("raw-read", [topic])
-        first = reader.poll(batch, 30.0)  # Kafka: the group join comes first, not timed
-        read, started = len(first), time.perf_counter()
-        reader.commit(first)
-        while read < len(messages):
-            got = reader.poll(batch, 5.0)
-            if not got:
-                break
-            read += len(got)
-            reader.commit(got)
-        raw_seconds = time.perf_counter() - started
-        read -= len(first)
-        reader.close()
-
+        raw = raw_read_rate(settings, event_log, topic, batch, len(messages))
         engine = open_warehouse(settings)
         summary = consume(settings, engine, event_log, group="bench", until_idle=3.0, rescore=False)
         event_log.close()
-    rate = round(summary.messages / summary.busy_seconds)  # first message to last commit
-    raw = round(read / raw_seconds)
+        warehouse = Path(engine.url.database or "")
+        engine.dispose()
+        stored = ["objectives", "key_results", "check_ins", "processed_events", "dead_letters"]
+        floor_seconds, _ = sqlite_insert_seconds(warehouse, work, stored)
+    rate = summary.messages / summary.busy_seconds  # first message to last commit
     return {
         "backend": backend,
         "events": summary.messages,
         "stored": summary.stored,
         "duplicates": summary.duplicates,
         "dead_lettered": summary.dead_lettered,
-        "events_per_second": rate,
-        "raw_read_per_second": raw,
+        "parked_on_the_way": summary.parked,
+        "events_per_second": round(rate),
+        "raw_read_per_second": round(raw),
         "share_of_raw": round(rate / raw, 3),
+        "storage_floor_events_per_second": round(summary.messages / floor_seconds),
     }
 
 
@@ -107,7 +147,8 @@ def main() -> int:
                 f"{r['backend']:<7} {r['events_per_second']:>8,} events/s to the warehouse, "
                 f"raw read {r['raw_read_per_second']:>9,}/s ({r['share_of_raw']:.1%}); "
                 f"stored {r['stored']}, duplicates {r['duplicates']}, "
-                f"dead letters {r['dead_lettered']}"
+                f"dead letters {r['dead_lettered']}, parked on the way {r['parked_on_the_way']}; "
+                f"storage floor {r['storage_floor_events_per_second']:,} events/s"
             )
     return 0
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    case,
     delete,
     exists,
     insert,
@@ -89,7 +90,8 @@ class _Pending:
     offset: int
     message: Message | None = None  # a fresh event's message; its text is made only if needed
     stored_raw: str | None = None  # a parked event's text
-    parked_at: datetime | None = None
+    parked: bool = False
+    expired_at: datetime | None = None  # when a parked event whose wait is over was parked
 
     @property
     def where(self) -> tuple[str, int]:
@@ -169,15 +171,17 @@ def apply_batch(
         ]
         batch = _Batch(conn, source, now, park_timeout, result)
         batch.letters = _garbage_letters(conn, problems, now, result)
-        batch.settle(fresh)
-        # parked events whose parent has arrived (or whose wait is over), until none is left:
-        # a parent that arrives from the parking may free children in the next round
+        # with the parked events whose parent has arrived (or whose wait is over); then again
+        # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
-        while parked := [
-            p for p in _due_parked(conn, now, park_timeout) if p.event_id not in tried
-        ]:
-            tried.update(p.event_id for p in parked)
-            batch.settle(parked)
+        items = fresh
+        while True:
+            due = [p for p in _due_parked(conn, now, park_timeout) if p.event_id not in tried]
+            if not (items or due):
+                break
+            tried.update(p.event_id for p in due)
+            batch.settle(items + due)
+            items = []
         batch.write()
     return result
 
@@ -193,7 +197,7 @@ class _Batch:
         self.run_id: str | None = None
         self.letters: list[dict[str, Any]] = []
         self.finished: list[tuple[str, str, str, int, int]] = []
-        self.newly_parked: list[dict[str, Any]] = []
+        self.parked_now: set[str] = set()  # parked by this batch
         self.resolved: list[str] = []  # parked events that are done
         self.still_waiting: list[str] = []
 
@@ -214,6 +218,7 @@ class _Batch:
             )
         rejected = _store(self.conn, self.run_id, items)
         result = self.result
+        newly_parked: list[dict[str, Any]] = []
         for item in items:
             problem = rejected.get(item.where)
             if problem is None:
@@ -224,14 +229,15 @@ class _Batch:
                 continue
             reason, detail, awaits = problem
             if reason == "unknown_reference":
-                waited = (self.now - (item.parked_at or self.now)).total_seconds()
-                if waited < self.park_timeout:
-                    if item.parked_at is None:
+                if self.park_timeout > 0 and item.expired_at is None:
+                    if not item.parked:
                         result.parked += 1
-                        self.newly_parked.append(_parked_row(item, awaits, self.now))
+                        self.parked_now.add(item.event_id)
+                        newly_parked.append(_parked_row(item, awaits, self.now))
                     else:
                         self.still_waiting.append(item.event_id)
                     continue
+                waited = (self.now - (item.expired_at or self.now)).total_seconds()
                 detail += f" (waited {timedelta(seconds=round(waited))} for it)"
             result.dead_lettered += 1
             result.by_reason[reason] += 1
@@ -248,11 +254,15 @@ class _Batch:
                 )
             )
             self._finish(item, "dead_lettered")
+        # parked at once: a parent stored in a later round of this batch frees them
+        insert_rows(self.conn, parked_events, newly_parked)
 
     def _finish(self, item: _Pending, outcome: str) -> None:
         self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
-        if item.parked_at is not None:
+        if item.parked:
             self.resolved.append(item.event_id)
+            if item.event_id in self.parked_now:  # parked and resolved by this batch
+                self.result.parked -= 1
 
     def write(self) -> None:
         conn, result = self.conn, self.result
@@ -264,7 +274,6 @@ class _Batch:
                 .where(parked_events.c.event_id.in_(part))
                 .values(attempts=parked_events.c.attempts + 1)
             )
-        insert_rows(conn, parked_events, self.newly_parked)
         insert_tuples(conn, processed_events, _PROCESSED, self.finished, {"processed_at": self.now})
         insert_rows(conn, dead_letters, self.letters)
         if self.run_id is not None:
@@ -295,13 +304,15 @@ for _spec in ENTITIES.values():
         _CHILDREN.setdefault(_spec.reference[1], []).append(_spec.name)
 
 
-_PARKED = [c for c in parked_events.c if c.name not in ("attempts", "awaits")]
+_PARKED = [c for c in parked_events.c if c.name not in ("attempts", "awaits", "parked_at")]
 
 
 def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_Pending]:
     """The parked events to try now: their parent exists, or their wait is over."""
     awaits = parked_events.c.awaits
-    due = [awaits.is_(None), parked_events.c.parked_at <= now - timedelta(seconds=park_timeout)]
+    parked_at = parked_events.c.parked_at
+    expired = parked_at <= now - timedelta(seconds=park_timeout)
+    due = [awaits.is_(None), expired]
     for parent, children in _CHILDREN.items():
         table = ENTITY_TABLES[parent]
         arrived = exists().where(table.c[ENTITIES[parent].key] == awaits)
@@ -315,9 +326,13 @@ def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_P
             row.partition,
             row.offset,
             stored_raw=row.raw,
-            parked_at=row.parked_at,
+            parked=True,
+            expired_at=row.expired_at,
         )
-        for row in conn.execute(select(*_PARKED).where(or_(*due)))
+        # the time of parking only where the wait is over: reading timestamps costs
+        for row in conn.execute(
+            select(*_PARKED, case((expired, parked_at)).label("expired_at")).where(or_(*due))
+        )
     ]
 
 
