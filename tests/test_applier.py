@@ -123,3 +123,29 @@ def test_an_orphan_is_dead_lettered_after_the_wait(warehouse: Engine):
     with warehouse.connect() as conn:
         message = conn.execute(select(dead_letters.c.message)).scalar_one()
     assert "KR-1" in message and "waited" in message
+
+
+def test_parked_parents_free_their_children_within_one_batch(warehouse: Engine):
+    first = _apply(warehouse, [_event("key_results", KEY_RESULT)])  # its objective is missing
+    assert (first.parked, first.stored) == (1, 0)
+    # the check-in's key result is parked when the batch starts; the objective frees it, and
+    # the key result then frees the check-in parked earlier in the same batch
+    second = _apply(warehouse, [_event("check_ins", CHECK_IN), _event("objectives", OBJECTIVE)])
+    assert (second.stored, second.parked, second.dead_lettered) == (3, 0, 0)
+    assert second.touched_key_results == {"KR-1"}
+    assert _count(warehouse, parked_events) == 0
+    assert _count(warehouse, ENTITY_TABLES["check_ins"]) == 1
+
+
+def test_only_parked_events_whose_parent_arrived_are_tried(warehouse: Engine):
+    _apply(warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)])
+    waiting = {**CHECK_IN, "check_in_id": "C-9", "key_result_id": "KR-9"}
+    _apply(warehouse, [_event("check_ins", waiting)])
+    for n in range(3):  # batches that bring nothing it waits for leave it untouched
+        assert (
+            _apply(warehouse, [_event("check_ins", {**CHECK_IN, "check_in_id": f"C-{n}"})]).stored
+            == 1
+        )
+    with warehouse.connect() as conn:
+        row = conn.execute(select(parked_events.c.attempts, parked_events.c.awaits)).one()
+    assert tuple(row) == (1, "KR-9")
