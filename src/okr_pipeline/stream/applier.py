@@ -134,7 +134,15 @@ def _dead_letter(
 def apply_batch(
     engine: Engine, messages: Sequence[Message], *, source: str, park_timeout: float
 ) -> BatchResult:
-    """Apply the messages (and retry the parked events) in one transaction."""
+    """Apply the messages (and retry the parked events) in one transaction. The garbage
+    collector waits meanwhile: the batch's many new objects would make it walk the heap often."""
+    with gc_paused():
+        return _apply(engine, messages, source, park_timeout)
+
+
+def _apply(
+    engine: Engine, messages: Sequence[Message], source: str, park_timeout: float
+) -> BatchResult:
     now = now_utc()
     result = BatchResult()
     events: list[Event] = []
@@ -150,7 +158,7 @@ def apply_batch(
             seen.add(parsed.event_id)
             events.append(parsed)
 
-    with gc_paused(), engine.begin() as conn:
+    with engine.begin() as conn:
         ids = [e.event_id for e in events]
         done = existing_values(conn, processed_events.c.event_id, ids)
         # a redelivered parked event is already waiting: this copy is a duplicate
@@ -198,7 +206,7 @@ class _Batch:
         self.letters: list[dict[str, Any]] = []
         self.finished: list[tuple[str, str, str, int, int]] = []
         self.parked_now: set[str] = set()  # parked by this batch
-        self.resolved: list[str] = []  # parked events that are done
+        self.unparked: list[str] = []  # parked events done in this round
         self.still_waiting: list[str] = []
 
     def settle(self, items: list[_Pending]) -> None:
@@ -254,20 +262,21 @@ class _Batch:
                 )
             )
             self._finish(item, "dead_lettered")
-        # parked at once: a parent stored in a later round of this batch frees them
+        # the parking changes at once: a later round of this batch sees them
+        for part in chunks(self.unparked, LOOKUP_CHUNK):
+            self.conn.execute(delete(parked_events).where(parked_events.c.event_id.in_(part)))
+        self.unparked = []
         insert_rows(self.conn, parked_events, newly_parked)
 
     def _finish(self, item: _Pending, outcome: str) -> None:
         self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
         if item.parked:
-            self.resolved.append(item.event_id)
+            self.unparked.append(item.event_id)
             if item.event_id in self.parked_now:  # parked and resolved by this batch
                 self.result.parked -= 1
 
     def write(self) -> None:
         conn, result = self.conn, self.result
-        for part in chunks(self.resolved, LOOKUP_CHUNK):
-            conn.execute(delete(parked_events).where(parked_events.c.event_id.in_(part)))
         for part in chunks(self.still_waiting, LOOKUP_CHUNK):
             conn.execute(
                 update(parked_events)
