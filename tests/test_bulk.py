@@ -71,3 +71,22 @@ def test_the_bulk_page_cache_lasts_as_long_as_the_write(tmp_path: Path):
             assert conn.execute(text("PRAGMA cache_size")).scalar() < usual  # more KiB
         assert conn.execute(text("PRAGMA cache_size")).scalar() == usual
     engine.dispose()
+
+
+def test_a_constant_is_stored_as_given(tmp_path: Path):
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine)
+    run_ids = ["it's", "nul\x00inside"]  # a quote in the statement; a NUL bound with each row
+    with engine.begin() as conn:
+        for run_id in run_ids:
+            conn.execute(
+                ingest_runs.insert().values(
+                    run_id=run_id, kind="f", source="s", status="running", started_at=datetime.now()
+                )
+            )
+            row = (f"M-{run_id}", "KR-1", "t", date(2026, 1, 1), None, 1.0)
+            insert_tuples(conn, TABLE, NAMES, [row], {"run_id": run_id})
+    with engine.connect() as conn:
+        stored = conn.execute(select(TABLE.c.run_id).order_by(TABLE.c.milestone_id)).scalars()
+        assert list(stored) == run_ids
+    engine.dispose()

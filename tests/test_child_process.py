@@ -100,7 +100,7 @@ def test_small_input_stays_in_process(
 
 def test_chunks_cross_the_pipe_unchanged(messy_bundle: Path):
     for chunk in validated_chunks(load_bundle(messy_bundle).files, 500):
-        copy = decode(encode(chunk))
+        copy = decode(*encode(chunk))
         assert (copy.entity, copy.read, copy.rows, copy.origins, copy.warnings) == (
             chunk.entity,
             chunk.read,

@@ -56,6 +56,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 1234
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar_one() == 16384  # a new file
 
 
 def test_ddl_compiles_for_oracle():

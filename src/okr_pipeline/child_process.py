@@ -5,7 +5,9 @@ its writes from one process: so a child parses and validates, and hands each chu
 while the parent stores the previous ones. The child is forked: it starts at once, holding the
 bundle's bytes already loaded, and imports nothing. Chunks cross as marshal data, by column,
 with dates and timestamps as the text SQLite stores: many times cheaper than pickling rows of
-datetime objects.
+datetime objects. They cross a plain pipe, each read into one buffer kept for the whole stream:
+multiprocessing's Connection copies a message several times into fresh memory, and the page
+faults of that cost the parent as much as decoding the chunk.
 
 A child that fails or dies ends the stream with an OkrError; closing the stream kills the child.
 """
@@ -17,10 +19,11 @@ import multiprocessing
 import os
 import pickle
 import queue
+import struct
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
+from io import FileIO
 from types import TracebackType
 from typing import Any
 
@@ -36,9 +39,11 @@ from okr_pipeline.warehouse.tables import ENTITY_TABLES
 
 __all__ = ["ChildChunks", "can_fork"]
 
-_END = b"end"
-_FAILED = b"failed"
-_CHUNK = b"chunk"
+_END = b"e"
+_FAILED = b"f"
+_CHUNK = b"c"
+# A message: its kind and the sizes of its two parts, a small pickled one and a chunk's bulk.
+_HEADER = struct.Struct("<cQQ")
 
 
 def can_fork() -> bool:
@@ -64,32 +69,51 @@ class ChildChunks:
         self._warnings = warnings
         self._dates_as_text = dates_as_text
         context = multiprocessing.get_context("fork")
-        self._receiver, sender = context.Pipe(duplex=False)
+        self._pipe, sender = os.pipe()
         self._child = context.Process(target=_send_all, args=(make, sender, nice), daemon=True)
         self._child.start()
-        sender.close()  # the child holds the only writing end: its exit is our end of file
+        os.close(sender)  # the child holds the only writing end: its exit is our end of file
+        self._buffer = bytearray()  # each chunk's bulk, read in place
 
     def __iter__(self) -> Iterator[Validated]:
-        while True:
-            try:
-                message = self._receiver.recv_bytes()
-            except EOFError:
+        with FileIO(self._pipe, closefd=False) as pipe:
+            while True:
+                kind, small, size = _HEADER.unpack(self._read(pipe, _HEADER.size))
+                meta = self._read(pipe, small)
+                if kind == _END:
+                    return
+                if kind == _FAILED:
+                    raise OkrError(f"reading the bundle failed: {meta.decode()}")
+                warnings, meta = pickle.loads(meta)
+                self._warnings.update(warnings)
+                if len(self._buffer) < size:
+                    self._buffer = bytearray(size)
+                with memoryview(self._buffer)[:size] as bulk:
+                    self._read_into(pipe, bulk)
+                    chunk = decode(meta, bulk, self._dates_as_text)
+                yield chunk
+
+    def _read(self, pipe: FileIO, size: int) -> bytes:
+        data = bytearray(size)
+        self._read_into(pipe, memoryview(data))
+        return bytes(data)
+
+    def _read_into(self, pipe: FileIO, view: memoryview) -> None:
+        done = 0
+        while done < len(view):
+            got = pipe.readinto(view[done:])
+            if not got:
                 self._child.join(5)
                 raise OkrError(
                     "the process reading the bundle stopped before the end "
                     f"(exit code {self._child.exitcode})"
-                ) from None
-            kind, _, payload = message.partition(b":")
-            if kind == _END:
-                return
-            if kind == _FAILED:
-                raise OkrError(f"reading the bundle failed: {payload.decode()}")
-            warnings, chunk = pickle.loads(payload)
-            self._warnings.update(warnings)
-            yield decode(chunk, self._dates_as_text)
+                )
+            done += got
 
     def close(self) -> None:
-        self._receiver.close()
+        if self._pipe >= 0:
+            os.close(self._pipe)
+            self._pipe = -1
         if self._child.is_alive():
             self._child.kill()
         self._child.join()
@@ -103,36 +127,45 @@ class ChildChunks:
         self.close()
 
 
-def _send_all(
-    make: Callable[[FileWarnings], Iterator[Validated]], sender: Connection, nice: int
-) -> None:
+# A message to send: its kind and its two parts.
+_Message = tuple[bytes, bytes, bytes]
+
+
+def _send_all(make: Callable[[FileWarnings], Iterator[Validated]], sender: int, nice: int) -> None:
     """The child: send every chunk, then the end (or what went wrong). A thread does the
     sending, so that making chunks goes on while the parent is busy and the pipe full."""
     if nice:
         os.nice(nice)
-    outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    outbox: queue.SimpleQueue[_Message | None] = queue.SimpleQueue()
     thread = threading.Thread(target=_send, args=(outbox, sender))
     thread.start()
     try:
         with gc_paused():
             warnings: FileWarnings = {}
             for chunk in make(warnings):
-                outbox.put(_CHUNK + b":" + pickle.dumps((warnings, encode(chunk))))
-        outbox.put(_END + b":")
+                meta, bulk = encode(chunk)
+                outbox.put((_CHUNK, pickle.dumps((warnings, meta)), bulk))
+        outbox.put((_END, b"", b""))
     except BaseException:
-        outbox.put(_FAILED + b":" + traceback.format_exc(limit=-3).encode())
+        outbox.put((_FAILED, traceback.format_exc(limit=-3).encode(), b""))
     finally:
         outbox.put(None)
         thread.join()
-        sender.close()
+        os.close(sender)
 
 
-def _send(outbox: queue.SimpleQueue[bytes | None], sender: Connection) -> None:
-    while (message := outbox.get()) is not None:
-        try:
-            sender.send_bytes(message)
-        except OSError:  # the parent is gone: nothing left to do
-            return
+def _send(outbox: queue.SimpleQueue[_Message | None], sender: int) -> None:
+    with FileIO(sender, "w", closefd=False) as pipe:
+        while (message := outbox.get()) is not None:
+            kind, meta, bulk = message
+            try:
+                for part in (_HEADER.pack(kind, len(meta), len(bulk)), meta, bulk):
+                    with memoryview(part) as view:
+                        done = 0
+                        while done < len(view):
+                            done += pipe.write(view[done:])  # type: ignore[operator]
+            except OSError:  # the parent is gone: nothing left to do
+                return
 
 
 # --- the chunks on the wire ---------------------------------------------------------------------
@@ -145,23 +178,24 @@ def _dated(entity: str) -> list[tuple[int, Column[Any]]]:
     return [(i, table.c[name]) for i, name in enumerate(names) if sqlite_text(table.c[name].type)]
 
 
-def encode(chunk: Validated) -> bytes:
-    """A validated chunk as bytes: rows and origins by column, dates and timestamps as the text
-    SQLite stores. Marshal format 2 keeps no table of objects seen (the costly part of later
-    formats): only the few distinct sources are written with it."""
+def encode(chunk: Validated) -> tuple[bytes, bytes]:
+    """A validated chunk as bytes: a small pickled part, and its bulk (rows and origins by
+    column, dates and timestamps as the text SQLite stores). Marshal format 2 keeps no table of
+    objects seen (the costly part of later formats): only the few distinct sources are written
+    with it."""
     columns: list[Any] = list(zip(*chunk.rows)) or [()] * len(ENTITIES[chunk.entity].fields)
     for i, column in _dated(chunk.entity):
         columns[i] = list(map(sqlite_text(column.type), columns[i]))  # type: ignore[arg-type]
     sources, lines, raws, quarantine_ids = list(zip(*chunk.origins)) or [()] * 4
     bulk = marshal.dumps((columns, lines, raws, quarantine_ids), 2)
-    rest = (chunk.entity, chunk.read, chunk.rejected, chunk.warnings, marshal.dumps(sources))
-    return pickle.dumps((rest, bulk), protocol=pickle.HIGHEST_PROTOCOL)
+    meta = (chunk.entity, chunk.read, chunk.rejected, chunk.warnings, marshal.dumps(sources))
+    return pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL), bulk
 
 
-def decode(data: bytes, dates_as_text: bool = False) -> Validated:
-    """The chunk that `encode` turned into `data`; with `dates_as_text`, its dates and
-    timestamps stay text (see Validated.dates_as_text)."""
-    (entity, read, rejected, warnings, sources), bulk = pickle.loads(data)
+def decode(meta: bytes, bulk: bytes | memoryview, dates_as_text: bool = False) -> Validated:
+    """The chunk that `encode` turned into `meta` and `bulk`; with `dates_as_text`, its dates
+    and timestamps stay text (see Validated.dates_as_text)."""
+    entity, read, rejected, warnings, sources = pickle.loads(meta)
     columns, lines, raws, quarantine_ids = marshal.loads(bulk)
     if not dates_as_text:
         for i, column in _dated(entity):

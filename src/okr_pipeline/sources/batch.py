@@ -3,21 +3,24 @@
 Readers hand over each contract field as a list of raw values, without a dict or a RawRecord per
 row: at hundreds of thousands of rows those cost more than the validation itself. A row's
 RawRecord, the per-row view, is made only for the rows that need it (the rejected ones).
+A reader whose rows come as dicts (JSON Lines) hands over RowColumns: each chunk's columns are
+made from its own rows when validation asks for them, so that the first chunk of a large file
+is ready without transposing the whole file first.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from typing import Any
 
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.sources.record import RawRecord
 
-__all__ = ["Origin", "RawBatch"]
+__all__ = ["Origin", "RawBatch", "RowColumns"]
 
 # Where a row came from: (source, line, raw content, quarantine id). A plain tuple, as there is
 # one per row.
@@ -33,6 +36,29 @@ def _pick(values: list[Any], rows: Sequence[int]) -> list[Any]:
     return list(itemgetter(*rows)(values))
 
 
+class RowColumns(Mapping[str, list[Any]]):
+    """The columns `names` of rows held as dicts, each column made when first asked for."""
+
+    def __init__(self, rows: list[dict[str, Any]], names: Sequence[str]) -> None:
+        self.rows = rows
+        self._names = names
+        self._made: dict[str, list[Any]] = {}
+
+    def __getitem__(self, name: str) -> list[Any]:
+        column = self._made.get(name)
+        if column is None:
+            if name not in self._names:
+                raise KeyError(name)
+            column = self._made[name] = list(map(dict.get, self.rows, repeat(name)))
+        return column
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @dataclass(eq=False)
 class RawBatch:
     """Rows of one entity.
@@ -44,7 +70,7 @@ class RawBatch:
     """
 
     entity: str
-    columns: dict[str, list[Any]]
+    columns: Mapping[str, list[Any]]
     origins: list[Origin]
     record_of: Callable[[int], RawRecord]
     problems: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -73,7 +99,11 @@ class RawBatch:
 
     def take(self, rows: Sequence[int]) -> RawBatch:
         """The given rows, in that order."""
-        columns = {name: _pick(values, rows) for name, values in self.columns.items()}
+        columns: Mapping[str, list[Any]]
+        if isinstance(self.columns, RowColumns):  # one pick of the rows, not one per column
+            columns = RowColumns(_pick(self.columns.rows, rows), list(self.columns))
+        else:
+            columns = {name: _pick(values, rows) for name, values in self.columns.items()}
         origins = _pick(self.origins, rows)
         problems = self.problems
         record_of = self.record_of

@@ -19,7 +19,7 @@ from typing import Any
 from okr_pipeline.contract import ENTITIES
 from okr_pipeline.errors import InputError
 from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.sources.batch import RawBatch
+from okr_pipeline.sources.batch import RawBatch, RowColumns
 from okr_pipeline.sources.record import RawRecord
 
 __all__ = [
@@ -340,10 +340,7 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool) -> FileRows:
         rows.append(value)  # type: ignore[arg-type]
         lines_of.append(number)
         raws.append(raw)
-    names = ENTITIES[entity].field_names
-    # one pass over the rows (not one per column): each dict is visited while in the cache
-    by_column = list(zip(*[tuple(map(row.get, names)) for row in rows])) or [()] * len(names)
-    columns = {name: list(values) for name, values in zip(names, by_column)}
+    columns = RowColumns(rows, ENTITIES[entity].field_names)
     origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
 
     def record_of(i: int) -> RawRecord:

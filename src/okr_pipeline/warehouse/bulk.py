@@ -113,25 +113,31 @@ def insert_tuples(
             conn.execute(insert(table), [dict(zip(names, row)) | constants for row in chunk])
         return
     converters = [sqlite_text(table.c[name].type) for name in names]
-    quote = conn.dialect.identifier_preparer
-    every = [*names, *constants]
-    sql = (
-        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in every)}) "
-        f"VALUES ({', '.join('?' * len(every))})"
-    )
-    fixed = []
+    fixed: dict[str, Any] = {}  # constants bound with every row
+    literals: dict[str, str] = {}  # constants written once into the statement: no row copied
     for name, value in constants.items():
         convert = sqlite_text(table.c[name].type)
-        fixed.append(value if convert is None else convert(value))
+        value = value if convert is None else convert(value)
+        if value.__class__ is str and "\x00" not in value:
+            literals[name] = "'" + value.replace("'", "''") + "'"
+        else:
+            fixed[name] = value
+    quote = conn.dialect.identifier_preparer
+    every = [*names, *fixed, *literals]
+    sql = (
+        f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in every)}) "
+        f"VALUES ({', '.join(['?'] * (len(names) + len(fixed)) + list(literals.values()))})"
+    )
+    bound = list(fixed.values())
     for chunk in chunks(rows):
         if dates_as_text or not any(converters):  # nothing to convert: no column by column
-            conn.exec_driver_sql(sql, [(*row, *fixed) for row in chunk] if fixed else chunk)
+            conn.exec_driver_sql(sql, [(*row, *bound) for row in chunk] if bound else chunk)
             continue
         columns = [
             values if convert is None else _as_text(values, convert)
             for values, convert in zip(zip(*chunk), converters)
         ]
-        columns += [[value] * len(chunk) for value in fixed]
+        columns += [[value] * len(chunk) for value in bound]
         conn.exec_driver_sql(sql, list(zip(*columns)))
 
 

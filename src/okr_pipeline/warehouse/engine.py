@@ -37,6 +37,10 @@ def create_warehouse_engine(
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
+        # For a new file only (it sets how the file is laid out): a bulk write's commit writes
+        # and checkpoints each page it changed with a system call or two, a quarter as many
+        # with 16 KiB pages as with the default 4 KiB.
+        cursor.execute("PRAGMA page_size=16384")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
