@@ -16,11 +16,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Connection, select
 
 from okr_pipeline.warehouse.tables import ENTITY_TABLES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CATEGORICAL",
@@ -384,6 +387,8 @@ def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
 
 def features_at(history: History, pairs: Iterable[tuple[str, datetime]]) -> pd.DataFrame:
     """One row of features per (key result, instant), indexed by key_result_id and as_of."""
+    import pandas as pd  # here: the CLI's data commands read history without it
+
     rows, index = [], []
     for kr_id, moment in pairs:
         rows.append(_row(history, history.key_results[kr_id], days(moment)))

@@ -244,8 +244,11 @@ class Ingestion:
         unknown = wanted - stored.keys()
         if unknown:
             is_unknown = list(map(unknown.__contains__, parent_ids))
-            for row, origin in zip(compress(rows, is_unknown), compress(origins, is_unknown)):
-                self._reject_unknown(spec, row, origin, dates_as_text, counts)
+            orphans = list(compress(rows, is_unknown))
+            if dates_as_text:
+                orphans = _with_objects(spec, orphans)
+            for row, origin in zip(orphans, compress(origins, is_unknown)):
+                self._reject_unknown(spec, row, origin, counts)
             known = list(map(not_, is_unknown))
             rows = list(compress(rows, known))
             origins = list(compress(origins, known))
@@ -266,12 +269,10 @@ class Ingestion:
         return rows, origins
 
     def _reject_unknown(
-        self, spec: EntitySpec, row: Row, origin: Origin, dates_as_text: bool, counts: EntityCounts
+        self, spec: EntitySpec, row: Row, origin: Origin, counts: EntityCounts
     ) -> None:
-        """Quarantine a row whose reference names no known row."""
+        """Quarantine a row (with date and datetime objects) whose reference names no known row."""
         field_name, parent = spec.reference  # type: ignore[misc]
-        if dates_as_text:
-            (row,) = _with_objects(spec, [row])
         # the validated row stands in for the fields: a retry validates it again
         fields = dict(zip(spec.field_names, row))
         source, line, raw, quarantine_id = origin
