@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from floors import sqlite_insert_seconds
 from okr_pipeline.ingest_files import ingest_path
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.sources.synthetic import generate_bundle
@@ -40,31 +40,6 @@ def pandas_floor(bundle: Path) -> float:
         elif path.name == "plan_tasks.json":
             pd.json_normalize(json.loads(path.read_text()))
     return time.perf_counter() - start
-
-
-def sqlite_floor(source_db: Path, work: Path) -> tuple[float, int]:
-    """Seconds for SQLite alone to insert the stored rows again into an empty copy of the
-    schema: the cost of storage with no Python work per row."""
-    target = work / "floor.db"
-    engine = create_warehouse_engine(f"sqlite:///{target}")
-    migrate(engine)
-    engine.dispose()
-    src = sqlite3.connect(source_db)
-    rows = {name: src.execute(f"SELECT * FROM {name}").fetchall() for name in ENTITY_TABLES}
-    run_ids = src.execute("SELECT * FROM ingest_runs").fetchall()
-    db = sqlite3.connect(target)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA cache_size=-65536")
-    db.executemany("INSERT INTO ingest_runs VALUES (?,?,?,?,?,?,?)", run_ids)
-    db.commit()
-    start = time.perf_counter()
-    for name, values in rows.items():
-        if values:
-            marks = ",".join("?" * len(values[0]))
-            db.executemany(f"INSERT INTO {name} VALUES ({marks})", values)
-    db.commit()
-    return time.perf_counter() - start, sum(len(v) for v in rows.values())
 
 
 def main() -> int:
@@ -95,7 +70,9 @@ def main() -> int:
         report = ingest_path(engine, bundle)
         seconds = time.perf_counter() - start
         engine.dispose()
-        floor_store, stored_rows = sqlite_floor(work / "warehouse.db", work)
+        floor_store, stored_rows = sqlite_insert_seconds(
+            work / "warehouse.db", work, list(ENTITY_TABLES)
+        )
 
     rows = report.totals.read
     figures = {
