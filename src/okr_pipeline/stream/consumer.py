@@ -10,6 +10,7 @@ SIGINT) is honoured between batches.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import logging
 import threading
@@ -171,6 +172,10 @@ def consume(
     log.info("consuming %s as group %s", topics.events, group)
     rescorer = Rescorer(settings, engine, stream.rescore_interval_seconds) if rescore else None
     summary = ConsumeSummary()
+    # What exists now (modules, settings, clients) outlives the loop: the collector need not
+    # walk it again after every batch (it waits during one, see apply_batch).
+    gc.collect()
+    gc.freeze()
     started = idle_since = time.monotonic()
     busy_from = 0.0
     stop = stop or threading.Event()
@@ -211,6 +216,7 @@ def consume(
             summary.rescored += rescorer.maybe_rescore(force=True)
         summary.lag = sum(max(n, 0) for n in consumer.lag().values())
     finally:
+        gc.unfreeze()
         consumer.close()
         summary.seconds = time.monotonic() - started
     return summary
