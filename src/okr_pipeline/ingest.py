@@ -40,6 +40,7 @@ from okr_pipeline.validation_batch import (
     validate_rows,
 )
 from okr_pipeline.warehouse.bulk import (
+    LOOKUP_CHUNK,
     bulk_page_cache,
     chunks,
     from_sqlite_text,
@@ -60,7 +61,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 20000  # rows validated and stored at a time
-LOOKUP_CHUNK = 900  # ids per IN (...) list: below every dialect's limit (Oracle: 1000)
 _OLDEST = datetime.min
 
 

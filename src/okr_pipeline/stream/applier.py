@@ -206,7 +206,6 @@ class _Batch:
         self.letters: list[dict[str, Any]] = []
         self.finished: list[tuple[str, str, str, int, int]] = []
         self.parked_now: set[str] = set()  # parked by this batch
-        self.unparked: list[str] = []  # parked events done in this round
         self.still_waiting: list[str] = []
 
     def settle(self, items: list[_Pending]) -> None:
@@ -227,11 +226,12 @@ class _Batch:
         rejected = _store(self.conn, self.run_id, items)
         result = self.result
         newly_parked: list[dict[str, Any]] = []
+        unparked: list[str] = []  # parked events that are done
         for item in items:
             problem = rejected.get(item.where)
             if problem is None:
                 result.stored += 1
-                self._finish(item, "stored")
+                self._finish(item, "stored", unparked)
                 if touched := _key_result_of(item):
                     result.touched_key_results.add(touched)
                 continue
@@ -261,17 +261,16 @@ class _Batch:
                     self.now,
                 )
             )
-            self._finish(item, "dead_lettered")
+            self._finish(item, "dead_lettered", unparked)
         # the parking changes at once: a later round of this batch sees them
-        for part in chunks(self.unparked, LOOKUP_CHUNK):
+        for part in chunks(unparked, LOOKUP_CHUNK):
             self.conn.execute(delete(parked_events).where(parked_events.c.event_id.in_(part)))
-        self.unparked = []
         insert_rows(self.conn, parked_events, newly_parked)
 
-    def _finish(self, item: _Pending, outcome: str) -> None:
+    def _finish(self, item: _Pending, outcome: str, unparked: list[str]) -> None:
         self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
         if item.parked:
-            self.unparked.append(item.event_id)
+            unparked.append(item.event_id)
             if item.event_id in self.parked_now:  # parked and resolved by this batch
                 self.result.parked -= 1
 
