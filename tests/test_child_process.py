@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from okr_pipeline import child_process
 from okr_pipeline.child_process import ChildChunks, can_fork, decode, encode
 from okr_pipeline.chunk_stream import validated_chunks
 from okr_pipeline.errors import OkrError
-from okr_pipeline.ingest_files import ingest_path
+from okr_pipeline.ingest_files import PARALLEL_BYTES, ingest_path
 from okr_pipeline.sources.batch import RawBatch
 from okr_pipeline.sources.files import load_bundle
 from okr_pipeline.sources.synthetic import generate_bundle
@@ -149,3 +153,69 @@ def test_closing_early_stops_the_child(messy_bundle: Path):
 def test_no_fork_beside_other_threads(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(child_process.threading, "active_count", lambda: 2)
     assert not can_fork()
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(child) for child in path.read_text().split()} if path.exists() else set()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.fixture(scope="module")
+def large_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Over PARALLEL_BYTES, so that `okr ingest` forks its readers."""
+    out = tmp_path_factory.mktemp("large")
+    generate_bundle(out, seed=3, scale=1.5, messy=False, as_of=date(2026, 5, 20))
+    assert sum(f.stat().st_size for f in out.iterdir()) >= PARALLEL_BYTES
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_readers_die_with_a_killed_ingest(tmp_path: Path, large_bundle: Path, signum: int):
+    environment = os.environ | {"OKR_DATA_DIR": str(tmp_path / "data")}
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "okr_pipeline", "ingest", str(large_bundle)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait(lambda: len(_children(ingest.pid)) == 2, 60), "no readers were forked"
+        readers = _children(ingest.pid)
+        ingest.send_signal(signum)
+        ingest.wait(10)
+        assert _wait(lambda: not any(map(_alive, readers)), 5), "a reader outlived its parent"
+    finally:
+        ingest.kill()
+
+
+def test_a_child_stops_once_nobody_reads():
+    def endless(warnings: dict) -> Iterator[Validated]:
+        while True:
+            time.sleep(0.005)
+            yield Validated("objectives", 0, [], [], [])
+
+    chunks = ChildChunks(endless, {})
+    next(iter(chunks))
+    os.close(chunks._pipe)  # the reader goes away without killing the child
+    chunks._child.join(5)
+    assert chunks._child.exitcode == 0
+    chunks._pipe = -1
+    chunks.close()

@@ -10,16 +10,22 @@ multiprocessing's Connection copies a message several times into fresh memory, a
 faults of that cost the parent as much as decoding the chunk.
 
 A child that fails or dies ends the stream with an OkrError; closing the stream kills the child.
+A child never outlives its parent: on Linux the kernel kills it when the parent dies, however the
+parent dies; elsewhere it stops at its next write once nobody reads the pipe (each child closes
+the reading ends it inherited, so the parent's is the only one).
 """
 
 from __future__ import annotations
 
+import ctypes
 import marshal
 import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import struct
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -44,6 +50,11 @@ _FAILED = b"f"
 _CHUNK = b"c"
 # A message: its kind and the sizes of its two parts, a small pickled one and a chunk's bulk.
 _HEADER = struct.Struct("<cQQ")
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal to get when the parent dies
+# The reading ends of the pipes of this process's children: a child forked later inherits them
+# and must close them, or a dead parent's pipe would still have a reader and the child would
+# block on it forever.
+_READING_ENDS: set[int] = set()
 
 
 def can_fork() -> bool:
@@ -70,7 +81,10 @@ class ChildChunks:
         self._dates_as_text = dates_as_text
         context = multiprocessing.get_context("fork")
         self._pipe, sender = os.pipe()
-        self._child = context.Process(target=_send_all, args=(make, sender, nice), daemon=True)
+        _READING_ENDS.add(self._pipe)
+        self._child = context.Process(
+            target=_send_all, args=(make, sender, nice, os.getpid()), daemon=True
+        )
         self._child.start()
         os.close(sender)  # the child holds the only writing end: its exit is our end of file
         self._buffer = bytearray()  # each chunk's bulk, read in place
@@ -112,6 +126,7 @@ class ChildChunks:
 
     def close(self) -> None:
         if self._pipe >= 0:
+            _READING_ENDS.discard(self._pipe)
             os.close(self._pipe)
             self._pipe = -1
         if self._child.is_alive():
@@ -131,18 +146,36 @@ class ChildChunks:
 _Message = tuple[bytes, bytes, bytes]
 
 
-def _send_all(make: Callable[[FileWarnings], Iterator[Validated]], sender: int, nice: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """In the child: end when the parent ends (SIGKILL and SIGTERM included)."""
+    for reading_end in _READING_ENDS:
+        os.close(reading_end)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the kernel was told
+        os._exit(1)
+
+
+def _send_all(
+    make: Callable[[FileWarnings], Iterator[Validated]], sender: int, nice: int, parent: int
+) -> None:
     """The child: send every chunk, then the end (or what went wrong). A thread does the
     sending, so that making chunks goes on while the parent is busy and the pipe full."""
+    _die_with_parent(parent)
     if nice:
         os.nice(nice)
     outbox: queue.SimpleQueue[_Message | None] = queue.SimpleQueue()
-    thread = threading.Thread(target=_send, args=(outbox, sender))
+    reader_gone = threading.Event()
+    thread = threading.Thread(target=_send, args=(outbox, sender, reader_gone))
     thread.start()
     try:
         with gc_paused():
             warnings: FileWarnings = {}
             for chunk in make(warnings):
+                if reader_gone.is_set():  # nobody will read the rest
+                    break
                 meta, bulk = encode(chunk)
                 outbox.put((_CHUNK, pickle.dumps((warnings, meta)), bulk))
         outbox.put((_END, b"", b""))
@@ -154,7 +187,9 @@ def _send_all(make: Callable[[FileWarnings], Iterator[Validated]], sender: int, 
         os.close(sender)
 
 
-def _send(outbox: queue.SimpleQueue[_Message | None], sender: int) -> None:
+def _send(
+    outbox: queue.SimpleQueue[_Message | None], sender: int, reader_gone: threading.Event
+) -> None:
     with FileIO(sender, "w", closefd=False) as pipe:
         while (message := outbox.get()) is not None:
             kind, meta, bulk = message
@@ -164,7 +199,8 @@ def _send(outbox: queue.SimpleQueue[_Message | None], sender: int) -> None:
                         done = 0
                         while done < len(view):
                             done += pipe.write(view[done:])  # type: ignore[operator]
-            except OSError:  # the parent is gone: nothing left to do
+            except OSError:  # the parent closed its end or is gone: nothing left to do
+                reader_gone.set()
                 return
 
 
