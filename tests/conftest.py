@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 
-CONTRACT_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contract-examples"
+# the conformance bundle of the data contract (docs/data-contract.md, section 6) and its report
+CONTRACT_EXAMPLES = Path(__file__).resolve().parent / "data" / "contract-examples"
 POSTGRES_URL = os.environ.get(
     "OKR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
