@@ -19,6 +19,7 @@ from okr_pipeline.cli.app import (
     guarded,
     main,
 )
+from okr_pipeline.errors import InputError
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:
@@ -87,10 +88,15 @@ def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> No
     """Risk of missing for every key result open at the as-of date, with reasons."""
     from okr_pipeline.model.predict import predict
 
+    if output is not None and output.is_dir():  # before the work, not after it
+        raise InputError(f"--output {output} is a directory; give a file path")
     results = predict(get_settings(), get_warehouse(), as_of_instant(as_of))
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write --output {output}: {exc.strerror}") from None
     emit(
         results,
         as_json,
