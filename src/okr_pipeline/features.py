@@ -139,9 +139,10 @@ class History:
     departments: dict[str, _Record]
     overall: _Record
     threshold: float
-    # The newest data: the latest check-in (days since the epoch; -inf with none). Outcomes come
-    # from check-ins alone, so a key result due after it may still get the check-ins that decide
-    # its outcome: it has none yet, whatever the as-of date says.
+    # Where the data ends: the end of the day of the latest check-in (days since the epoch; -inf
+    # with none), that day counted as complete. Outcomes come from check-ins alone, so a key
+    # result due later may still get the check-ins that decide it: it has no outcome yet,
+    # whatever the as-of date says.
     data_until: float = -math.inf
     cohorts: dict[tuple[float, str], list[_KeyResult]] = field(default_factory=dict)
     _cohort_cache: dict[tuple[float, str, float], float] = field(default_factory=dict)
@@ -274,7 +275,8 @@ def load_history(conn: Connection, threshold: float) -> History:
 
     latest_checkin = conn.execute(select(func.max(checkins.c.checked_in_at))).scalar_one()
     history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
-    history.data_until = days(latest_checkin) if latest_checkin else -math.inf
+    if latest_checkin is not None:
+        history.data_until = days(datetime.combine(latest_checkin.date() + timedelta(1), time.min))
     for kr in krs.values():
         for department in ("*", kr.department or ""):
             history.cohorts.setdefault((kr.begin, department), []).append(kr)
