@@ -169,6 +169,14 @@ def test_unusable_warehouse_urls_are_clear_and_never_echoed(
     assert "ss@host" not in line and "p@ss" not in line
 
 
+def test_a_sqlite_warehouse_where_no_folder_can_be_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("OKR_WAREHOUSE__URL", f"sqlite:///{tmp_path / 'a-file' / 'w.db'}")
+    _refused(_invoke("status"), "cannot create the warehouse folder", "a-file")
+
+
 @pytest.mark.postgres
 def test_a_percent_encoded_password_with_at_connects(
     monkeypatch: pytest.MonkeyPatch, postgres_url: str

@@ -71,10 +71,17 @@ def create_warehouse_engine(
             ) from None
         except ImportError as exc:
             raise ConfigError(
-                f"warehouse.url: the driver for {parsed.drivername!r} is not installed ({exc.name})"
+                f"warehouse.url: the driver for {parsed.drivername!r} is not installed "
+                f"({exc.name or exc})"
             ) from None
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the warehouse folder {folder}: {exc.strerror}"
+            ) from None
     engine = create_engine(parsed, echo=echo)
 
     @event.listens_for(engine, "connect")
