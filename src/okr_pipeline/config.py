@@ -87,7 +87,7 @@ class Topics(_Section):
 
 class Stream(_Section):
     backend: Literal["sqlite", "kafka"] = "sqlite"
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: str = Field("127.0.0.1:9092", pattern=r"\S")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -106,7 +106,7 @@ class Stream(_Section):
 
 
 class Schedule(_Section):
-    schedule: str
+    schedule: str = Field(pattern=r"^\s*(\S+\s+){4}\S+\s*$")  # cron: five fields
     retries: int = Field(ge=0)
     retry_delay_seconds: int = Field(ge=0)
 
@@ -179,7 +179,7 @@ class Monitoring(_Section):
 
 
 class Api(_Section):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", pattern=r"\S")
     port: int = Field(8000, ge=1, le=65535)
 
 
