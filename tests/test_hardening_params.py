@@ -317,8 +317,11 @@ def test_generate_refuses_an_as_of_its_periods_cannot_reach(tmp_path: Path, as_o
     assert not (tmp_path / "b").exists()
 
 
-def test_predict_output_onto_a_directory_is_a_clear_error(tmp_path: Path):
+def test_predict_output_onto_a_directory_or_under_a_file_is_a_clear_error(tmp_path: Path):
     _refused(_invoke("predict", "--output", str(tmp_path)), "is a directory")
+    (tmp_path / "a-file").write_text("")
+    under_a_file = tmp_path / "a-file" / "risks.json"
+    _refused(_invoke("predict", "--output", str(under_a_file)), "cannot write --output")
 
 
 def test_a_newer_schema_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, warehouse: Engine):
