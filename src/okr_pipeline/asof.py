@@ -26,4 +26,7 @@ def as_of_instant(text: str | None) -> datetime:
         raise InputError(
             f"as-of {text!r} is neither a YYYY-MM-DD date nor an ISO 8601 timestamp"
         ) from None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise InputError(f"as-of {text!r} is out of range in UTC") from None

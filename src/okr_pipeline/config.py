@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from okr_pipeline.errors import ConfigError
+from okr_pipeline.redact import redact_url
 
 __all__ = ["Settings", "load_settings"]
 
@@ -25,7 +39,8 @@ DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN passes every bound (each comparison is false) and infinity passes lower bounds
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Paths(_Section):
@@ -36,27 +51,43 @@ class Paths(_Section):
     results: str = "results"
     archive: str = "archive"
 
+    @field_validator("*")
+    @classmethod
+    def _inside_data_dir(cls, value: str) -> str:
+        # an absolute path or `..` would escape OKR_DATA_DIR, which must root every local path
+        path = Path(value)
+        if not value.strip() or path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a non-empty path relative to data_dir, without '..'")
+        return value
+
 
 class Warehouse(_Section):
     url: str | None = None  # None: SQLite file under the data directory
     echo: bool = False
-    sqlite_busy_timeout_ms: int = Field(30000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(30000, ge=0, le=2**31 - 1)  # SQLite takes a C int
+    # PostgreSQL: how long to wait for a server to accept and answer a connection (libpq counts
+    # whole seconds, at least 2), and the longest a statement may run (0: no limit).
+    connect_timeout_seconds: int = Field(10, ge=1, le=3600)
+    statement_timeout_seconds: float = Field(0.0, ge=0, le=86400)
 
 
 class Ingest(_Section):
     batch_size: int = Field(5000, ge=1)
 
 
+TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"  # what Kafka accepts as a topic name
+
+
 class Topics(_Section):
-    events: str = "okr.events"
-    dead_letters: str = "okr.events.dlq"
-    alerts: str = "okr.alerts"
-    model_updates: str = "okr.model-updates"
+    events: str = Field("okr.events", pattern=TOPIC_NAME)
+    dead_letters: str = Field("okr.events.dlq", pattern=TOPIC_NAME)
+    alerts: str = Field("okr.alerts", pattern=TOPIC_NAME)
+    model_updates: str = Field("okr.model-updates", pattern=TOPIC_NAME)
 
 
 class Stream(_Section):
     backend: Literal["sqlite", "kafka"] = "sqlite"
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: str = Field("127.0.0.1:9092", pattern=r"\S")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -65,7 +96,7 @@ class Stream(_Section):
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     batch_size: int = Field(1000, ge=1)
-    group: str = "okr-warehouse"  # the consumer group that writes the warehouse
+    group: str = Field("okr-warehouse", min_length=1)  # the consumer group writing the warehouse
     poll_timeout_seconds: float = Field(1.0, gt=0)
     # an event whose parent has not arrived waits this long (retried with every batch), then
     # goes to the dead-letter topic as unknown_reference
@@ -75,7 +106,7 @@ class Stream(_Section):
 
 
 class Schedule(_Section):
-    schedule: str
+    schedule: str = Field(pattern=r"^\s*(\S+\s+){4}\S+\s*$")  # cron: five fields
     retries: int = Field(ge=0)
     retry_delay_seconds: int = Field(ge=0)
 
@@ -108,7 +139,7 @@ class ModelParams(_Section):
 
 class Model(_Section):
     achievement_threshold: float = Field(0.7, gt=0, le=1)
-    registered_name: str = "okr-risk"
+    registered_name: str = Field("okr-risk", pattern=r"\S")
     tracking_uri: str | None = None  # None: SQLite store and artifacts under the data directory
     random_seed: int = 42
     # points of a closed key result's period at which training snapshots are taken
@@ -121,6 +152,18 @@ class Model(_Section):
     risk_thresholds: RiskThresholds = RiskThresholds()
     params: ModelParams = ModelParams()
 
+    @field_validator("snapshot_fractions")
+    @classmethod
+    def _fractions_inside_the_period(cls, fractions: tuple[float, ...]) -> tuple[float, ...]:
+        # 0 holds nothing yet and 1 (or more) is the outcome itself: a feature that leaks it
+        if not fractions:
+            raise ValueError("needs at least one fraction, e.g. [0.25, 0.5, 0.75]")
+        if not all(0 < f < 1 for f in fractions):
+            raise ValueError("each fraction must be above 0 and below 1")
+        if any(a >= b for a, b in pairwise(fractions)):
+            raise ValueError("fractions must be strictly increasing (sorted, no duplicates)")
+        return fractions
+
 
 class Monitoring(_Section):
     psi_warn: float = Field(0.1, gt=0)
@@ -128,9 +171,15 @@ class Monitoring(_Section):
     max_quarantine_share: float = Field(0.05, ge=0, le=1)
     min_auc: float = Field(0.75, ge=0, le=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Monitoring:
+        if self.psi_warn >= self.psi_alert:
+            raise ValueError("psi_warn must be below psi_alert")
+        return self
+
 
 class Api(_Section):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", pattern=r"\S")
     port: int = Field(8000, ge=1, le=65535)
 
 
@@ -206,7 +255,8 @@ class Settings(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """The settings as JSON-ready data with passwords hidden."""
         data = self.model_dump(mode="json")
-        data["warehouse"]["url"] = make_url(self.warehouse_url).render_as_string(hide_password=True)
+        data["warehouse"]["url"] = redact_url(self.warehouse_url)
+        data["model"]["tracking_uri"] = redact_url(self.tracking_uri)
         data["config_file"] = str(_config_path()) if _config_path() else None
         return data
 
@@ -231,3 +281,10 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        # an OKR_* variable for a list or a section that is not JSON; the message names the
+        # section, never the value (it may be a secret)
+        raise ConfigError(
+            f"invalid configuration: {exc}; a list or object in an OKR_* variable must be JSON, "
+            "e.g. OKR_MODEL__SNAPSHOT_FRACTIONS='[0.25, 0.5, 0.75]'"
+        ) from None

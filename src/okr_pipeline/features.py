@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from okr_pipeline.warehouse.tables import ENTITY_TABLES
 
@@ -139,6 +139,11 @@ class History:
     departments: dict[str, _Record]
     overall: _Record
     threshold: float
+    # Where the data ends: the end of the day of the latest check-in (days since the epoch; -inf
+    # with none), that day counted as complete. Outcomes come from check-ins alone, so a key
+    # result due later may still get the check-ins that decide it: it has no outcome yet,
+    # whatever the as-of date says.
+    data_until: float = -math.inf
     cohorts: dict[tuple[float, str], list[_KeyResult]] = field(default_factory=dict)
     _cohort_cache: dict[tuple[float, str, float], float] = field(default_factory=dict)
 
@@ -268,7 +273,10 @@ def load_history(conn: Connection, threshold: float) -> History:
             planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
             krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
 
+    latest_checkin = conn.execute(select(func.max(checkins.c.checked_in_at))).scalar_one()
     history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
+    if latest_checkin is not None:
+        history.data_until = days(datetime.combine(latest_checkin.date() + timedelta(1), time.min))
     for kr in krs.values():
         for department in ("*", kr.department or ""):
             history.cohorts.setdefault((kr.begin, department), []).append(kr)
@@ -277,12 +285,13 @@ def load_history(conn: Connection, threshold: float) -> History:
 
 
 def _index_outcomes(history: History) -> None:
-    """Per owner, department and overall: closed key results ordered by due time."""
+    """Per owner, department and overall: closed key results ordered by due time (only those
+    due before the newest data: see `History.data_until`)."""
     closed = sorted(
         (
             (kr.end, kr.owner or "", kr.department or "", missed)
             for kr in history.key_results.values()
-            if (missed := history.outcome(kr.id)) is not None
+            if kr.end < history.data_until and (missed := history.outcome(kr.id)) is not None
         ),
         key=lambda item: item[0],
     )
@@ -417,8 +426,9 @@ def snapshot_instant(history: History, kr_id: str, fraction: float) -> datetime:
 
 
 def closed_before(history: History, moment: datetime) -> list[str]:
-    """Key results with an outcome whose due date passed before `moment`."""
-    now = days(moment)
+    """Key results with an outcome whose due date passed before `moment` and before the newest
+    data (`History.data_until`): a later as-of cannot turn open key results into misses."""
+    now = min(days(moment), history.data_until)
     return [
         kr.id
         for kr in history.key_results.values()

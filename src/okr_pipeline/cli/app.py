@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -24,6 +25,7 @@ from okr_pipeline.warehouse.engine import open_warehouse
 __all__ = [
     "AS_OF_OPTION",
     "JSON_OPTION",
+    "FiniteFloatRange",
     "emit",
     "get_settings",
     "get_warehouse",
@@ -39,10 +41,36 @@ AS_OF_OPTION = click.option(
 )
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A float option within bounds that refuses NaN and infinity: NaN passes every bound (each
+    comparison is false) and infinity passes a lower one, so `--until-idle nan` never stops."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.types.FloatParamType.convert(self, value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def _finite(data: Any) -> Any:
+    """`data` with NaN and infinity as None: JSON has no such numbers."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
+
+
 def emit(data: Any, as_json: bool, human: Callable[[Any], str]) -> None:
-    click.echo(
-        json.dumps(data, indent=2, ensure_ascii=False, default=str) if as_json else human(data)
-    )
+    if as_json:
+        text = json.dumps(_finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    else:
+        text = human(data)
+    click.echo(text)
 
 
 def guarded(command: Callable[..., None]) -> Callable[..., None]:

@@ -12,6 +12,7 @@ import click
 from okr_pipeline.asof import as_of_instant
 from okr_pipeline.cli.app import (
     JSON_OPTION,
+    FiniteFloatRange,
     emit,
     get_settings,
     get_warehouse,
@@ -20,6 +21,7 @@ from okr_pipeline.cli.app import (
     progress_bar,
 )
 from okr_pipeline.contract import ENTITIES, REASONS
+from okr_pipeline.errors import InputError
 from okr_pipeline.ingest import IngestReport
 from okr_pipeline.ingest_files import ingest_loaded
 from okr_pipeline.quarantine import list_quarantine, retry_quarantine
@@ -58,7 +60,7 @@ def config_show(as_json: bool) -> None:
     "--scale",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(min=0.001),
+    type=FiniteFloatRange(min=0.001),
     help="Size: 1 is about 2,000 key results.",
 )
 @click.option("--messy", is_flag=True, help="Inject violations of every contract rule.")
@@ -72,6 +74,9 @@ def generate(
     from okr_pipeline.sources.synthetic import generate_bundle
 
     day = as_of_instant(as_of).date() if as_of else date.today()
+    # the generated periods reach years around the as-of date: they must stay in 1..9999
+    if not 1900 <= day.year <= 9000:
+        raise InputError(f"--as-of {as_of!r}: demo data needs a year between 1900 and 9000")
     # about 30,000 rows per unit of scale: enough for a bar, not a promise
     with progress_bar(int(30_000 * scale), "generating") as progress:
         manifest = generate_bundle(

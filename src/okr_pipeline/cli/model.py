@@ -19,6 +19,7 @@ from okr_pipeline.cli.app import (
     guarded,
     main,
 )
+from okr_pipeline.errors import InputError
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:
@@ -78,6 +79,16 @@ def evaluate_command(as_of: str | None, as_json: bool) -> None:
     )
 
 
+def _write_output(path: Path, content: str | None) -> None:
+    """Write `content` to the file at `path` (None: only make its folder)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is not None:
+            path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write --output {path}: {exc.strerror}") from None
+
+
 @main.command("predict")
 @AS_OF_OPTION
 @click.option("--output", type=click.Path(path_type=Path), help="Also write the JSON list here.")
@@ -87,10 +98,13 @@ def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> No
     """Risk of missing for every key result open at the as-of date, with reasons."""
     from okr_pipeline.model.predict import predict
 
+    if output is not None:  # checked before the work, not after it
+        if output.is_dir():
+            raise InputError(f"--output {output} is a directory; give a file path")
+        _write_output(output, None)
     results = predict(get_settings(), get_warehouse(), as_of_instant(as_of))
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+        _write_output(output, json.dumps(results, indent=2, ensure_ascii=False))
     emit(
         results,
         as_json,

@@ -8,6 +8,7 @@ import click
 
 from okr_pipeline.cli.app import (
     JSON_OPTION,
+    FiniteFloatRange,
     emit,
     get_settings,
     get_warehouse,
@@ -25,7 +26,7 @@ from okr_pipeline.cli.app import (
     type=click.Path(path_type=Path),
     help="A bundle directory, an entity file, or an events JSON Lines file.",
 )
-@click.option("--rate", type=click.FloatRange(min=0.1), help="At most this many events a second.")
+@click.option("--rate", type=FiniteFloatRange(min=0.1), help="At most this many events a second.")
 @JSON_OPTION
 @guarded
 def produce_command(source: Path, rate: float | None, as_json: bool) -> None:
@@ -62,11 +63,11 @@ def produce_command(source: Path, rate: float | None, as_json: bool) -> None:
     "--rate",
     default=5.0,
     show_default=True,
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloatRange(min=0.1),
     help="Events a second.",
 )
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many events.")
-@click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
+@click.option("--duration", type=FiniteFloatRange(min=0.1), help="Stop after this many seconds.")
 @click.option("--seed", default=0, show_default=True)
 @JSON_OPTION
 @guarded
@@ -109,7 +110,7 @@ def simulate_command(
 @main.command("consume")
 @click.option("--group", help="Consumer group (default: stream.group).")
 @click.option("--max-events", type=click.IntRange(min=1), help="Stop after this many messages.")
-@click.option("--until-idle", type=click.FloatRange(min=0), help="Stop after this many idle s.")
+@click.option("--until-idle", type=FiniteFloatRange(min=0), help="Stop after this many idle s.")
 @click.option("--no-rescore", is_flag=True, help="Do not re-score touched key results.")
 @JSON_OPTION
 @guarded

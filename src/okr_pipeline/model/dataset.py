@@ -43,7 +43,8 @@ class Snapshots:
 
 
 def training_snapshots(history: History, as_of: datetime, fractions: Sequence[float]) -> Snapshots:
-    """Snapshots of every key result closed (with an outcome) before `as_of`."""
+    """Snapshots of every key result closed (with an outcome) before `as_of` and before the
+    newest data (see `closed_before`)."""
     closed = closed_before(history, as_of)
     pairs = [(kr, snapshot_instant(history, kr, f)) for kr in closed for f in fractions]
     features = features_at(history, pairs)

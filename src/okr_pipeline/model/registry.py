@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import mlflow
 import mlflow.sklearn
@@ -31,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, InputError, OkrError
+from okr_pipeline.redact import redact_text, redact_url
 
 __all__ = [
     "CHALLENGER",
@@ -95,7 +95,7 @@ class Registry:
             raise ConfigError("the registered model name is empty")
         self.tracking_uri = tracking_uri
         self.registered_name = registered_name
-        self._where = _redacted(tracking_uri)
+        self._where = redact_url(tracking_uri)
         with self._mlflow():
             database = _sqlite_path(tracking_uri)
             if database is not None:
@@ -269,7 +269,8 @@ class Registry:
             try:
                 yield
             except MlflowException as exc:
-                raise OkrError(f"MLflow at {self._where}: {exc.message}") from exc
+                message = redact_text(exc.message, self.tracking_uri)  # MLflow quotes the URI whole
+                raise OkrError(f"MLflow at {self._where}: {message}") from exc
 
     def _experiment(self, name: str, artifact_root: Path | None) -> str:
         found = self._client.get_experiment_by_name(name)
@@ -379,15 +380,6 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
         return None
     database = make_url(tracking_uri).database
     return Path(database) if database and database != ":memory:" else None
-
-
-def _redacted(uri: str) -> str:
-    """The URI without a password, for messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def _now() -> str:

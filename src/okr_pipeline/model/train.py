@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Settings
+from okr_pipeline.errors import InputError
 from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.dataset import Snapshots
@@ -80,8 +82,21 @@ def _flat(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     return flat
 
 
+def _refuse_future(as_of: datetime) -> None:
+    """Training learns from outcomes that have happened: a later as-of would count key results
+    still open as closed, and a model trained so would be registered and maybe promoted."""
+    now = now_utc()
+    if as_of > now:
+        raise InputError(
+            f"as-of {as_of.isoformat(timespec='seconds')} is later than now "
+            f"({now.isoformat(timespec='seconds')} UTC): training needs outcomes that have "
+            "happened; give a past as-of or none (now)"
+        )
+
+
 def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult:
     """Train on key results closed before `as_of`, register, and apply the promotion gate."""
+    _refuse_future(as_of)
     started = time.perf_counter()
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
@@ -96,6 +111,7 @@ def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResul
     """Teach the champion the key results closed since it was trained, without starting over
     (boosting continues with `model.update_trees` more trees), then register the result and
     apply the same gate as training. None when there is nothing new to learn from."""
+    _refuse_future(as_of)
     started = time.perf_counter()
     champion, base = load_champion(settings)
     with engine.connect() as conn:

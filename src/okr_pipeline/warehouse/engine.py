@@ -7,9 +7,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, OkrError
@@ -20,18 +23,65 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def create_warehouse_engine(
-    url: str, *, echo: bool = False, busy_timeout_ms: int = 30000
-) -> Engine:
-    """An engine for the URL; SQLite files get WAL and a busy timeout so readers never block."""
+def _parse_url(url: str) -> URL:
+    """The URL as SQLAlchemy reads it; what it cannot read is a ConfigError that never shows the
+    URL itself (it may hold a password)."""
+    example = "e.g. postgresql+psycopg://user:password@host:5432/okr or sqlite:///path/okr.db"
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"warehouse.url is not a database URL: {url!r}") from None
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        raise ConfigError(f"warehouse.url is not a database URL ({example})") from None
+    except ValueError:  # a port that is not a number
+        raise ConfigError(f"warehouse.url has a port that is not a number ({example})") from None
+    # make_url splits at the first `@`, so an `@` in the password ends up in the host name
+    if parsed.host and "@" in parsed.host:
+        raise ConfigError(
+            "warehouse.url: the user name or password holds '@' (or another reserved "
+            "character); percent-encode it, '@' as %40, ':' as %3A, '/' as %2F"
+        )
+    return parsed
+
+
+def create_warehouse_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    busy_timeout_ms: int = 30000,
+    connect_timeout_seconds: int = 10,
+    statement_timeout_seconds: float = 0.0,
+) -> Engine:
+    """An engine for the URL; SQLite files get WAL and a busy timeout so readers never block.
+    PostgreSQL connections give up after the connect timeout (a server that accepts and never
+    answers would otherwise hang every command) and end statements at the statement timeout."""
+    parsed = _parse_url(url)
+    backend = parsed.get_backend_name()
+    if backend != "sqlite":
+        connect_args: dict[str, object] = {}
+        if backend == "postgresql":
+            connect_args["connect_timeout"] = connect_timeout_seconds
+            if statement_timeout_seconds:
+                milliseconds = max(1, round(statement_timeout_seconds * 1000))
+                connect_args["options"] = f"-c statement_timeout={milliseconds}"
+        try:
+            return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+        except NoSuchModuleError:
+            raise ConfigError(
+                f"warehouse.url: unsupported database {parsed.drivername!r} "
+                "(use postgresql+psycopg:// or sqlite:///)"
+            ) from None
+        except ImportError as exc:
+            raise ConfigError(
+                f"warehouse.url: the driver for {parsed.drivername!r} is not installed "
+                f"({exc.name or exc})"
+            ) from None
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the warehouse folder {folder}: {exc.strerror}"
+            ) from None
     engine = create_engine(parsed, echo=echo)
 
     @event.listens_for(engine, "connect")
@@ -65,10 +115,32 @@ def open_warehouse(settings: Settings) -> Engine:
         settings.warehouse_url,
         echo=settings.warehouse.echo,
         busy_timeout_ms=settings.warehouse.sqlite_busy_timeout_ms,
+        connect_timeout_seconds=settings.warehouse.connect_timeout_seconds,
+        statement_timeout_seconds=settings.warehouse.statement_timeout_seconds,
     )
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         migrate(engine)
     except OperationalError as exc:
-        shown = engine.url.render_as_string(hide_password=True)
-        raise OkrError(f"cannot open the warehouse at {shown}: {exc.orig}") from None
+        raise OkrError(f"cannot open the warehouse at {shown}: {_first_line(exc.orig)}") from None
+    except CommandError as exc:
+        unknown = _unknown_revisions(engine)
+        if unknown:
+            raise OkrError(
+                f"the warehouse at {shown} was made by a newer okr-pipeline (revision "
+                f"{', '.join(unknown)}); upgrade okr-pipeline"
+            ) from None
+        raise OkrError(f"cannot migrate the warehouse at {shown}: {exc}") from None
     return engine
+
+
+def _unknown_revisions(engine: Engine) -> list[str]:
+    """Schema revisions recorded in the warehouse that this code's migrations do not know."""
+    known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    return sorted(set(current) - known)
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
