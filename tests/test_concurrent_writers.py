@@ -203,19 +203,24 @@ def _ingest_while_a_writer_holds_the_row(
         )
         writer.start()
         deadline = time.monotonic() + 20
-        with engine.connect() as watcher:
-            while not watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one():
-                assert time.monotonic() < deadline, "the ingest never waited for the holder"
-                time.sleep(0.05)
+        while not _waiting_for_a_lock(engine):
+            assert time.monotonic() < deadline, "the ingest never waited for the holder"
+            time.sleep(0.05)
         holder.commit()
         writer.join(timeout=30)
     assert reports, "the ingest failed"
     return reports[0]
+
+
+def _waiting_for_a_lock(engine: Engine) -> int:
+    # a new transaction each time: one keeps its first view of pg_stat_activity
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
 
 
 def _stored_title(engine: Engine) -> str:
