@@ -53,6 +53,7 @@ from okr_pipeline.warehouse.bulk import (
     insert_tuples,
     upsert,
     upserts,
+    writers_lock,
 )
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
@@ -393,8 +394,8 @@ class Ingestion:
             None if spec.immutable else changes,
             when,
         )
-        counts.stored += len(written)
-        counts.unchanged += len(rows) - len(written)
+        counts.stored += written
+        counts.unchanged += len(rows) - written
 
     def _resolve(self, origin: Origin) -> None:
         """A row retried from the quarantine passed: its quarantine entry is resolved."""
@@ -569,6 +570,7 @@ def ingest_validated(
     started = _utcnow()
     try:
         with gc_paused(), engine.connect() as conn, bulk_page_cache(conn), conn.begin():
+            writers_lock(conn, shared=True)
             conn.execute(
                 insert(ingest_runs).values(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started

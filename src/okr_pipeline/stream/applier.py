@@ -49,6 +49,7 @@ from okr_pipeline.warehouse.bulk import (
     existing_values,
     insert_rows,
     insert_tuples,
+    writers_lock,
 )
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
@@ -159,6 +160,7 @@ def _apply(
             events.append(parsed)
 
     with engine.begin() as conn:
+        writers_lock(conn, shared=False)  # its rounds write out of an ingest's order
         ids = [e.event_id for e in events]
         done = existing_values(conn, processed_events.c.event_id, ids)
         # a redelivered parked event is already waiting: this copy is a duplicate

@@ -10,7 +10,9 @@ Concurrent writers: SQLite has one writer at a time, so what a transaction looke
 until it commits. PostgreSQL lets writers run at once, so there a row that another transaction
 may insert meanwhile is written with INSERT ... ON CONFLICT (`upsert`, `skip_existing`): the
 statement waits for that transaction and then updates, or leaves, the row it finds. Rows go in
-key order, so writers of the same rows take their locks in the same order.
+key order, entity after entity, so ingests of the same rows lock them in the same order. A stream
+batch writes in rounds (parked children after the parents that freed them), out of that order:
+it takes `writers_lock` alone, ingests share it, so an ingest and a batch never deadlock.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
 )
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeEngine
@@ -45,6 +48,7 @@ __all__ = [
     "sqlite_text",
     "upsert",
     "upserts",
+    "writers_lock",
 ]
 
 CHUNK = 5000
@@ -111,6 +115,19 @@ def upserts(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+WRITERS_LOCK = 0x6F6B725F77726974  # "okr_writ": the advisory lock key of `writers_lock`
+
+
+def writers_lock(conn: Connection, *, shared: bool) -> None:
+    """On PostgreSQL, lock the warehouse's rows for the rest of the transaction: shared by
+    ingests, alone for a stream batch (see the module's doc). Other dialects: nothing to do."""
+    if upserts(conn):
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(text(f"SELECT {function}(:key)"), {"key": WRITERS_LOCK})
+
+
+_ROWCOUNT = {"preserve_rowcount": True}  # SQLAlchemy keeps an INSERT's row count only when told
+
 # The rows a conflict found: `excluded` in PostgreSQL's ON CONFLICT, by column name.
 Excluded = Mapping[str, ColumnClause[Any]]
 
@@ -122,11 +139,11 @@ def upsert(
     key: str | tuple[str, ...],
     changes: Callable[[Excluded], Mapping[str, Any]] | None = None,
     when: Callable[[Excluded], ColumnElement[bool]] | None = None,
-) -> set[Any]:
+) -> int:
     """PostgreSQL (see `upserts`): insert the rows (dicts with the same keys); where their `key`
     (a unique column, or several) is taken, by a concurrent transaction too, set
     `changes(excluded)` if `when(excluded)` holds, or keep the stored row if `changes` is None.
-    Returns the keys (values, or tuples of values) of the rows inserted or changed."""
+    Returns how many rows were inserted or changed."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert  # loads with the driver
 
     names = (key,) if isinstance(key, str) else key
@@ -140,11 +157,10 @@ def upsert(
             set_=changes(excluded),
             where=None if when is None else when(excluded),
         )
-    statement = statement.returning(*(table.c[name] for name in names))
-    written: set[Any] = set()
+    # no RETURNING: the driver's pipelined executemany, whose row count is the sum of its rows'
+    written = 0
     for chunk in chunks(sorted(rows, key=itemgetter(*names))):
-        result = conn.execute(statement, list(chunk))
-        written.update(result.scalars() if isinstance(key, str) else map(tuple, result))
+        written += conn.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
     return written
 
 
