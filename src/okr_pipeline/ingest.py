@@ -9,6 +9,10 @@ whatever the order of the input:
 4. compare with the stored row: new rows are inserted, changed and not older rows updated, the
    rest are unchanged. So `read = stored + unchanged + quarantined`, and a second ingest of the
    same input stores nothing.
+
+On PostgreSQL, where other runs (an ingest, the stream consumer) may write the same rows at once,
+step 4 is one INSERT ... ON CONFLICT per chunk (`_upsert`) with the same rule in SQL: what it
+inserted or updated was stored by this run, the rest is unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from itertools import compress
 from operator import itemgetter, not_
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, tuple_, update
 
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
@@ -41,11 +45,15 @@ from okr_pipeline.validation_batch import (
 )
 from okr_pipeline.warehouse.bulk import (
     LOOKUP_CHUNK,
+    Excluded,
     bulk_page_cache,
     chunks,
     from_sqlite_text,
     insert_rows,
     insert_tuples,
+    upsert,
+    upserts,
+    writers_lock,
 )
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
@@ -315,13 +323,16 @@ class Ingestion:
         counts: EntityCounts,
     ) -> None:
         """Insert the new rows, update the changed ones (and not older), count the rest."""
+        self.resolved += [q for q in map(itemgetter(3), origins) if q is not None]
+        if upserts(self.conn):
+            self._upsert(spec, rows, counts)
+            return
         table = ENTITY_TABLES[spec.name]
         empty = not rows or self._was_empty(spec.name)
         stored = {} if empty else _lookup(self.conn, spec, keys)
         if stored and dates_as_text:
             rows = _with_objects(spec, rows)  # to compare with the stored ones
             dates_as_text = False
-        self.resolved += [q for q in map(itemgetter(3), origins) if q is not None]
         if not stored:
             inserts, updates = rows, []
         else:
@@ -354,6 +365,38 @@ class Ingestion:
             for chunk in chunks(params, 5000):
                 self.conn.execute(statement, chunk)
 
+    def _upsert(self, spec: EntitySpec, rows: list[Row], counts: EntityCounts) -> None:
+        """`_store` on a database with concurrent writers: `_replaces` and the comparison with
+        the stored row happen in the statement, against the row as committed at that moment."""
+        if not rows:
+            return
+        table = ENTITY_TABLES[spec.name]
+        values = [name for name in spec.field_names if name != spec.key]
+
+        def changes(new: Excluded) -> dict[str, Any]:
+            return {name: new[name] for name in [*values, "run_id"]}
+
+        def when(new: Excluded) -> Any:
+            differs = tuple_(*(table.c[n] for n in values)).is_distinct_from(
+                tuple_(*(new[n] for n in values))
+            )
+            if not spec.versioned:
+                return differs
+            old_at, new_at = table.c.updated_at, new["updated_at"]
+            # not older (see _version): a stored row without updated_at is older than any
+            return differs & or_(old_at.is_(None), new_at >= old_at)
+
+        written = upsert(
+            self.conn,
+            table,
+            [{"run_id": self.run_id, **dict(zip(spec.field_names, row))} for row in rows],
+            spec.key,
+            None if spec.immutable else changes,
+            when,
+        )
+        counts.stored += written
+        counts.unchanged += len(rows) - written
+
     def _resolve(self, origin: Origin) -> None:
         """A row retried from the quarantine passed: its quarantine entry is resolved."""
         if origin[3] is not None:
@@ -372,7 +415,9 @@ class Ingestion:
             sighting = 0 if rejected.record.quarantine_id is not None else 1
             by_print[digest] = (rejected, (seen[1] if seen else 0) + sighting)
         existing: dict[str, int] = {}
-        for chunk in chunks(list(by_print), LOOKUP_CHUNK):
+        # with concurrent writers, a repeat is found (and counted) by the insert itself
+        concurrent = upserts(self.conn)
+        for chunk in [] if concurrent else chunks(list(by_print), LOOKUP_CHUNK):
             rows = self.conn.execute(
                 select(quarantine.c.fingerprint, quarantine.c.times_seen).where(
                     quarantine.c.fingerprint.in_(chunk)
@@ -411,7 +456,10 @@ class Ingestion:
                     "first_seen_at": self.now,
                 }
             )
-        insert_rows(self.conn, quarantine, new_rows)
+        if concurrent:
+            upsert(self.conn, quarantine, new_rows, "fingerprint", _seen_again)
+        else:
+            insert_rows(self.conn, quarantine, new_rows)
         if seen_again:
             columns = ["reason", "field", "message", "last_run_id", "last_seen_at", "times_seen"]
             statement = (
@@ -430,6 +478,16 @@ class Ingestion:
                 .where(quarantine.c.id.in_(chunk))
                 .values(resolved_at=self.now, resolved_run_id=self.run_id)
             )
+
+
+def _seen_again(new: Excluded) -> dict[str, Any]:
+    """A quarantined row seen again: its count and last sighting (as `write_quarantine` sets)."""
+    last = ["reason", "field", "message", "last_run_id", "last_seen_at"]
+    return {name: new[name] for name in last} | {
+        "times_seen": quarantine.c.times_seen + new["times_seen"],
+        "resolved_at": None,
+        "resolved_run_id": None,
+    }
 
 
 def ingest(
@@ -512,6 +570,7 @@ def ingest_validated(
     started = _utcnow()
     try:
         with gc_paused(), engine.connect() as conn, bulk_page_cache(conn), conn.begin():
+            writers_lock(conn, shared=True)
             conn.execute(
                 insert(ingest_runs).values(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started

@@ -8,13 +8,17 @@ range scan, with no second index to maintain. Committed offsets are per (group, 
 Durability and concurrency: WAL with `synchronous=NORMAL` makes a committed transaction survive a
 killed process (not a power cut); each `produce` is one short write transaction, and readers never
 block the writer. Several producer processes may append at once. A consumer is assigned every
-partition of its topics, so a group should have one active consumer at a time: two would both read
-everything and race on the committed offsets (they never move backwards, but work is duplicated).
+partition of its topics, so a group has one active consumer at a time: it holds an exclusive
+`flock` on a lock file beside the log while it is open, and a second consumer of the group is
+refused. The kernel drops the lock with its process, however that ends (SIGKILL too).
 An instance is not thread-safe; give each thread its own log or consumer.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import sqlite3
 import time
 import zlib
@@ -96,6 +100,29 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise OkrError(f"event log {path}: cannot {action}: {exc}") from None
+
+
+def _hold_group(path: Path, group: str) -> int:
+    """The open lock file of the group on the log at `path`, locked for this process; an
+    OkrError if another consumer of the group holds it."""
+    digest = hashlib.sha256(group.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    lock_path = path.with_name(f"{path.name}.group-{digest}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OkrError(f"cannot open the lock file of consumer group {group!r}: {exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise OkrError(
+            f"consumer group {group!r} already has an active consumer on the event log {path} "
+            f"(pid {holder}); stop it first, or consume as another group (--group)"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message above
+    return fd
 
 
 class SqliteEventLog:
@@ -222,7 +249,12 @@ class SqliteConsumer:
     ) -> None:
         self.path = path
         self.group = group
-        self._conn = _connect(path, busy_timeout_ms)
+        self._lock = _hold_group(path, group)
+        try:
+            self._conn = _connect(path, busy_timeout_ms)
+        except OkrError:
+            os.close(self._lock)
+            raise
         self._assigned = list(assigned)
         self._by_id = {pid: (topic, part) for topic, part, pid in assigned}
         self._pid_of = {(topic, part): pid for topic, part, pid in assigned}
@@ -285,6 +317,9 @@ class SqliteConsumer:
 
     def close(self) -> None:
         self._conn.close()
+        if self._lock >= 0:
+            os.close(self._lock)  # and so the group's lock
+            self._lock = -1
 
     def __enter__(self) -> SqliteConsumer:
         return self

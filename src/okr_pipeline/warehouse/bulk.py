@@ -5,6 +5,14 @@ cost of a large SQLite ingest. On SQLite the rows therefore go to the driver dir
 and timestamps turned into the exact text SQLAlchemy's SQLite types store (a test holds the two
 to the same format); a value that already is that text goes as it is. Other dialects take
 SQLAlchemy's own executemany.
+
+Concurrent writers: SQLite has one writer at a time, so what a transaction looked up stays true
+until it commits. PostgreSQL lets writers run at once, so there a row that another transaction
+may insert meanwhile is written with INSERT ... ON CONFLICT (`upsert`, `skip_existing`): the
+statement waits for that transaction and then updates, or leaves, the row it finds. Rows go in
+key order, entity after entity, so ingests of the same rows lock them in the same order. A stream
+batch writes in rounds (parked children after the parents that freed them), out of that order:
+it takes `writers_lock` alone, ingests share it, so an ingest and a batch never deadlock.
 """
 
 from __future__ import annotations
@@ -12,9 +20,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, DateTime, Table, bindparam, insert, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeEngine
 
 __all__ = [
@@ -25,6 +46,9 @@ __all__ = [
     "insert_rows",
     "insert_tuples",
     "sqlite_text",
+    "upsert",
+    "upserts",
+    "writers_lock",
 ]
 
 CHUNK = 5000
@@ -86,11 +110,78 @@ def from_sqlite_text(column_type: TypeEngine[Any]) -> Callable[[str], Any] | Non
     return None
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows (dicts with the same keys) into the table."""
+def upserts(conn: Connection) -> bool:
+    """Whether writers on this connection's database run at once and write with `upsert`."""
+    return conn.dialect.name == "postgresql"
+
+
+WRITERS_LOCK = 0x6F6B725F77726974  # "okr_writ": the advisory lock key of `writers_lock`
+
+
+def writers_lock(conn: Connection, *, shared: bool) -> None:
+    """On PostgreSQL, lock the warehouse's rows for the rest of the transaction: shared by
+    ingests, alone for a stream batch (see the module's doc). Other dialects: nothing to do."""
+    if upserts(conn):
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(text(f"SELECT {function}(:key)"), {"key": WRITERS_LOCK})
+
+
+_ROWCOUNT = {"preserve_rowcount": True}  # SQLAlchemy keeps an INSERT's row count only when told
+
+# The rows a conflict found: `excluded` in PostgreSQL's ON CONFLICT, by column name.
+Excluded = Mapping[str, ColumnClause[Any]]
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: str | tuple[str, ...],
+    changes: Callable[[Excluded], Mapping[str, Any]] | None = None,
+    when: Callable[[Excluded], ColumnElement[bool]] | None = None,
+) -> int:
+    """PostgreSQL (see `upserts`): insert the rows (dicts with the same keys); where their `key`
+    (a unique column, or several) is taken, by a concurrent transaction too, set
+    `changes(excluded)` if `when(excluded)` holds, or keep the stored row if `changes` is None.
+    Returns how many rows were inserted or changed."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert  # loads with the driver
+
+    names = (key,) if isinstance(key, str) else key
+    statement = pg_insert(table)
+    if changes is None:
+        statement = statement.on_conflict_do_nothing(index_elements=names)
+    else:
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=names,
+            set_=changes(excluded),
+            where=None if when is None else when(excluded),
+        )
+    # no RETURNING: the driver's pipelined executemany, whose row count is the sum of its rows'
+    written = 0
+    for chunk in chunks(sorted(rows, key=itemgetter(*names))):
+        written += conn.execute(statement, list(chunk), execution_options=_ROWCOUNT).rowcount
+    return written
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_existing: str | tuple[str, ...] | None = None,
+) -> None:
+    """Insert rows (dicts with the same keys) into the table. With `skip_existing` (a unique
+    column, or several), on PostgreSQL a row whose key a concurrent writer took is left out."""
     if rows:
         names = list(rows[0])
-        insert_tuples(conn, table, names, [tuple(row[n] for n in names) for row in rows])
+        insert_tuples(
+            conn,
+            table,
+            names,
+            [tuple(row[n] for n in names) for row in rows],
+            skip_existing=skip_existing,
+        )
 
 
 def insert_tuples(
@@ -101,13 +192,18 @@ def insert_tuples(
     constants: Mapping[str, Any] | None = None,
     *,
     dates_as_text: bool = False,
+    skip_existing: str | tuple[str, ...] | None = None,
 ) -> None:
     """Insert rows (values in the order of `names`) into the table; `constants` gives columns
     that hold the same value in every row. With `dates_as_text`, every date and timestamp of
-    the rows already is the text SQLite stores."""
+    the rows already is the text SQLite stores. With `skip_existing` (a unique column, or
+    several), on PostgreSQL a row whose key a concurrent writer took is left out."""
     if not rows:
         return
     constants = constants or {}
+    if skip_existing and upserts(conn):
+        upsert(conn, table, [dict(zip(names, row)) | constants for row in rows], skip_existing)
+        return
     if conn.dialect.name != "sqlite":
         for chunk in chunks(rows):
             conn.execute(insert(table), [dict(zip(names, row)) | constants for row in chunk])

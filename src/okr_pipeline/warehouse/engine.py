@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -21,6 +21,7 @@ __all__ = ["create_warehouse_engine", "migrate", "open_warehouse"]
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x6F6B725F6D696772  # "okr_migr": the advisory lock key of schema upgrades
 
 
 def _parse_url(url: str) -> URL:
@@ -101,10 +102,15 @@ def create_warehouse_engine(
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision, in place (an empty database is created)."""
+    """Bring the schema to the newest revision, in place (an empty database is created).
+    On PostgreSQL, commands started at once migrate one after another: the first creates the
+    schema, the others then find it current (SQLite has one writer at a time anyway)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # held until this transaction ends, so until the upgrade is committed
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,284 @@
+"""Writers at once: `okr ingest` twice and `okr consume` of the same entities on PostgreSQL end
+as one ingest does, each run's report reconciling; first commands on an empty database all
+create the schema without failing; one consumer per group on the embedded log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert, select, text
+
+from okr_pipeline.contract import ENTITIES
+from okr_pipeline.ingest import IngestReport, ingest
+from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
+
+pytestmark = pytest.mark.postgres
+
+
+def _okr(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "okr_pipeline", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return process.returncode, out, err
+
+
+@pytest.fixture
+def new_database(postgres_admin: Engine, postgres_url: str) -> Iterator[Callable[[], str]]:
+    """Makes further empty PostgreSQL databases (beside `postgres_url`), dropped afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"okr_test_{uuid.uuid4().hex[:12]}"
+        with postgres_admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+    with postgres_admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _entity_rows(engine: Engine) -> dict[str, list[tuple]]:
+    """Every entity row without its lineage (run_id), by key."""
+    rows = {}
+    with engine.connect() as conn:
+        for name, spec in ENTITIES.items():
+            table = ENTITY_TABLES[name]
+            columns = [table.c[field] for field in spec.field_names]
+            rows[name] = [
+                tuple(row) for row in conn.execute(select(*columns).order_by(table.c[spec.key]))
+            ]
+    return rows
+
+
+def _quarantine_seen(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(quarantine.c.fingerprint, quarantine.c.times_seen)).all())
+
+
+def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
+    tmp_path: Path, postgres_url: str, new_database: Callable[[], str]
+):
+    bundle = tmp_path / "bundle"
+    base = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data")}
+    code, _, err = _finish(
+        _okr("generate", "--out", str(bundle), "--seed", "1", "--scale", "1", "--messy", env=base)
+    )
+    assert code == 0, err
+    code, _, err = _finish(_okr("produce", "--from", str(bundle), env=base))
+    assert code == 0, err
+
+    # the reference: one ingest into a fresh database, alone
+    alone_url = new_database()
+    code, out, err = _finish(
+        _okr("ingest", str(bundle), "--json", env=base | {"OKR_WAREHOUSE__URL": alone_url})
+    )
+    assert code == 0, err
+    alone = json.loads(out)
+
+    # at once, on an empty database (not even a schema yet): two ingests and a consumer
+    env = base | {"OKR_WAREHOUSE__URL": postgres_url, "OKR_STREAM__BATCH_SIZE": "300"}
+    writers = [
+        _okr("ingest", str(bundle), "--json", env=env),
+        _okr("ingest", str(bundle), "--json", env=env),
+        _okr("consume", "--json", "--no-rescore", "--until-idle", "2", env=env),
+    ]
+    results = [_finish(writer) for writer in writers]
+    for code, _, err in results:
+        assert code == 0, err
+    reports = [json.loads(out) for _, out, _ in results[:2]]
+    consumed = json.loads(results[2][1])
+
+    for report in reports:
+        for name, counts in report["entities"].items():
+            expected = alone["entities"][name]
+            assert counts["read"] == counts["stored"] + counts["unchanged"] + counts["quarantined"]
+            assert (counts["read"], counts["quarantined"]) == (
+                expected["read"],
+                expected["quarantined"],
+            ), name
+    assert consumed["messages"] == alone["totals"]["read"]
+
+    together_engine = create_warehouse_engine(postgres_url)
+    alone_engine = create_warehouse_engine(alone_url)
+    try:
+        together, single = _entity_rows(together_engine), _entity_rows(alone_engine)
+        for name in ENTITIES:
+            assert len(together[name]) == alone["entities"][name]["stored"], name
+            assert together[name] == single[name], name
+        # each bad row was seen once by each ingest (the consumer dead-letters instead)
+        seen_alone = _quarantine_seen(alone_engine)
+        assert _quarantine_seen(together_engine) == {k: 2 * v for k, v in seen_alone.items()}
+        with together_engine.connect() as conn:
+            runs = conn.execute(
+                select(ingest_runs.c.kind, ingest_runs.c.started_at, ingest_runs.c.finished_at)
+            ).all()
+        # the race took place: the ingests overlapped, and a stream batch began during them
+        (start_a, end_a), (start_b, end_b) = [(s, e) for kind, s, e in runs if kind == "files"]
+        assert start_a < end_b and start_b < end_a
+        batches = [(s, e) for kind, s, e in runs if kind == "stream"]
+        assert any(max(start_a, start_b) < s < min(end_a, end_b) for s, _ in batches)
+    finally:
+        together_engine.dispose()
+        alone_engine.dispose()
+
+
+def test_first_commands_on_an_empty_database_all_succeed(tmp_path: Path, postgres_url: str):
+    env = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data"), "OKR_WAREHOUSE__URL": postgres_url}
+    commands = [_okr("status", "--json", env=env) for _ in range(4)]
+    for code, out, err in map(_finish, commands):
+        assert code == 0, err
+        assert json.loads(out)["rows"]["objectives"] == 0
+
+
+OBJECTIVE = {
+    "objective_id": "O-1",
+    "title": "Grow",
+    "period_start": "2026-01-01",
+    "period_end": "2026-03-31",
+}
+
+
+def _objective(updated_at: str, title: str) -> dict[str, list[RawRecord]]:
+    fields = OBJECTIVE | {"updated_at": updated_at, "title": title}
+    return {"objectives": [RawRecord("objectives", fields, "test", 1, json.dumps(fields))]}
+
+
+def _ingest_while_a_writer_holds_the_row(
+    engine: Engine, held_updated_at: datetime, records: dict[str, list[RawRecord]]
+) -> IngestReport:
+    """`records` ingested while another transaction has inserted O-1 and not yet committed:
+    the ingest waits for it, then finds its row."""
+    reports: list[IngestReport] = []
+    with engine.connect() as holder:
+        run_id = str(uuid.uuid4())
+        holder.execute(
+            insert(ingest_runs).values(
+                run_id=run_id,
+                kind="files",
+                source="holder",
+                status="running",
+                started_at=datetime.now(),
+            )
+        )
+        holder.execute(
+            insert(ENTITY_TABLES["objectives"]).values(
+                objective_id="O-1",
+                title="Held",
+                period_start=datetime(2026, 1, 1).date(),
+                period_end=datetime(2026, 3, 31).date(),
+                status="active",
+                updated_at=held_updated_at,
+                run_id=run_id,
+            )
+        )
+        writer = threading.Thread(
+            target=lambda: reports.append(ingest(engine, records, source="t"))
+        )
+        writer.start()
+        deadline = time.monotonic() + 20
+        while not _waiting_for_a_lock(engine):
+            assert time.monotonic() < deadline, "the ingest never waited for the holder"
+            time.sleep(0.05)
+        holder.commit()
+        writer.join(timeout=30)
+    assert reports, "the ingest failed"
+    return reports[0]
+
+
+def _waiting_for_a_lock(engine: Engine) -> int:
+    # a new transaction each time: one keeps its first view of pg_stat_activity
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+
+
+def _stored_title(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(ENTITY_TABLES["objectives"].c.title)).scalar_one()
+
+
+@pytest.fixture
+def postgres_warehouse(postgres_url: str) -> Iterator[Engine]:
+    engine = create_warehouse_engine(postgres_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_an_older_row_loses_to_a_concurrent_newer_one(postgres_warehouse: Engine):
+    report = _ingest_while_a_writer_holds_the_row(
+        postgres_warehouse, datetime(2026, 2, 1), _objective("2026-01-15T00:00:00Z", "Older")
+    )
+    counts = report.entities["objectives"]
+    assert (counts.read, counts.stored, counts.unchanged) == (1, 0, 1)
+    assert _stored_title(postgres_warehouse) == "Held"
+
+
+def test_a_newer_row_replaces_a_concurrent_older_one(postgres_warehouse: Engine):
+    report = _ingest_while_a_writer_holds_the_row(
+        postgres_warehouse, datetime(2026, 2, 1), _objective("2026-02-15T00:00:00Z", "Newer")
+    )
+    counts = report.entities["objectives"]
+    assert (counts.read, counts.stored, counts.unchanged) == (1, 1, 0)
+    assert _stored_title(postgres_warehouse) == "Newer"
+
+
+def _wait_for(process: subprocess.Popen[str], text_in_stderr: str) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:  # start-up takes a second or two
+        if text_in_stderr in line:
+            return
+    raise AssertionError(f"{text_in_stderr!r} never appeared; exit {process.wait()}")
+
+
+def test_a_second_consumer_of_a_group_is_refused_until_the_first_is_gone(tmp_path: Path):
+    env = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data")}
+    first = _okr("-v", "consume", "--no-rescore", env=env)
+    try:
+        _wait_for(first, "consuming")
+        code, _, err = _finish(_okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
+        assert code == 1
+        assert "okr-warehouse" in err and f"pid {first.pid}" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        # another group is another reader
+        code, _, err = _finish(
+            _okr("consume", "--group", "audit", "--no-rescore", "--until-idle", "0.5", env=env)
+        )
+        assert code == 0, err
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+    code, _, err = _finish(_okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
+    assert code == 0, err
