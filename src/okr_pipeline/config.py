@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from okr_pipeline.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Limits", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
 
@@ -45,6 +45,16 @@ class Warehouse(_Section):
 
 class Ingest(_Section):
     batch_size: int = Field(5000, ge=1)
+
+
+class Limits(_Section):
+    """Bounds on input from outside (files, events): beyond them a row or message is rejected as
+    `too_large`, never parsed further. Far above any real OKR data."""
+
+    max_depth: int = Field(64, ge=2, le=512)  # nesting of JSON objects and arrays
+    # digits of one JSON number; Python itself refuses integers of more than 4,300
+    max_digits: int = Field(1000, ge=20, le=4300)
+    max_raw_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)  # one row or one message
 
 
 class Topics(_Section):
@@ -174,6 +184,7 @@ class Settings(BaseSettings):
     paths: Paths = Paths()
     warehouse: Warehouse = Warehouse()
     ingest: Ingest = Ingest()
+    limits: Limits = Limits()
     stream: Stream = Stream()
     pipelines: Pipelines = Pipelines()
     model: Model = Model()

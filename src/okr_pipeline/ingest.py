@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from itertools import compress
 from operator import itemgetter, not_
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
@@ -53,10 +54,13 @@ __all__ = [
     "EntityCounts",
     "IngestReport",
     "Ingestion",
+    "bounded_raw",
     "chunked",
     "ingest",
     "ingest_batches",
     "ingest_validated",
+    "insert_raw_rows",
+    "storable_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -134,14 +138,47 @@ def _lookup(conn: Connection, spec: EntitySpec, ids: Iterable[str]) -> dict[str,
 
 
 def storable_text(raw: str) -> str:
-    """Raw content as text every database stores: bad bytes and NULs shown as escapes."""
+    """Raw content as text every database stores: bad bytes, lone surrogates and NULs shown as
+    escapes."""
     if "\x00" in raw:
         raw = raw.replace("\x00", "\\x00")
     try:
         raw.encode("utf-8")
-    except UnicodeEncodeError:  # surrogates standing for bytes that were not UTF-8
+    except UnicodeEncodeError:
+        # surrogates standing for bytes that were not UTF-8 (surrogateescape) become \xNN; any
+        # other (a "\ud800" escape read from JSON) \uNNNN
+        raw = _NOT_A_BYTE.sub(lambda match: f"\\u{ord(match[0]):04x}", raw)
         raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return raw
+
+
+_NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+RAW_KEPT_BYTES = 64 * 1024  # of a longer raw content only this much is stored
+
+
+def bounded_raw(raw: str) -> dict[str, Any]:
+    """The raw columns for storable raw content: a long one keeps its first RAW_KEPT_BYTES,
+    with raw_length and raw_sha256 of the whole (UTF-8); content kept whole has neither (see
+    `insert_raw_rows`)."""
+    if len(raw) <= RAW_KEPT_BYTES // 4:  # the common case: short whatever its characters
+        return {"raw": raw}
+    data = raw.encode("utf-8")
+    if len(data) <= RAW_KEPT_BYTES:
+        return {"raw": raw}
+    return {
+        "raw": data[:RAW_KEPT_BYTES].decode("utf-8", "ignore"),  # not half a character
+        "raw_length": len(data),
+        "raw_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def insert_raw_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows holding `bounded_raw` columns: those with whole content first, without the
+    columns that only long content fills (so even a warehouse not yet migrated takes them)."""
+    whole = [row for row in rows if "raw_length" not in row]
+    insert_rows(conn, table, whole)
+    if len(whole) < len(rows):
+        insert_rows(conn, table, [row for row in rows if "raw_length" in row])
 
 
 # The entities that others refer to (their rows are looked up by id during the run).
@@ -401,7 +438,7 @@ class Ingestion:
                     "entity": record.entity,
                     "source": record.source,
                     "line": record.line,
-                    "raw": record.raw,
+                    **bounded_raw(record.raw),
                     "fields": None
                     if record.fields is None
                     else json.dumps(record.fields, default=str),  # ASCII: escapes any bad bytes
@@ -411,7 +448,7 @@ class Ingestion:
                     "first_seen_at": self.now,
                 }
             )
-        insert_rows(self.conn, quarantine, new_rows)
+        insert_raw_rows(self.conn, quarantine, new_rows)
         if seen_again:
             columns = ["reason", "field", "message", "last_run_id", "last_seen_at", "times_seen"]
             statement = (

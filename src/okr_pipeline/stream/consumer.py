@@ -201,7 +201,11 @@ def consume(
             idle_since = time.monotonic()
             busy_from = busy_from or idle_since
             batch = apply_batch(
-                engine, messages, source=topics.events, park_timeout=stream.park_timeout_seconds
+                engine,
+                messages,
+                source=topics.events,
+                park_timeout=stream.park_timeout_seconds,
+                limits=settings.limits,
             )
             publish_dead_letters(engine, event_log, topics.dead_letters)
             consumer.commit(messages)
