@@ -87,6 +87,9 @@ POISON_EVENTS = {
     _event("p-surrogate", '{"objective_id": "O-9", "title": "\\ud800"}'): "invalid_encoding",
     _event("p\x00nul", json.dumps(OBJECTIVE)): "invalid_encoding",  # JSON: "p\u0000nul"
     BIG_EVENT: "too_large",
+    '{"event_id": "p-type", "event_type": ["objective.upserted"], "payload": {}}': (
+        "unknown_event_type"  # a list: unhashable, once a TypeError
+    ),
     **{_event(blank, json.dumps(OBJECTIVE)): "missing_field" for blank in ("", " ", "  ", "\t")},
 }
 

@@ -42,6 +42,7 @@ REASONS = (
     "too_long",
     "malformed_row",
     "invalid_encoding",
+    "too_large",  # beyond a limit of config.Limits (size, nesting, digits)
 )
 
 MAX_ID_LENGTH = 255
