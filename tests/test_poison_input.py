@@ -17,10 +17,11 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from okr_pipeline.cli import main
-from okr_pipeline.config import Limits
+from okr_pipeline.config import Limits, load_settings
 from okr_pipeline.ingest import RAW_KEPT_BYTES, bounded_raw, storable_text
 from okr_pipeline.ingest_files import PARALLEL_BYTES
 from okr_pipeline.stream.applier import apply_batch
+from okr_pipeline.stream.backends import open_event_log
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
 from okr_pipeline.warehouse.engine import create_warehouse_engine
@@ -128,6 +129,17 @@ def test_poison_events_are_dead_lettered_and_the_good_ones_stored(engine: Engine
     assert big.raw_length == len(whole) and len(big.raw.encode()) <= RAW_KEPT_BYTES
     assert big.raw_sha256 == hashlib.sha256(whole).hexdigest()
     assert whole.decode().startswith(big.raw)
+    # on the dead-letter topic too: the start of the message, the length and hash of the whole
+    settings = load_settings()
+    event_log = open_event_log(settings)
+    reader = event_log.consumer("dlq-reader", [settings.stream.topics.dead_letters])
+    letters = [json.loads(m.value) for m in reader.poll(100, 1.0)]
+    reader.close()
+    event_log.close()
+    assert len(letters) == len(POISON_EVENTS)
+    (published,) = [letter for letter in letters if "original_length" in letter]
+    assert published["original"] == big.raw and published["original_length"] == len(whole)
+    assert published["original_sha256"] == big.raw_sha256
 
     # a restart: the poison is behind the committed offsets, nothing is read again
     code, out, err = _run("consume", "--until-idle", "1", "--no-rescore", "--json")
