@@ -18,12 +18,14 @@ from sqlalchemy import Engine, func, select
 
 from okr_pipeline.cli import main
 from okr_pipeline.config import Limits, load_settings
+from okr_pipeline.contract import ENTITIES, Rejection
 from okr_pipeline.ingest import RAW_KEPT_BYTES, bounded_raw, storable_text
 from okr_pipeline.ingest_files import PARALLEL_BYTES
 from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.backends import open_event_log
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
+from okr_pipeline.validation_batch import validate_batch
 from okr_pipeline.warehouse.engine import create_warehouse_engine
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
@@ -295,18 +297,38 @@ def test_a_plan_tasks_document_beyond_the_limits_is_one_quarantined_row(
 
 def test_a_plan_task_with_a_lone_surrogate_is_quarantined_alone(engine: Engine, tmp_path):
     bundle = _bundle(tmp_path)
+    daily = [{"id": "d-1", "task": "inherits its parent's id"}]
     plan = [
         {
             "id": "wp-1",
             "keyResultId": "KR-1",
-            "tasks": [{"id": "t-1", "task": "ok"}, {"id": "t-2", "task": "\ud800"}],
+            "tasks": [
+                {"id": "t-1", "task": "ok"},
+                {"id": "t-2", "task": "\ud800"},
+                {"id": "t-\udc00", "task": "parent", "planTask": daily},
+            ],
         }
     ]
     (bundle / "plan_tasks.json").write_text(json.dumps(plan))  # ASCII: the escape \ud800
     code, out, err = _run("ingest", str(bundle), "--json")
     assert code == 0, err
     tasks = json.loads(out)["entities"]["tasks"]
-    assert tasks["stored"] == 1 and tasks["by_reason"] == {"invalid_encoding": 1}
+    assert tasks["stored"] == 1 and tasks["by_reason"] == {"invalid_encoding": 3}
+
+
+@pytest.mark.parametrize("rows", [1, 40], ids=["per-row", "by-column"])
+def test_validation_refuses_a_lone_surrogate_as_it_refuses_nul(rows: int):
+    spec = ENTITIES["objectives"]
+    bad = OBJECTIVE | {"title": "a\ud800b"}
+    results = validate_batch(spec, [OBJECTIVE | {"objective_id": f"O-{i}"} for i in range(rows)])
+    assert not any(isinstance(r, Rejection) for r in results)
+    (rejected,) = (
+        validate_batch(spec, [bad])
+        if rows == 1
+        else validate_batch(spec, [*([OBJECTIVE] * (rows - 1)), bad])[-1:]
+    )
+    assert isinstance(rejected, Rejection)
+    assert (rejected.reason, rejected.field) == ("invalid_encoding", "title")
 
 
 def test_poison_in_a_large_bundle_does_not_stop_the_child_processes(engine: Engine, tmp_path):

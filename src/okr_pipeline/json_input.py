@@ -11,25 +11,41 @@ brackets to exceed it, the encoding only where it holds a surrogate escape.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from okr_pipeline.config import Limits
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "DIGITS_AS_ZEROS",
+    "SHAPE",
     "Unacceptable",
     "check_depth",
     "check_encodable",
     "has_long_number",
     "loads",
     "might_hold_surrogates",
+    "parse",
     "strict_scanner",
+    "too_deep",
 ]
 
 DEFAULT_LIMITS = Limits()
-# digits as "0", every other byte as " ": a run of n zeros is a run of n digits
-DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+
+
+def _shape_of(byte: int) -> int:
+    if 48 <= byte <= 57:
+        return 48  # a digit: "0"
+    return 123 if byte in b"{[" else 32  # "{" or "[": "{", else " "
+
+
+# JSON bytes translated by this table show in one pass (bytes.translate) their runs of digits
+# (a run of n digits is n "0") and how many objects and arrays they might open (each "{" or "["
+# is "{"); every other byte is " "
+SHAPE = bytes(map(_shape_of, range(256)))
+# an escape of a surrogate (or a backslash before "ud800"): the text may hold a lone one
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _CONTAINERS = (dict, list)
 
 
@@ -42,7 +58,7 @@ class Unacceptable(Exception):
         self.detail = detail
 
 
-def _too_deep(limits: Limits) -> Unacceptable:
+def too_deep(limits: Limits) -> Unacceptable:
     return Unacceptable("too_large", f"nested deeper than {limits.max_depth} levels")
 
 
@@ -60,13 +76,20 @@ def _number_hooks(limits: Limits) -> dict[str, Any]:
     return {"parse_int": bounded(int), "parse_float": bounded(float)}
 
 
+def parse(text: str, limits: Limits, strict: bool = True) -> Any:
+    """json.loads refusing nesting too deep for the parser; with `strict`, numbers longer than
+    the limit (needed only where the text holds such a run of digits). The nesting within the
+    parser's reach is not measured: see `loads`."""
+    try:
+        return json.loads(text, **_number_hooks(limits)) if strict else json.loads(text)
+    except RecursionError:
+        raise too_deep(limits) from None
+
+
 def loads(text: str, limits: Limits) -> Any:
     """json.loads within the limits; a JSONDecodeError stays one (the input is malformed).
     Its strings may still hold lone surrogates: see `check_encodable`."""
-    try:
-        value = json.loads(text, **_number_hooks(limits))
-    except RecursionError:
-        raise _too_deep(limits) from None
+    value = parse(text, limits)
     if text.count("[") + text.count("{") > limits.max_depth:
         check_depth(value, limits)
     return value
@@ -77,10 +100,10 @@ def strict_scanner(limits: Limits) -> Any:
     return json.JSONDecoder(**_number_hooks(limits)).scan_once
 
 
-def has_long_number(data: bytes, limits: Limits) -> bool:
-    """Whether the bytes hold a run of digits longer than a number may be (or maybe a string of
-    digits): then the strict parsing is needed."""
-    return b"0" * (limits.max_digits + 1) in data.translate(DIGITS_AS_ZEROS)
+def has_long_number(shape: bytes, limits: Limits) -> bool:
+    """Whether JSON bytes (their SHAPE) hold a run of digits longer than a number may be (or a
+    string of digits): then `parse` must be strict."""
+    return b"0" * (limits.max_digits + 1) in shape
 
 
 def check_depth(value: Any, limits: Limits) -> None:
@@ -91,7 +114,7 @@ def check_depth(value: Any, limits: Limits) -> None:
     while level:
         depth += 1
         if depth > limits.max_depth:
-            raise _too_deep(limits)
+            raise too_deep(limits)
         inner = []
         for container in level:
             items = container.values() if container.__class__ is dict else container
@@ -110,7 +133,8 @@ def check_encodable(value: Any) -> None:
 
 
 def might_hold_surrogates(text: str | bytes) -> bool:
-    """Whether JSON text holds a surrogate escape (or something like one)."""
-    if text.__class__ is bytes:
-        return b"\\ud" in text or b"\\uD" in text  # type: ignore[operator]
-    return "\\ud" in text or "\\uD" in text  # type: ignore[operator]
+    """Whether JSON text escapes a surrogate (or something like one). Most JSON holds no
+    backslash at all: a search for it alone is the fastest."""
+    if isinstance(text, bytes):
+        return b"\\" in text and _SURROGATE_ESCAPE_BYTES.search(text) is not None
+    return "\\" in text and _SURROGATE_ESCAPE.search(text) is not None

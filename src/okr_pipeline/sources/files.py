@@ -26,13 +26,16 @@ from okr_pipeline.errors import InputError
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.json_input import (
     DEFAULT_LIMITS,
+    SHAPE,
     Unacceptable,
     check_depth,
     check_encodable,
     has_long_number,
     loads,
     might_hold_surrogates,
+    parse,
     strict_scanner,
+    too_deep,
 )
 from okr_pipeline.sources.batch import RawBatch, RowColumns
 from okr_pipeline.sources.record import RawRecord
@@ -215,12 +218,8 @@ def parse_file(
         warnings.append(f"{path}: empty file")
         return None, warnings
     reader = {"csv": _csv_batch, "jsonl": _jsonl_batch, "plan_tasks": _plan_batch}[file.fmt]
-    # numbers as long as a limit: parsed with the checks (the common case needs none); UTF-16
-    # bytes do not show runs of digits
-    strict = file.fmt != "csv" and (
-        has_long_number(file.data, limits) or file.data.startswith(_UTF16_BOMS)
-    )
-    batch, names = reader(text, file.entity, str(path), clean, _Reading(limits, strict))
+    reading = _Reading(limits, None if file.fmt == "csv" else file.data)
+    batch, names = reader(text, file.entity, str(path), clean, reading)
     unknown = names - set(ENTITIES[file.entity].field_names)
     if unknown:
         warnings.append(f"{path}: unknown columns ignored: {', '.join(sorted(map(str, unknown)))}")
@@ -255,12 +254,21 @@ _scan = json.JSONDecoder().scan_once  # json.loads without its Python layers, fo
 
 
 class _Reading:
-    """How a file's rows are read: within `limits`; with `strict`, each JSON number is checked
-    for its length (needed only where the file holds a run of digits that long)."""
+    """How a file's rows are read: within `limits`. What one pass over a JSON file's bytes
+    (json_input.SHAPE) tells decides the checks its rows need: `strict`, each number checked
+    for its length (the file holds a run of digits that long); `openers`, how many objects and
+    arrays it might hold; `surrogates`, whether it might escape a surrogate."""
 
-    def __init__(self, limits: Limits, strict: bool) -> None:
+    def __init__(self, limits: Limits, data: bytes | None = None) -> None:
         self.limits = limits
-        self.scan = strict_scanner(limits) if strict else _scan
+        if data is None or data.startswith(_UTF16_BOMS):  # no shape: UTF-16 bytes show none
+            self.strict, self.openers, self.surrogates = True, len(data or b""), True
+        else:
+            shape = data.translate(SHAPE)
+            self.strict = has_long_number(shape, limits)
+            self.openers = shape.count(b"{")
+            self.surrogates = might_hold_surrogates(data)
+        self.scan = strict_scanner(limits) if self.strict else _scan
         self.too_large = ("too_large", f"the row is larger than {limits.max_raw_bytes} bytes")
 
     def oversized(self, raws: list[str]) -> list[int]:
@@ -438,14 +446,14 @@ def _jsonl_limits(
         yield i, reading.too_large
     read = len(rows) - len(problems)
     # each object read has an opening brace; one nested too deep, max_depth more brackets
-    if text.count("{") + text.count("[") >= read + reading.limits.max_depth:
+    if reading.openers >= read + reading.limits.max_depth:
         for i, row in enumerate(rows):
             if i not in problems:
                 try:
                     check_depth(row, reading.limits)
                 except Unacceptable as exc:
                     yield i, (exc.reason, exc.detail)
-    if might_hold_surrogates(text):
+    if reading.surrogates:
         for i, raw in enumerate(raws):
             if i not in problems and might_hold_surrogates(raw):
                 try:
@@ -480,6 +488,10 @@ class _PlanRows:
     raws: list[str] = field(default_factory=list)
     values: list[tuple[Any, ...]] = field(default_factory=list)
     problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # the document's arrays and objects that make up its plans and tasks, and the deepest level
+    # of a task among them: where those are all there is, nothing else nests deeper
+    containers: int = 0
+    deepest: int = 0
 
     def add(
         self,
@@ -498,17 +510,16 @@ class _PlanRows:
 
 
 def _plan_batch(text: str, entity: str, source: str, clean: bool, reading: _Reading) -> FileRows:
-    rows = _PlanRows()
-    _plan_rows(text, source, rows, reading)
+    rows = _plan_rows(text, source, reading)
     problems = rows.problems
     if not clean:
         for i, raw in enumerate(rows.raws):
             if _has_bad_bytes(raw):
                 problems[i] = _BAD_BYTES
-    if might_hold_surrogates(text):  # a task's raw content holds what its escapes stand for
+    if reading.surrogates:  # in a task's own content, or in what it inherits (its plan's id)
         for i, raw in enumerate(rows.raws):
             try:
-                check_encodable(raw)
+                check_encodable((raw, rows.values[i]))
             except Unacceptable as exc:
                 problems.setdefault(i, (exc.reason, exc.detail))
     for i in reading.oversized(rows.raws):
@@ -532,40 +543,71 @@ def _plan_batch(text: str, entity: str, source: str, clean: bool, reading: _Read
     return RawBatch(entity, columns, origins, record_of, problems), set()
 
 
-def _plan_rows(text: str, source: str, rows: _PlanRows, reading: _Reading) -> None:
-    """Weekly plans -> tasks; daily tasks (planTask) get parent_task_id; keyResultId inherits.
-    A document beyond the limits (nesting, numbers) is one bad row."""
+def _plan_rows(text: str, source: str, reading: _Reading) -> _PlanRows:
+    """The tasks of a plan_tasks.json document; a document that is not JSON, or beyond the
+    limits (nesting, numbers), is one bad row. Its nesting is measured only where it holds
+    more than plans and tasks (a walk of the whole document costs as much as parsing it)."""
+    rows = _PlanRows()
+    limits = reading.limits
     try:
-        document = loads(text, reading.limits)
+        document = parse(text, limits, reading.strict)
+        _plan_document(document, text, source, rows)
+        if reading.openers > rows.containers:
+            check_depth(document, limits)
+        elif rows.deepest > limits.max_depth:
+            raise too_deep(limits)
     except json.JSONDecodeError as exc:
+        rows = _PlanRows()
         rows.add(source, text, problem=("malformed_row", f"not JSON: {exc.msg}"), line=exc.lineno)
-        return
-    except Unacceptable as exc:
-        rows.add(source, text, problem=(exc.reason, exc.detail))
-        return
+    except (Unacceptable, RecursionError) as exc:  # Recursion: daily tasks nested too deep
+        refused = exc if isinstance(exc, Unacceptable) else too_deep(limits)
+        rows = _PlanRows()
+        rows.add(source, text, problem=(refused.reason, refused.detail))
+    return rows
+
+
+def _plan_document(document: Any, text: str, source: str, rows: _PlanRows) -> None:
+    """Weekly plans -> tasks; daily tasks (planTask) get parent_task_id; keyResultId inherits."""
     plans = document.get("data") if isinstance(document, dict) else document
     if not isinstance(plans, list):
         problem = ("malformed_row", 'expected an array of weekly plans or {"data": [...]}')
         rows.add(source, text, problem=problem)
         return
+    level = 2 if plans is not document else 1  # of the plans array
+    rows.containers += level
     for p, plan in enumerate(plans):
         where = f"{source}#plans[{p}]"
         if not isinstance(plan, dict) or not isinstance(plan.get("tasks", []), list):
             problem = ("malformed_row", "a weekly plan must be an object with a tasks array")
             rows.add(where, _as_json(plan), problem=problem)
             continue
+        rows.containers += 1 + ("tasks" in plan)
         for t, task in enumerate(plan.get("tasks") or []):
             _plan_task(
-                rows, task, plan.get("id"), None, plan.get("keyResultId"), f"{where}.tasks[{t}]"
+                rows,
+                task,
+                plan.get("id"),
+                None,
+                plan.get("keyResultId"),
+                f"{where}.tasks[{t}]",
+                level + 3,
             )
 
 
 def _plan_task(
-    rows: _PlanRows, task: Any, plan_id: Any, parent_id: Any, key_result_id: Any, where: str
+    rows: _PlanRows,
+    task: Any,
+    plan_id: Any,
+    parent_id: Any,
+    key_result_id: Any,
+    where: str,
+    level: int,
 ) -> None:
     if not isinstance(task, dict):
         rows.add(where, _as_json(task), problem=("malformed_row", "a plan task must be an object"))
         return
+    rows.containers += 1
+    rows.deepest = max(rows.deepest, level)
     get = task.get
     key_result_id = get("keyResultId") or key_result_id
     children = get("planTask")
@@ -588,6 +630,8 @@ def _plan_task(
         problem = ("malformed_row", "planTask must be an array")
         rows.add(f"{where}.planTask", _as_json(children), problem=problem)
         return
+    rows.containers += 1
     for d, daily in enumerate(children):
         # daily tasks belong to no plan of their own: plan_id stays the weekly plan's
-        _plan_task(rows, daily, plan_id, get("id"), key_result_id, f"{where}.planTask[{d}]")
+        where_daily = f"{where}.planTask[{d}]"
+        _plan_task(rows, daily, plan_id, get("id"), key_result_id, where_daily, level + 2)

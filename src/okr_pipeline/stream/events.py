@@ -17,7 +17,7 @@ import orjson
 from okr_pipeline.config import Limits
 from okr_pipeline.json_input import (
     DEFAULT_LIMITS,
-    DIGITS_AS_ZEROS,
+    SHAPE,
     Unacceptable,
     check_depth,
     check_encodable,
@@ -45,7 +45,7 @@ ENTITY_OF = {
 }
 EVENT_TYPE_OF = {entity: event_type for event_type, entity in ENTITY_OF.items()}
 MAX_ID_LENGTH = 255
-_LONG_RUN = b"0" * 19  # a run of 19 digits (2**63 has 19), in DIGITS_AS_ZEROS
+_LONG_RUN = b"0" * 19  # in a message's SHAPE: a run of 19 digits (2**63 has 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +68,19 @@ class EventProblem:
 def read_json(value: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     """The standard parser's reading of the JSON, found fast by orjson where the two agree;
     json_input.Unacceptable beyond the limits (see json_input.loads)."""
+    shape = value.translate(SHAPE)  # one pass: what the checks below need to know
     # orjson reads an integer of more than 64 bits as a float: such input goes to the standard
-    if _LONG_RUN not in value.translate(DIGITS_AS_ZEROS):
+    if _LONG_RUN not in shape:
         try:
             body = orjson.loads(value)
         except orjson.JSONDecodeError:
             pass  # the standard parser says why, or reads what orjson refuses (NaN, "\ud800")
         else:
-            if value.count(b"{") + value.count(b"[") > limits.max_depth:
+            if shape.count(b"{") > limits.max_depth:
                 check_depth(body, limits)
             return body
-    text = value.decode("utf-8")
-    body = loads(text, limits)
-    if might_hold_surrogates(text):
+    body = loads(value.decode("utf-8"), limits)
+    if might_hold_surrogates(value):
         check_encodable(body)
     return body
 
@@ -107,11 +107,12 @@ def parse_event(message: Message, limits: Limits = DEFAULT_LIMITS) -> Event | Ev
         body.get("payload"),
     )
     for name, value in (("event_id", event_id), ("event_type", event_type), ("payload", payload)):
-        # blank is missing, as for a row's fields (contract.validate): never a key
-        if value is None or value == "" or (value.__class__ is str and value.isspace()):
+        if value is None or value == "":
             return problem("missing_field", f"{name}: required field is missing")
     if not isinstance(event_id, str):
         return problem("invalid_type", f"event_id: expected a string, got {event_id!r}")
+    if event_id.isspace():  # blank is missing, as in a row (contract.validate): never a key
+        return problem("missing_field", "event_id: required field is missing")
     if len(event_id) > MAX_ID_LENGTH:
         return problem("too_long", f"event_id: longer than {MAX_ID_LENGTH} characters")
     if "\x00" in event_id:  # no database stores NUL in text (contract.validate)
