@@ -59,6 +59,7 @@ class Unacceptable(Exception):
 
 
 def too_deep(limits: Limits) -> Unacceptable:
+    """What input nested deeper than the limit is rejected as."""
     return Unacceptable("too_large", f"nested deeper than {limits.max_depth} levels")
 
 
@@ -66,12 +67,12 @@ def _number_hooks(limits: Limits) -> dict[str, Any]:
     """parse_int and parse_float for the standard parser that refuse over-long numbers."""
 
     def bounded(convert: Any) -> Any:
-        def parse(text: str) -> Any:
+        def checked(text: str) -> Any:
             if len(text) > limits.max_digits:
                 raise Unacceptable("too_large", f"a number of more than {limits.max_digits} digits")
             return convert(text)
 
-        return parse
+        return checked
 
     return {"parse_int": bounded(int), "parse_float": bounded(float)}
 
