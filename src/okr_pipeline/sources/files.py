@@ -130,12 +130,15 @@ _NOT_REGULAR = "not a regular file (a FIFO, device or directory is not read)"
 
 
 def read_regular_file(path: Path) -> bytes:
-    """A regular file's bytes; anything else is an InputError, found before reading. Opened
-    without waiting: opening a FIFO would otherwise wait for a writer."""
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise InputError(f"{path}: {_NOT_REGULAR}")
-        return file.read()
+    """A regular file's bytes; anything else, or a file that cannot be read, is an InputError,
+    found before reading. Opened without waiting: opening a FIFO would wait for a writer."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise InputError(f"{path}: {_NOT_REGULAR}")
+            return file.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,13 +170,7 @@ class LoadedBundle:
 
 def load_files(files: list[BundleFile]) -> list[LoadedFile]:
     """The bytes of each file; one that cannot be read is an InputError."""
-    loaded = []
-    for path, entity, fmt in files:
-        try:
-            loaded.append(LoadedFile(path, entity, fmt, read_regular_file(path)))
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    return loaded
+    return [LoadedFile(path, entity, fmt, read_regular_file(path)) for path, entity, fmt in files]
 
 
 def load_bundle(path: Path) -> LoadedBundle:
@@ -261,8 +258,10 @@ class _Reading:
 
     def __init__(self, limits: Limits, data: bytes | None = None) -> None:
         self.limits = limits
-        if data is None or data.startswith(_UTF16_BOMS):  # no shape: UTF-16 bytes show none
-            self.strict, self.openers, self.surrogates = True, len(data or b""), True
+        if data is None:  # CSV: no JSON in it
+            self.strict, self.openers, self.surrogates = False, 0, False
+        elif data.startswith(_UTF16_BOMS):  # UTF-16 bytes show nothing: every check is made
+            self.strict, self.openers, self.surrogates = True, len(data), True
         else:
             shape = data.translate(SHAPE)
             self.strict = has_long_number(shape, limits)
@@ -418,7 +417,7 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool, reading: _Rea
         rows.append(value)  # type: ignore[arg-type]
         lines_of.append(number)
         raws.append(raw)
-    for i, problem in _jsonl_limits(text, rows, raws, problems, reading):
+    for i, problem in _jsonl_limits(rows, raws, problems, reading):
         problems[i] = problem
         rows[i] = nothing
     columns = RowColumns(rows, ENTITIES[entity].field_names)
@@ -434,7 +433,6 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool, reading: _Rea
 
 
 def _jsonl_limits(
-    text: str,
     rows: list[dict[str, Any]],
     raws: list[str],
     problems: dict[int, tuple[str, str]],
