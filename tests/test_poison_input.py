@@ -272,6 +272,21 @@ def test_poison_rows_are_quarantined_and_the_good_ones_stored(engine: Engine, tm
     assert len(big[0].raw.encode()) <= RAW_KEPT_BYTES and big[0].fields is None
 
 
+def test_a_long_quarantined_row_retried_stays_one_row(engine: Engine, tmp_path):
+    """Its stored raw content is only its start: the retry still finds its row."""
+    bundle = _bundle(tmp_path)
+    orphan = _check_in("c-orphan", key_result_id="KR-later", note="n" * (2 * RAW_KEPT_BYTES))
+    (bundle / "check_ins.jsonl").write_text(json.dumps(orphan))
+    code, out, err = _run("ingest", str(bundle), "--json")
+    assert code == 0 and json.loads(out)["totals"]["by_reason"] == {"unknown_reference": 1}, err
+    for _ in range(2):
+        code, out, err = _run("quarantine", "retry", "--json")
+        assert code == 0, err
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(quarantine)).all()
+    assert row.raw_length is not None and row.times_seen == 1 and row.resolved_at is None
+
+
 @pytest.mark.parametrize(
     ("document", "reason"),
     [

@@ -396,14 +396,29 @@ class Ingestion:
         if origin[3] is not None:
             self.resolved.append(origin[3])
 
+    def _retried_prints(self) -> dict[int | None, str]:
+        """The fingerprints of the quarantined rows retried in this run, by id: a retried row's
+        raw content may be only its start (bounded_raw), not what its fingerprint was made of."""
+        ids = sorted({r.record.quarantine_id for r in self.rejected} - {None})
+        prints: dict[int | None, str] = {}
+        for chunk in chunks(ids, LOOKUP_CHUNK):
+            query = select(quarantine.c.id, quarantine.c.fingerprint)
+            rows = self.conn.execute(query.where(quarantine.c.id.in_(chunk)))
+            prints.update({row_id: fingerprint for row_id, fingerprint in rows})
+        return prints
+
     def write_quarantine(self) -> None:
         """One quarantine row per distinct bad input: a repeat raises its count and last run."""
         by_print: dict[str, tuple[Rejected, int]] = {}
+        retried = self._retried_prints()
         for rejected in self.rejected:
             rejected.record.raw = storable_text(rejected.record.raw)
-            digest = hashlib.sha256(
-                f"{rejected.record.entity}\0{rejected.record.raw}".encode()
-            ).hexdigest()
+            digest = (
+                retried.get(rejected.record.quarantine_id)
+                or hashlib.sha256(
+                    f"{rejected.record.entity}\0{rejected.record.raw}".encode()
+                ).hexdigest()
+            )
             seen = by_print.get(digest)
             # a retry from the quarantine is not a new sighting of the row
             sighting = 0 if rejected.record.quarantine_id is not None else 1
