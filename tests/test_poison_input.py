@@ -272,6 +272,24 @@ def test_poison_rows_are_quarantined_and_the_good_ones_stored(engine: Engine, tm
     assert len(big[0].raw.encode()) <= RAW_KEPT_BYTES and big[0].fields is None
 
 
+def test_a_poison_bundle_is_produced_without_its_unreadable_rows(engine: Engine, tmp_path):
+    bundle = _bundle(tmp_path)
+    lines = [json.dumps(_check_in("c-good")), *POISON_ROWS, json.dumps(_check_in("c-good-2"))]
+    (bundle / "check_ins.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    unreadable = 5  # beyond the limits, or a lone surrogate: not rows at all
+    code, out, err = _run("produce", "--from", str(bundle), "--json")
+    assert code == 0, err
+    produced = json.loads(out)
+    assert produced["unreadable"] == unreadable
+    assert produced["published"] == 2 + len(lines) - unreadable
+    code, out, err = _run("consume", "--until-idle", "1", "--no-rescore", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    # the rows that are rows but break a rule: as their file ingestion would quarantine them
+    assert summary["stored"] == 4
+    assert summary["by_reason"] == {"invalid_encoding": 1, "missing_field": 1}
+
+
 def test_a_long_quarantined_row_retried_stays_one_row(engine: Engine, tmp_path):
     """Its stored raw content is only its start: the retry still finds its row."""
     bundle = _bundle(tmp_path)
