@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from okr_pipeline.config import Limits
 from okr_pipeline.contract import ENTITY_ORDER
+from okr_pipeline.json_input import DEFAULT_LIMITS
 from okr_pipeline.sources.batch import RawBatch
 from okr_pipeline.sources.files import LoadedFile, parse_file
 from okr_pipeline.validation_batch import Validated, chunked_batch, validate_rows
@@ -25,6 +27,7 @@ def validated_chunks(
     chunk_rows: int,
     entities: Sequence[str] = ENTITY_ORDER,
     warnings: FileWarnings | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[Validated]:
     """The rows of the given entities' files, validated in chunks of about `chunk_rows` (see
     `chunked_batch`), entity after entity. The warnings about a file go into `warnings` when
@@ -33,7 +36,7 @@ def validated_chunks(
         parts = []
         for index, file in enumerate(files):
             if file.entity == entity:
-                batch, file_warnings = parse_file(file)
+                batch, file_warnings = parse_file(file, limits)
                 if warnings is not None:
                     warnings[index] = file_warnings
                 if batch is not None:

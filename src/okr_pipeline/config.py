@@ -33,7 +33,7 @@ from pydantic_settings import (
 from okr_pipeline.errors import ConfigError
 from okr_pipeline.redact import redact_url
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Limits", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
 
@@ -73,6 +73,16 @@ class Warehouse(_Section):
 
 class Ingest(_Section):
     batch_size: int = Field(5000, ge=1)
+
+
+class Limits(_Section):
+    """Bounds on input from outside (files, events): beyond them a row or message is rejected as
+    `too_large`, never parsed further. Far above any real OKR data."""
+
+    max_depth: int = Field(64, ge=2, le=512)  # nesting of JSON objects and arrays
+    # digits of one JSON number; Python itself refuses integers of more than 4,300
+    max_digits: int = Field(1000, ge=20, le=4300)
+    max_raw_bytes: int = Field(1 << 20, ge=1024, le=1 << 30)  # one row or one message
 
 
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"  # what Kafka accepts as a topic name
@@ -223,6 +233,7 @@ class Settings(BaseSettings):
     paths: Paths = Paths()
     warehouse: Warehouse = Warehouse()
     ingest: Ingest = Ingest()
+    limits: Limits = Limits()
     stream: Stream = Stream()
     pipelines: Pipelines = Pipelines()
     model: Model = Model()

@@ -23,6 +23,7 @@ __all__ = [
     "FieldSpec",
     "Rejection",
     "RowRule",
+    "is_text",
     "validate",
 ]
 
@@ -42,6 +43,7 @@ REASONS = (
     "too_long",
     "malformed_row",
     "invalid_encoding",
+    "too_large",  # beyond a limit of config.Limits (size, nesting, digits)
 )
 
 MAX_ID_LENGTH = 255
@@ -55,6 +57,17 @@ class Rejection(Exception):
         self.reason = reason
         self.field = field
         self.message = message
+
+
+def is_text(value: str) -> bool:
+    """Whether the string is text every database stores: no lone surrogate (NUL aside)."""
+    if value.isascii():  # the common case, known without a look at the characters
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- value parsers: raw value (not missing) -> typed value, or Rejection ----------------------
@@ -350,6 +363,8 @@ def validate(spec: EntitySpec, fields: Mapping[str, Any]) -> dict[str, Any]:
                 raise Rejection("too_long", name, f"{name}: longer than {limit} characters")
             if "\x00" in value:  # no database stores NUL in text
                 raise Rejection("invalid_encoding", name, f"{name}: holds a NUL character")
+            if not is_text(value):  # nor a lone surrogate (a "\ud800" escape in JSON)
+                raise Rejection("invalid_encoding", name, f"{name}: holds a lone surrogate")
             row[name] = value
         elif kind == "enum":
             # matched case-insensitively, stored lower-case

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -61,10 +62,12 @@ __all__ = [
     "EntityCounts",
     "IngestReport",
     "Ingestion",
+    "bounded_raw",
     "chunked",
     "ingest",
     "ingest_batches",
     "ingest_validated",
+    "storable_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -142,14 +145,38 @@ def _lookup(conn: Connection, spec: EntitySpec, ids: Iterable[str]) -> dict[str,
 
 
 def storable_text(raw: str) -> str:
-    """Raw content as text every database stores: bad bytes and NULs shown as escapes."""
+    """Raw content as text every database stores: bad bytes, lone surrogates and NULs shown as
+    escapes."""
     if "\x00" in raw:
         raw = raw.replace("\x00", "\\x00")
     try:
         raw.encode("utf-8")
-    except UnicodeEncodeError:  # surrogates standing for bytes that were not UTF-8
+    except UnicodeEncodeError:
+        # surrogates standing for bytes that were not UTF-8 (surrogateescape) become \xNN; any
+        # other (a "\ud800" escape read from JSON) \uNNNN
+        raw = _NOT_A_BYTE.sub(lambda match: f"\\u{ord(match[0]):04x}", raw)
         raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return raw
+
+
+_NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+RAW_KEPT_BYTES = 64 * 1024  # of a longer raw content only this much is stored
+
+
+def bounded_raw(raw: str) -> dict[str, Any]:
+    """The raw columns for storable raw content: a long one keeps its first RAW_KEPT_BYTES,
+    with raw_length and raw_sha256 of the whole (UTF-8); content kept whole has neither."""
+    whole = {"raw": raw, "raw_length": None, "raw_sha256": None}
+    if len(raw) <= RAW_KEPT_BYTES // 4:  # the common case: short whatever its characters
+        return whole
+    data = raw.encode("utf-8")
+    if len(data) <= RAW_KEPT_BYTES:
+        return whole
+    return {
+        "raw": data[:RAW_KEPT_BYTES].decode("utf-8", "ignore"),  # not half a character
+        "raw_length": len(data),
+        "raw_sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 # The entities that others refer to (their rows are looked up by id during the run).
@@ -402,14 +429,29 @@ class Ingestion:
         if origin[3] is not None:
             self.resolved.append(origin[3])
 
+    def _retried_prints(self) -> dict[int | None, str]:
+        """The fingerprints of the quarantined rows retried in this run, by id: a retried row's
+        raw content may be only its start (bounded_raw), not what its fingerprint was made of."""
+        ids = sorted({r.record.quarantine_id for r in self.rejected} - {None})
+        prints: dict[int | None, str] = {}
+        for chunk in chunks(ids, LOOKUP_CHUNK):
+            query = select(quarantine.c.id, quarantine.c.fingerprint)
+            rows = self.conn.execute(query.where(quarantine.c.id.in_(chunk)))
+            prints.update({row_id: fingerprint for row_id, fingerprint in rows})
+        return prints
+
     def write_quarantine(self) -> None:
         """One quarantine row per distinct bad input: a repeat raises its count and last run."""
         by_print: dict[str, tuple[Rejected, int]] = {}
+        retried = self._retried_prints()
         for rejected in self.rejected:
             rejected.record.raw = storable_text(rejected.record.raw)
-            digest = hashlib.sha256(
-                f"{rejected.record.entity}\0{rejected.record.raw}".encode()
-            ).hexdigest()
+            digest = (
+                retried.get(rejected.record.quarantine_id)
+                or hashlib.sha256(
+                    f"{rejected.record.entity}\0{rejected.record.raw}".encode()
+                ).hexdigest()
+            )
             seen = by_print.get(digest)
             # a retry from the quarantine is not a new sighting of the row
             sighting = 0 if rejected.record.quarantine_id is not None else 1
@@ -446,7 +488,7 @@ class Ingestion:
                     "entity": record.entity,
                     "source": record.source,
                     "line": record.line,
-                    "raw": record.raw,
+                    **bounded_raw(record.raw),
                     "fields": None
                     if record.fields is None
                     else json.dumps(record.fields, default=str),  # ASCII: escapes any bad bytes

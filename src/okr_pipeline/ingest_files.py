@@ -17,9 +17,11 @@ from sqlalchemy import Engine
 from okr_pipeline import ingest
 from okr_pipeline.child_process import ChildChunks, can_fork
 from okr_pipeline.chunk_stream import FileWarnings, validated_chunks, with_file_warnings
+from okr_pipeline.config import Limits
 from okr_pipeline.contract import ENTITY_ORDER
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.ingest import IngestReport, ingest_validated
+from okr_pipeline.json_input import DEFAULT_LIMITS
 from okr_pipeline.sources.files import LoadedBundle, load_bundle
 from okr_pipeline.validation_batch import Validated
 
@@ -33,20 +35,29 @@ LATER_NICE = 10
 
 
 def ingest_path(
-    engine: Engine, path: Path, *, progress: Callable[[int], None] | None = None
+    engine: Engine,
+    path: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> IngestReport:
     """Read, validate and store a bundle directory or one entity file (`okr ingest`)."""
-    return ingest_loaded(engine, load_bundle(path), progress=progress)
+    return ingest_loaded(engine, load_bundle(path), progress=progress, limits=limits)
 
 
 def ingest_loaded(
-    engine: Engine, bundle: LoadedBundle, *, progress: Callable[[int], None] | None = None
+    engine: Engine,
+    bundle: LoadedBundle,
+    *,
+    progress: Callable[[int], None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> IngestReport:
-    """Validate and store a loaded bundle in one transaction (see the module's doc)."""
+    """Validate and store a loaded bundle in one transaction (see the module's doc); rows
+    beyond the limits are quarantined."""
     warnings: FileWarnings = {}
 
     def chunks(entities: Sequence[str], warnings: FileWarnings = warnings) -> Iterator[Validated]:
-        return validated_chunks(bundle.files, ingest.CHUNK_ROWS, entities, warnings)
+        return validated_chunks(bundle.files, ingest.CHUNK_ROWS, entities, warnings, limits)
 
     def shared_out(
         check_ins: Iterable[Validated], tasks: Iterable[Validated]

@@ -19,7 +19,7 @@ from itertools import compress, filterfalse
 from math import isfinite
 from typing import Any
 
-from okr_pipeline.contract import ENTITIES, EntitySpec, Rejection, validate
+from okr_pipeline.contract import ENTITIES, EntitySpec, Rejection, is_text, validate
 from okr_pipeline.sources.batch import Origin, RawBatch
 from okr_pipeline.sources.record import RawRecord
 
@@ -59,11 +59,12 @@ def _strings(raw: list[Any], default: Any, limit: Any, suspect: set[int]) -> lis
     values = _stripped(raw, default, suspect)
     present = [v for v in values if v is not None]
     too_long = limit is not None and max(map(len, present), default=0) > limit
-    if too_long or "\x00" in "".join(present):
+    joined = "".join(present)
+    if too_long or "\x00" in joined or not is_text(joined):
         suspect.update(
             i
             for i, v in enumerate(values)
-            if v is not None and ((limit and len(v) > limit) or "\x00" in v)
+            if v is not None and ((limit and len(v) > limit) or "\x00" in v or not is_text(v))
         )
     return values
 

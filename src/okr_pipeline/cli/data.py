@@ -120,7 +120,7 @@ def ingest_path(path: Path) -> IngestReport:
     engine = get_warehouse()
     total = bundle.estimated_rows if sys.stderr.isatty() else 0
     with progress_bar(total, "ingesting") as progress:
-        return ingest_loaded(engine, bundle, progress=progress)
+        return ingest_loaded(engine, bundle, progress=progress, limits=get_settings().limits)
 
 
 @main.command("ingest")

@@ -35,7 +35,7 @@ def produce_command(source: Path, rate: float | None, as_json: bool) -> None:
     from okr_pipeline.stream.producer import events_from_path, publish
 
     settings = get_settings()
-    messages, unreadable = events_from_path(source)
+    messages, unreadable = events_from_path(source, settings.limits)
     event_log = open_event_log(settings)
     try:
         result = publish(

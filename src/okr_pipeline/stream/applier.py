@@ -36,9 +36,17 @@ from sqlalchemy import (
 )
 
 from okr_pipeline.asof import now_utc
+from okr_pipeline.config import Limits
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER
 from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.ingest import CHUNK_ROWS, EntityCounts, Ingestion, storable_text
+from okr_pipeline.ingest import (
+    CHUNK_ROWS,
+    EntityCounts,
+    Ingestion,
+    bounded_raw,
+    storable_text,
+)
+from okr_pipeline.json_input import DEFAULT_LIMITS
 from okr_pipeline.sources.record import RawRecord
 from okr_pipeline.stream.events import Event, EventProblem, parse_event, read_json
 from okr_pipeline.stream.log import Message
@@ -90,7 +98,7 @@ class _Pending:
     partition: int
     offset: int
     message: Message | None = None  # a fresh event's message; its text is made only if needed
-    stored_raw: str | None = None  # a parked event's text
+    stored_raw: dict[str, Any] | None = None  # a parked event's text (bounded_raw's columns)
     parked: bool = False
     expired_at: datetime | None = None  # when a parked event whose wait is over was parked
 
@@ -99,20 +107,21 @@ class _Pending:
         return f"{self.topic}/{self.partition}", self.offset
 
     @property
-    def raw(self) -> str:
+    def raw(self) -> dict[str, Any]:
         if self.stored_raw is None:
             self.stored_raw = _text(self.message.value)  # type: ignore[union-attr]
         return self.stored_raw
 
 
-def _text(value: bytes) -> str:
-    return storable_text(value.decode("utf-8", "surrogateescape"))
+def _text(value: bytes) -> dict[str, Any]:
+    """A message's text as the raw columns of a dead letter or parked event."""
+    return bounded_raw(storable_text(value.decode("utf-8", "surrogateescape")))
 
 
 def _dead_letter(
     reason: str,
     message: str,
-    raw: str,
+    raw: dict[str, Any],
     topic: str,
     partition: int,
     offset: int,
@@ -126,23 +135,29 @@ def _dead_letter(
         "event_id": event_id,
         "reason": reason,
         "message": message,
-        "raw": raw,
+        **raw,
         "created_at": now,
         "published_at": None,
     }
 
 
 def apply_batch(
-    engine: Engine, messages: Sequence[Message], *, source: str, park_timeout: float
+    engine: Engine,
+    messages: Sequence[Message],
+    *,
+    source: str,
+    park_timeout: float,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> BatchResult:
-    """Apply the messages (and retry the parked events) in one transaction. The garbage
-    collector waits meanwhile: the batch's many new objects would make it walk the heap often."""
+    """Apply the messages (and retry the parked events) in one transaction; a message beyond
+    the limits is dead-lettered. The garbage collector waits meanwhile: the batch's many new
+    objects would make it walk the heap often."""
     with gc_paused():
-        return _apply(engine, messages, source, park_timeout)
+        return _apply(engine, messages, source, park_timeout, limits)
 
 
 def _apply(
-    engine: Engine, messages: Sequence[Message], source: str, park_timeout: float
+    engine: Engine, messages: Sequence[Message], source: str, park_timeout: float, limits: Limits
 ) -> BatchResult:
     now = now_utc()
     result = BatchResult()
@@ -150,7 +165,7 @@ def _apply(
     problems: list[EventProblem] = []
     seen: set[str] = set()
     for message in messages:
-        parsed = parse_event(message)
+        parsed = parse_event(message, limits)
         if isinstance(parsed, EventProblem):
             problems.append(parsed)
         elif parsed.event_id in seen:
@@ -343,7 +358,7 @@ def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_P
             row.topic,
             row.partition,
             row.offset,
-            stored_raw=row.raw,
+            stored_raw={"raw": row.raw, "raw_length": row.raw_length, "raw_sha256": row.raw_sha256},
             parked=True,
             expired_at=row.expired_at,
         )
@@ -435,7 +450,7 @@ def _parked_row(item: _Pending, awaits: str | None, now: datetime) -> dict[str, 
         "event_id": item.event_id,
         "entity": item.entity,
         "payload": json.dumps(item.payload, ensure_ascii=False, default=str),
-        "raw": item.raw,
+        **item.raw,
         "topic": item.topic,
         "partition": item.partition,
         "offset": item.offset,

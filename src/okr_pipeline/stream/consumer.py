@@ -108,6 +108,12 @@ def publish_dead_letters(engine: Engine, event_log: EventLog, topic: str) -> int
                         "original_base64": base64.b64encode(
                             r["raw"].encode("utf-8", "surrogateescape")
                         ).decode(),
+                        # the original is only its start: the whole one's length and hash
+                        **(
+                            {"original_length": r["raw_length"], "original_sha256": r["raw_sha256"]}
+                            if r["raw_length"] is not None
+                            else {}
+                        ),
                     },
                     ensure_ascii=False,
                 ).encode(),
@@ -201,7 +207,11 @@ def consume(
             idle_since = time.monotonic()
             busy_from = busy_from or idle_since
             batch = apply_batch(
-                engine, messages, source=topics.events, park_timeout=stream.park_timeout_seconds
+                engine,
+                messages,
+                source=topics.events,
+                park_timeout=stream.park_timeout_seconds,
+                limits=settings.limits,
             )
             publish_dead_letters(engine, event_log, topics.dead_letters)
             consumer.commit(messages)

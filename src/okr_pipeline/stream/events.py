@@ -14,6 +14,16 @@ from typing import Any
 
 import orjson
 
+from okr_pipeline.config import Limits
+from okr_pipeline.json_input import (
+    DEFAULT_LIMITS,
+    SHAPE,
+    Unacceptable,
+    check_depth,
+    check_encodable,
+    loads,
+    might_hold_surrogates,
+)
 from okr_pipeline.stream.log import Message
 
 __all__ = [
@@ -35,9 +45,7 @@ ENTITY_OF = {
 }
 EVENT_TYPE_OF = {entity: event_type for event_type, entity in ENTITY_OF.items()}
 MAX_ID_LENGTH = 255
-# digits as "0", every other byte as " ": a run of 19 zeros is a run of 19 digits (2**63 has 19)
-_DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
-_LONG_RUN = b"0" * 19
+_LONG_RUN = b"0" * 19  # in a message's SHAPE: a run of 19 digits (2**63 has 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,32 +58,47 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class EventProblem:
-    reason: str  # malformed_event | missing_field | invalid_type | unknown_event_type | too_long
+    # malformed_event | missing_field | invalid_type | unknown_event_type | too_long | too_large
+    # | invalid_encoding
+    reason: str
     detail: str
     message: Message
 
 
-def read_json(value: bytes) -> Any:
-    """The standard parser's reading of the JSON, found fast by orjson where the two agree."""
+def read_json(value: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The standard parser's reading of the JSON, found fast by orjson where the two agree;
+    json_input.Unacceptable beyond the limits (see json_input.loads)."""
+    shape = value.translate(SHAPE)  # one pass: what the checks below need to know
     # orjson reads an integer of more than 64 bits as a float: such input goes to the standard
-    if _LONG_RUN not in value.translate(_DIGITS_AS_ZEROS):
+    if _LONG_RUN not in shape:
         try:
-            return orjson.loads(value)
+            body = orjson.loads(value)
         except orjson.JSONDecodeError:
-            pass  # the standard parser says why, or reads what orjson refuses (NaN)
-    return json.loads(value.decode("utf-8"))
+            pass  # the standard parser says why, or reads what orjson refuses (NaN, "\ud800")
+        else:
+            if shape.count(b"{") > limits.max_depth:
+                check_depth(body, limits)
+            return body
+    body = loads(value.decode("utf-8"), limits)
+    if might_hold_surrogates(value):
+        check_encodable(body)
+    return body
 
 
-def parse_event(message: Message) -> Event | EventProblem:
+def parse_event(message: Message, limits: Limits = DEFAULT_LIMITS) -> Event | EventProblem:
     def problem(reason: str, detail: str) -> EventProblem:
         return EventProblem(reason, detail, message)
 
+    if len(message.value) > limits.max_raw_bytes:
+        return problem("too_large", f"the message is larger than {limits.max_raw_bytes} bytes")
     try:
-        body = read_json(message.value)
+        body = read_json(message.value, limits)
     except UnicodeDecodeError:
         return problem("invalid_encoding", "the message is not UTF-8")
     except json.JSONDecodeError as exc:
         return problem("malformed_event", f"not JSON: {exc.msg}")
+    except Unacceptable as exc:
+        return problem(exc.reason, exc.detail)
     if not isinstance(body, dict):
         return problem("malformed_event", "an event must be a JSON object")
     event_id, event_type, payload = (
@@ -88,9 +111,13 @@ def parse_event(message: Message) -> Event | EventProblem:
             return problem("missing_field", f"{name}: required field is missing")
     if not isinstance(event_id, str):
         return problem("invalid_type", f"event_id: expected a string, got {event_id!r}")
+    if event_id.isspace():  # blank is missing, as in a row (contract.validate): never a key
+        return problem("missing_field", "event_id: required field is missing")
     if len(event_id) > MAX_ID_LENGTH:
         return problem("too_long", f"event_id: longer than {MAX_ID_LENGTH} characters")
-    if event_type not in ENTITY_OF:
+    if "\x00" in event_id:  # no database stores NUL in text (contract.validate)
+        return problem("invalid_encoding", "event_id: holds a NUL character")
+    if event_type.__class__ is not str or event_type not in ENTITY_OF:  # a list: unhashable
         return problem(
             "unknown_event_type",
             f"event_type: {event_type!r} is not one of " + ", ".join(ENTITY_OF),

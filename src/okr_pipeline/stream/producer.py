@@ -8,15 +8,17 @@ gives events the consumer skips as duplicates.
 
 from __future__ import annotations
 
-import json
+import codecs
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from okr_pipeline.config import Limits
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER
-from okr_pipeline.sources.files import read_path
-from okr_pipeline.stream.events import ENTITY_OF, make_event
+from okr_pipeline.json_input import DEFAULT_LIMITS, Unacceptable
+from okr_pipeline.sources.files import read_path, read_regular_file
+from okr_pipeline.stream.events import ENTITY_OF, make_event, read_json
 from okr_pipeline.stream.log import EventLog
 
 __all__ = ["Published", "events_from_path", "publish"]
@@ -40,38 +42,44 @@ class Published:
         }
 
 
-def _is_events_file(path: Path) -> bool:
+def _event_lines(path: Path) -> list[bytes] | None:
+    """The lines of an events JSON Lines file (its first line holds an event), as bytes;
+    None for any other path. The lines are published as they are, whatever they hold: the
+    consumer dead-letters what is not an event."""
     if not path.is_file() or path.suffix != ".jsonl":
-        return False
-    with path.open(encoding="utf-8-sig", errors="replace") as lines:
-        for line in lines:
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(first, dict) and "event_type" in first
-    return False
+        return None
+    lines = [
+        line
+        for line in read_regular_file(path).removeprefix(codecs.BOM_UTF8).splitlines()
+        if line.strip()
+    ]
+    if not lines:
+        return None
+    try:
+        first = read_json(lines[0])
+    except (ValueError, UnicodeDecodeError, Unacceptable):  # ValueError: JSONDecodeError
+        return lines if b'"event_type"' in lines[0] else None  # a poison event is an event
+    return lines if isinstance(first, dict) and "event_type" in first else None
 
 
-def _event_key(line: str) -> bytes | None:
+def _event_key(line: bytes, limits: Limits) -> bytes | None:
     """The message key of an event line: its payload's entity id (None if it has none)."""
     try:
-        event = json.loads(line)
+        event = read_json(line, limits)
         entity = ENTITY_OF[event["event_type"]]
         value = event["payload"][ENTITIES[entity].key]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, Unacceptable):
         return None  # garbage is published as it is: the consumer dead-letters it
     return None if value is None else str(value).strip().encode()
 
 
-def events_from_path(path: Path) -> tuple[Iterator[Keyed], int]:
+def events_from_path(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Iterator[Keyed], int]:
     """(key, value) messages of an events file or of a bundle (directory or entity file), and
-    how many bundle rows could not be read."""
-    if _is_events_file(path):
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-        return ((_event_key(line), line.encode()) for line in lines if line.strip()), 0
-    bundle = read_path(path)
+    how many bundle rows could not be read (beyond the limits, too)."""
+    lines = _event_lines(path)
+    if lines is not None:
+        return ((_event_key(line, limits), line) for line in lines), 0
+    bundle = read_path(path, limits)
     unreadable = sum(1 for rows in bundle.records.values() for r in rows if r.fields is None)
     messages = (
         make_event(entity, record.fields)

@@ -56,6 +56,13 @@ _TYPES = {
     "enum": lambda: String(32),
 }
 
+
+def raw_whole() -> tuple[Column[int], Column[str]]:
+    """Beside a raw column that holds only the start of long content: the length (UTF-8 bytes)
+    and sha256 of the whole; both empty where raw is whole (ingest.bounded_raw)."""
+    return Column("raw_length", BigInteger), Column("raw_sha256", String(64))
+
+
 ingest_runs = Table(
     "ingest_runs",
     metadata,
@@ -104,7 +111,8 @@ quarantine = Table(
     Column("message", Text, nullable=False),
     Column("source", Text, nullable=False),  # file path or topic
     Column("line", Integer),  # line in the file (first line of a multi-line CSV row)
-    Column("raw", Text, nullable=False),  # the original content
+    Column("raw", Text, nullable=False),  # the original content (its start, if long)
+    *raw_whole(),
     Column("fields", Text),  # the row as read (JSON), for retry; empty if unreadable
     Column("fingerprint", String(64), nullable=False),  # sha256 of entity + raw: one row each
     Column("times_seen", Integer, nullable=False),
@@ -157,7 +165,8 @@ dead_letters = Table(
     Column("event_id", ID),
     Column("reason", String(32), nullable=False),
     Column("message", Text, nullable=False),
-    Column("raw", Text, nullable=False),  # the original message, as text
+    Column("raw", Text, nullable=False),  # the original message, as text (its start, if long)
+    *raw_whole(),
     Column("created_at", TIMESTAMP, nullable=False),
     Column("published_at", TIMESTAMP),  # sent to the dead-letter topic (an outbox)
     UniqueConstraint("topic", "partition", "offset"),
@@ -170,6 +179,7 @@ parked_events = Table(
     Column("entity", String(32), nullable=False),
     Column("payload", Text, nullable=False),
     Column("raw", Text, nullable=False),
+    *raw_whole(),
     Column("topic", String(255), nullable=False),
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
