@@ -50,9 +50,12 @@ def _outcome(engine: Engine, report: dict) -> tuple:
             name: [tuple(row)[:-1] for row in conn.execute(select(table).order_by(*table.c))]
             for name, table in ENTITY_TABLES.items()
         }
+        # ids follow the order of insertion, which on PostgreSQL is the key order of the upsert
         bad = [
-            {k: v for k, v in row.items() if not k.endswith(("_at", "run_id"))}
-            for row in conn.execute(select(quarantine).order_by(quarantine.c.id)).mappings()
+            {k: v for k, v in row.items() if k != "id" and not k.endswith(("_at", "run_id"))}
+            for row in conn.execute(
+                select(quarantine).order_by(quarantine.c.fingerprint)
+            ).mappings()
         ]
     return report, stored, bad
 

@@ -82,6 +82,26 @@ def _quarantine_seen(engine: Engine) -> dict[str, int]:
         return dict(conn.execute(select(quarantine.c.fingerprint, quarantine.c.times_seen)).all())
 
 
+def _wait_for_a_stream_batch(url: str, consumer: subprocess.Popen[str]) -> None:
+    engine = create_warehouse_engine(url)
+    deadline = time.monotonic() + 120
+    try:
+        while consumer.poll() is None and time.monotonic() < deadline:
+            with engine.connect() as conn:
+                tables = conn.execute(text("SELECT to_regclass('ingest_runs')")).scalar()
+                if (
+                    tables
+                    and conn.execute(
+                        select(ingest_runs.c.run_id).where(ingest_runs.c.kind == "stream")
+                    ).first()
+                ):
+                    return
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    pytest.fail(f"the consumer stored no batch (exit code {consumer.poll()})")
+
+
 def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
     tmp_path: Path, postgres_url: str, new_database: Callable[[], str]
 ):
@@ -102,12 +122,15 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
     assert code == 0, err
     alone = json.loads(out)
 
-    # at once, on an empty database (not even a schema yet): two ingests and a consumer
+    # at once: a consumer, and two ingests started once it stores its first batch (so that
+    # it is still at work while they run, however fast this machine starts it)
     env = base | {"OKR_WAREHOUSE__URL": postgres_url, "OKR_STREAM__BATCH_SIZE": "300"}
+    consumer = _okr("consume", "--json", "--no-rescore", "--until-idle", "2", env=env)
+    _wait_for_a_stream_batch(postgres_url, consumer)
     writers = [
         _okr("ingest", str(bundle), "--json", env=env),
         _okr("ingest", str(bundle), "--json", env=env),
-        _okr("consume", "--json", "--no-rescore", "--until-idle", "2", env=env),
+        consumer,
     ]
     results = [_finish(writer) for writer in writers]
     for code, _, err in results:
@@ -139,11 +162,13 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
             runs = conn.execute(
                 select(ingest_runs.c.kind, ingest_runs.c.started_at, ingest_runs.c.finished_at)
             ).all()
-        # the race took place: the ingests overlapped, and a stream batch began during them
+        # the race took place: the ingests overlapped, and the consumer's batches ran between
+        # them (a batch waits while ingests write: bulk.writers_lock)
         (start_a, end_a), (start_b, end_b) = [(s, e) for kind, s, e in runs if kind == "files"]
         assert start_a < end_b and start_b < end_a
         batches = [(s, e) for kind, s, e in runs if kind == "stream"]
-        assert any(max(start_a, start_b) < s < min(end_a, end_b) for s, _ in batches)
+        first, last = min(start_a, start_b), max(end_a, end_b)
+        assert any(s < last and e > first for s, e in batches)
     finally:
         together_engine.dispose()
         alone_engine.dispose()

@@ -431,7 +431,7 @@ def test_storable_text_escapes_every_lone_surrogate_and_nul():
 
 
 def test_bounded_raw_keeps_short_content_whole_and_long_content_as_a_prefix():
-    assert bounded_raw("short") == {"raw": "short"}
+    assert bounded_raw("short") == {"raw": "short", "raw_length": None, "raw_sha256": None}
     long = "€" * RAW_KEPT_BYTES  # three bytes each
     kept = bounded_raw(long)
     data = long.encode()

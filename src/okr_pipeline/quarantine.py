@@ -23,7 +23,10 @@ def list_quarantine(
     include_resolved: bool = False,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    query = select(quarantine).order_by(quarantine.c.id)
+    # as found: by run, then file and line (ids follow an upsert's key order on PostgreSQL)
+    query = select(quarantine).order_by(
+        quarantine.c.first_seen_at, quarantine.c.source, quarantine.c.line, quarantine.c.id
+    )
     if not include_resolved:
         query = query.where(quarantine.c.resolved_at.is_(None))
     if reason:
