@@ -153,6 +153,24 @@ def test_config_show_redacts_every_password(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg:/u:{SECRET}@h/db",  # one slash: no URL parser splits it
+        f"host=db password={SECRET} user=u",  # a libpq conninfo, not a URL
+        f"postgresql://u:{SECRET}@h:port/db",
+    ],
+)
+def test_config_show_hides_passwords_of_urls_that_do_not_parse(
+    monkeypatch: pytest.MonkeyPatch, url: str
+):
+    monkeypatch.setenv("OKR_WAREHOUSE__URL", url)
+    monkeypatch.setenv("OKR_MODEL__TRACKING_URI", url)
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = _invoke(*args)
+        assert result.exit_code == 0 and SECRET not in result.output
+
+
+@pytest.mark.parametrize(
     ("url", "expected"),
     [
         (f"postgresql+psycopg://u:{SECRET}@host:notaport/db", "port that is not a number"),
@@ -208,6 +226,9 @@ def test_redaction_of_urls_and_messages():
     assert redact_url("sqlite:////tmp/w.db") == "sqlite:////tmp/w.db"
     assert redact_url("http://h/x?token=abc&y=1") == "http://h/x?token=***&y=1"
     assert redact_url("postgresql://u:pw@h/db?password=z") == "postgresql://u:***@h/db?password=***"
+    assert redact_url("postgresql+psycopg:/u:pw@h/db") == "postgresql+psycopg:***@h/db"
+    assert redact_url("host=db password=pw user=u") == "host=db password=*** user=u"
+    assert redact_url("/var/lib/mlruns") == "/var/lib/mlruns"
     message = "API request to http://u:p%40ss@h/api failed (p@ss)"
     assert (
         redact_text(message, "http://u:p%40ss@h")
@@ -284,6 +305,7 @@ def test_statements_end_at_the_statement_timeout(
         ["produce", "--from", ".", "--rate", "inf"],
         ["generate", "--out", "x", "--scale", "inf"],
         ["generate", "--out", "x", "--scale", "nan"],
+        ["generate", "--out", "x", "--scale", "1e305"],  # finite, but no bundle is that large
         ["consume", "--until-idle", "nan"],
         ["consume", "--until-idle", "inf"],
         ["simulate", "--duration", "nan"],
@@ -331,6 +353,29 @@ def test_a_newer_schema_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, wareho
     _refused(
         _invoke("status"), "made by a newer okr-pipeline (revision 9999); upgrade okr-pipeline"
     )
+
+
+def test_a_check_in_at_the_end_of_time_stops_no_command(tmp_path: Path):
+    """The newest check-in bounds the labels (History.data_until): at 9999-12-31 that day's end
+    is past what a datetime holds."""
+    bundle = tmp_path / "far"
+    bundle.mkdir()
+    (bundle / "objectives.csv").write_text(
+        "objective_id,title,period_start,period_end\nO-1,Far,2026-01-01,2026-03-31\n"
+    )
+    (bundle / "key_results.csv").write_text(
+        "key_result_id,objective_id,title,metric_type,start_value,target_value\n"
+        "KR-1,O-1,Far,number,0,10\n"
+    )
+    (bundle / "check_ins.jsonl").write_text(
+        '{"check_in_id": "C-1", "key_result_id": "KR-1", "checked_in_at": "9999-12-31T23:59:59Z",'
+        ' "value": 5}\n'
+    )
+    assert json.loads(_invoke("ingest", str(bundle), "--json").stdout)["totals"]["stored"] == 3
+    listed = _invoke("key-results", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["key_result_id"] == "KR-1"
+    _refused(_invoke("train"), "for training")
+    _refused(_invoke("predict"), "no champion model yet")
 
 
 def test_json_output_is_valid_for_extreme_values(tmp_path: Path):

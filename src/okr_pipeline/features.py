@@ -276,7 +276,7 @@ def load_history(conn: Connection, threshold: float) -> History:
     latest_checkin = conn.execute(select(func.max(checkins.c.checked_in_at))).scalar_one()
     history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
     if latest_checkin is not None:
-        history.data_until = days(datetime.combine(latest_checkin.date() + timedelta(1), time.min))
+        history.data_until = math.floor(days(latest_checkin)) + 1  # that day's end: no overflow
     for kr in krs.values():
         for department in ("*", kr.department or ""):
             history.cohorts.setdefault((kr.begin, department), []).append(kr)

@@ -10,8 +10,11 @@ from urllib.parse import unquote
 __all__ = ["HIDDEN", "redact_text", "redact_url"]
 
 HIDDEN = "***"
-# query parameters that carry credentials in database and tracking URLs
-_SECRET_QUERY = re.compile(r"([?&][^=&#]*(?:password|passwd|secret|token)[^=&#]*=)([^&#]*)", re.I)
+# parameters that carry credentials: in a URL's query, or as key=value (libpq's conninfo)
+_SECRET_QUERY = re.compile(
+    r"((?:^|[?&;\s])[^=&#;\s]*(?:password|passwd|secret|token)[^=&#;\s]*\s*=\s*)([^&#;\s]*)",
+    re.I,
+)
 _HIDE_VALUE = rf"\1{HIDDEN}"
 
 
@@ -41,6 +44,9 @@ def redact_url(url: str) -> str:
     """`url` with the password of its user part and any secret query value replaced by ***."""
     parts = _split(url)
     if parts is None:
+        scheme, colon, rest = url.partition(":")
+        if colon and "@" in rest:  # not a URL `_split` reads (no "//"): hide all up to the host
+            url = f"{scheme}:{HIDDEN}@{rest.rpartition('@')[2]}"
         return _SECRET_QUERY.sub(_HIDE_VALUE, url)
     scheme, user, password, host, rest = parts
     user_info = user if password is None else f"{user}:{HIDDEN}"

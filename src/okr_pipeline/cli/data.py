@@ -60,7 +60,7 @@ def config_show(as_json: bool) -> None:
     "--scale",
     default=1.0,
     show_default=True,
-    type=FiniteFloatRange(min=0.001),
+    type=FiniteFloatRange(min=0.001, max=10_000),
     help="Size: 1 is about 2,000 key results.",
 )
 @click.option("--messy", is_flag=True, help="Inject violations of every contract rule.")
