@@ -23,6 +23,7 @@ from okr_pipeline.contract import ENTITIES
 from okr_pipeline.ingest import IngestReport, ingest
 from okr_pipeline.sources.record import RawRecord
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
+from okr_pipeline.warehouse.locks import writers_lock
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 pytestmark = pytest.mark.postgres
@@ -163,7 +164,7 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
                 select(ingest_runs.c.kind, ingest_runs.c.started_at, ingest_runs.c.finished_at)
             ).all()
         # the race took place: the ingests overlapped, and the consumer's batches ran between
-        # them (a batch waits while ingests write: bulk.writers_lock)
+        # them (writers take turns: warehouse.locks)
         (start_a, end_a), (start_b, end_b) = [(s, e) for kind, s, e in runs if kind == "files"]
         assert start_a < end_b and start_b < end_a
         batches = [(s, e) for kind, s, e in runs if kind == "stream"]
@@ -307,3 +308,63 @@ def test_a_second_consumer_of_a_group_is_refused_until_the_first_is_gone(tmp_pat
         first.kill()
     code, _, err = _finish(_okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
     assert code == 0, err
+
+
+def test_a_writer_waits_its_turn_beyond_the_statement_timeout(postgres_url: str):
+    """Waiting for another writer is no runaway statement (warehouse.locks)."""
+    engine = create_warehouse_engine(postgres_url, statement_timeout_seconds=0.5)
+    migrate(engine)
+    reports: list[IngestReport] = []
+    with engine.connect() as other:
+        writers_lock(other)  # another writer's turn, for longer than the statement timeout
+        writer = threading.Thread(
+            target=lambda: reports.append(ingest(engine, _objective("", "Waited"), source="t"))
+        )
+        writer.start()
+        deadline = time.monotonic() + 20
+        while not _waiting_for_a_lock(engine):
+            assert time.monotonic() < deadline, "the ingest never waited for its turn"
+            time.sleep(0.05)
+        time.sleep(1.5)
+        other.commit()
+    writer.join(timeout=30)
+    assert reports and reports[0].entities["objectives"].stored == 1
+    with engine.connect() as conn:  # and the timeout still holds for the statements after it
+        conn.execute(text("SELECT 1"))
+        assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "500ms"
+    engine.dispose()
+
+
+def test_ingests_of_different_bundles_sharing_ids_both_succeed(
+    monkeypatch: pytest.MonkeyPatch, postgres_warehouse: Engine
+):
+    """Chunk after chunk in opposite orders: writers holding row locks at once would deadlock."""
+    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", 7)
+
+    def bundle(stamp: str, ids: list[int]) -> dict[str, list[RawRecord]]:
+        rows = []
+        for n in ids:
+            fields = OBJECTIVE | {"objective_id": f"O-{n:03}", "updated_at": stamp}
+            rows.append(RawRecord("objectives", fields, "t", n, json.dumps(fields)))
+        return {"objectives": rows}
+
+    ids = list(range(200))
+    inputs = [bundle("2026-01-01T00:00:00Z", ids), bundle("2026-02-01T00:00:00Z", ids[::-1])]
+    reports: list[IngestReport] = []
+    errors: list[BaseException] = []
+
+    def run(records: dict[str, list[RawRecord]]) -> None:
+        try:
+            reports.append(ingest(postgres_warehouse, records, source="t"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=run, args=(records,)) for records in inputs]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    assert not errors and len(reports) == 2
+    with postgres_warehouse.connect() as conn:
+        stamps = conn.execute(select(ENTITY_TABLES["objectives"].c.updated_at)).scalars().all()
+    assert len(stamps) == 200 and set(stamps) == {datetime(2026, 2, 1)}

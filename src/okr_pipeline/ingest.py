@@ -54,8 +54,8 @@ from okr_pipeline.warehouse.bulk import (
     insert_tuples,
     upsert,
     upserts,
-    writers_lock,
 )
+from okr_pipeline.warehouse.locks import writers_lock
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = [
@@ -612,7 +612,7 @@ def ingest_validated(
     started = _utcnow()
     try:
         with gc_paused(), engine.connect() as conn, bulk_page_cache(conn), conn.begin():
-            writers_lock(conn, shared=True)
+            writers_lock(conn)
             conn.execute(
                 insert(ingest_runs).values(
                     run_id=run_id, kind=kind, source=source, status="running", started_at=started

@@ -57,8 +57,8 @@ from okr_pipeline.warehouse.bulk import (
     existing_values,
     insert_rows,
     insert_tuples,
-    writers_lock,
 )
+from okr_pipeline.warehouse.locks import writers_lock
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     dead_letters,
@@ -175,7 +175,7 @@ def _apply(
             events.append(parsed)
 
     with engine.begin() as conn:
-        writers_lock(conn, shared=False)  # its rounds write out of an ingest's order
+        writers_lock(conn)  # PostgreSQL: writers take turns
         ids = [e.event_id for e in events]
         done = existing_values(conn, processed_events.c.event_id, ids)
         # a redelivered parked event is already waiting: this copy is a duplicate
@@ -282,7 +282,7 @@ class _Batch:
         # the parking changes at once: a later round of this batch sees them
         for part in chunks(unparked, LOOKUP_CHUNK):
             self.conn.execute(delete(parked_events).where(parked_events.c.event_id.in_(part)))
-        insert_rows(self.conn, parked_events, newly_parked, skip_existing="event_id")
+        insert_rows(self.conn, parked_events, newly_parked)
 
     def _finish(self, item: _Pending, outcome: str, unparked: list[str]) -> None:
         self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
@@ -299,15 +299,8 @@ class _Batch:
                 .where(parked_events.c.event_id.in_(part))
                 .values(attempts=parked_events.c.attempts + 1)
             )
-        insert_tuples(
-            conn,
-            processed_events,
-            _PROCESSED,
-            self.finished,
-            {"processed_at": self.now},
-            skip_existing="event_id",
-        )
-        insert_rows(conn, dead_letters, self.letters, skip_existing=_WHERE)
+        insert_tuples(conn, processed_events, _PROCESSED, self.finished, {"processed_at": self.now})
+        insert_rows(conn, dead_letters, self.letters)
         if self.run_id is not None:
             conn.execute(
                 update(ingest_runs)
@@ -329,7 +322,6 @@ class _Batch:
 
 
 _PROCESSED = ("event_id", "outcome", "topic", "partition", "offset")
-_WHERE = ("topic", "partition", "offset")  # a message's place: one dead letter each
 # parent entity -> the entities whose rows refer to it
 _CHILDREN: dict[str, list[str]] = {}
 for _spec in ENTITIES.values():

@@ -7,12 +7,9 @@ to the same format); a value that already is that text goes as it is. Other dial
 SQLAlchemy's own executemany.
 
 Concurrent writers: SQLite has one writer at a time, so what a transaction looked up stays true
-until it commits. PostgreSQL lets writers run at once, so there a row that another transaction
-may insert meanwhile is written with INSERT ... ON CONFLICT (`upsert`, `skip_existing`): the
-statement waits for that transaction and then updates, or leaves, the row it finds. Rows go in
-key order, entity after entity, so ingests of the same rows lock them in the same order. A stream
-batch writes in rounds (parked children after the parents that freed them), out of that order:
-it takes `writers_lock` alone, ingests share it, so an ingest and a batch never deadlock.
+until it commits. On PostgreSQL this project's writers take turns (warehouse.locks), and their
+rows are written with INSERT ... ON CONFLICT (`upsert`), in key order: a statement that meets a
+row another transaction wrote meanwhile waits for it, then updates or leaves the row it finds.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
-    text,
 )
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeEngine
@@ -48,7 +44,6 @@ __all__ = [
     "sqlite_text",
     "upsert",
     "upserts",
-    "writers_lock",
 ]
 
 CHUNK = 5000
@@ -115,17 +110,6 @@ def upserts(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-WRITERS_LOCK = 0x6F6B725F77726974  # "okr_writ": the advisory lock key of `writers_lock`
-
-
-def writers_lock(conn: Connection, *, shared: bool) -> None:
-    """On PostgreSQL, lock the warehouse's rows for the rest of the transaction: shared by
-    ingests, alone for a stream batch (see the module's doc). Other dialects: nothing to do."""
-    if upserts(conn):
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        conn.execute(text(f"SELECT {function}(:key)"), {"key": WRITERS_LOCK})
-
-
 _ROWCOUNT = {"preserve_rowcount": True}  # SQLAlchemy keeps an INSERT's row count only when told
 
 # The rows a conflict found: `excluded` in PostgreSQL's ON CONFLICT, by column name.
@@ -164,24 +148,11 @@ def upsert(
     return written
 
 
-def insert_rows(
-    conn: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    skip_existing: str | tuple[str, ...] | None = None,
-) -> None:
-    """Insert rows (dicts with the same keys) into the table. With `skip_existing` (a unique
-    column, or several), on PostgreSQL a row whose key a concurrent writer took is left out."""
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) into the table."""
     if rows:
         names = list(rows[0])
-        insert_tuples(
-            conn,
-            table,
-            names,
-            [tuple(row[n] for n in names) for row in rows],
-            skip_existing=skip_existing,
-        )
+        insert_tuples(conn, table, names, [tuple(row[n] for n in names) for row in rows])
 
 
 def insert_tuples(
@@ -192,18 +163,13 @@ def insert_tuples(
     constants: Mapping[str, Any] | None = None,
     *,
     dates_as_text: bool = False,
-    skip_existing: str | tuple[str, ...] | None = None,
 ) -> None:
     """Insert rows (values in the order of `names`) into the table; `constants` gives columns
     that hold the same value in every row. With `dates_as_text`, every date and timestamp of
-    the rows already is the text SQLite stores. With `skip_existing` (a unique column, or
-    several), on PostgreSQL a row whose key a concurrent writer took is left out."""
+    the rows already is the text SQLite stores."""
     if not rows:
         return
     constants = constants or {}
-    if skip_existing and upserts(conn):
-        upsert(conn, table, [dict(zip(names, row)) | constants for row in rows], skip_existing)
-        return
     if conn.dialect.name != "sqlite":
         for chunk in chunks(rows):
             conn.execute(insert(table), [dict(zip(names, row)) | constants for row in chunk])

@@ -10,18 +10,18 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, OkrError
+from okr_pipeline.warehouse.locks import schema_lock
 
 __all__ = ["create_warehouse_engine", "migrate", "open_warehouse"]
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
-MIGRATION_LOCK = 0x6F6B725F6D696772  # "okr_migr": the advisory lock key of schema upgrades
 
 
 def _parse_url(url: str) -> URL:
@@ -108,9 +108,7 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # held until this transaction ends, so until the upgrade is committed
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        schema_lock(connection)  # until the upgrade is committed
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
