@@ -222,3 +222,27 @@ def test_a_child_stops_once_nobody_reads():
     assert chunks._child.exitcode == 0
     chunks._pipe = -1
     chunks.close()
+
+
+def test_children_stop_once_nobody_reads_even_where_the_kernel_does_not_kill_them(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Off Linux no signal comes with the parent's death: each child must see its pipe close,
+    so the second child must not keep the first one's reading end open."""
+    monkeypatch.setattr(child_process.sys, "platform", "darwin")
+
+    def endless(warnings: dict) -> Iterator[Validated]:
+        while True:
+            time.sleep(0.005)
+            yield Validated("objectives", 0, [], [], [])
+
+    first, second = ChildChunks(endless, {}), ChildChunks(endless, {})
+    next(iter(first))
+    for chunks in (first, second):  # the parent lets go of both pipes, as if it had died
+        child_process._READING_ENDS.discard(chunks._pipe)
+        os.close(chunks._pipe)
+        chunks._pipe = -1
+    for chunks in (first, second):
+        chunks._child.join(5)
+        assert chunks._child.exitcode == 0
+        chunks.close()

@@ -23,6 +23,7 @@ from okr_pipeline.sources.files import LoadedBundle, LoadedFile, parse_file
 from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.events import Event, parse_event
 from okr_pipeline.stream.log import Message
+from okr_pipeline.stream.producer import events_from_path
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.tables import dead_letters
 
@@ -248,3 +249,22 @@ def test_every_row_is_stored_or_quarantined(engine: Engine, fmt: str):
         _no_nul_in_raw(engine, "quarantine")
 
     check()
+
+
+@settings(FUZZ, max_examples=100)
+@given(values=st.lists(_message(), min_size=1, max_size=6), limits=LIMITS)
+def test_every_line_of_an_events_file_is_published_as_it_is(
+    tmp_path_factory: pytest.TempPathFactory, values: list[bytes], limits: Limits
+):
+    """`okr produce --from events.jsonl`: whatever a line holds, it goes out whole (the consumer
+    classifies it), under the key of its payload's id where one can be read."""
+    lines = [
+        value for value in values if value.strip() and b"\n" not in value and b"\r" not in value
+    ]
+    first = b'{"event_id": "e-0", "event_type": "objective.upserted", "payload": {}}'
+    path = tmp_path_factory.mktemp("events") / "events.jsonl"
+    path.write_bytes(b"\n".join([first, *lines]) + b"\n")
+    messages, unreadable = events_from_path(path, limits)
+    published = [value for _key, value in messages]
+    assert unreadable == 0
+    assert published == [first, *lines]
