@@ -25,13 +25,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import compress
 from operator import itemgetter, not_
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, tuple_, update
 
+from okr_pipeline.asof import now_utc
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
 from okr_pipeline.gcpause import gc_paused
 from okr_pipeline.sources.batch import Origin, RawBatch
@@ -122,10 +123,6 @@ class IngestReport:
             "warnings": [storable_text(w) for w in self.warnings],
             "resolved_from_quarantine": self.resolved,
         }
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _lookup(conn: Connection, spec: EntitySpec, ids: Iterable[str]) -> dict[str, Row]:
@@ -223,7 +220,7 @@ class Ingestion:
         self.conn = conn
         self.run_id = run_id
         self.progress = progress
-        self.now = _utcnow()
+        self.now = now_utc()
         self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
         # entity -> id -> row stored this run, for the entities others refer to
@@ -609,7 +606,7 @@ def ingest_validated(
     report = IngestReport(
         run_id, source, {name: EntityCounts() for name in ENTITY_ORDER}, list(warnings)
     )
-    started = _utcnow()
+    started = now_utc()
     try:
         with gc_paused(), engine.connect() as conn, bulk_page_cache(conn), conn.begin():
             writers_lock(conn)
@@ -623,7 +620,7 @@ def ingest_validated(
                 update(ingest_runs)
                 .where(ingest_runs.c.run_id == run_id)
                 .values(
-                    status="completed", finished_at=_utcnow(), report=json.dumps(report.as_dict())
+                    status="completed", finished_at=now_utc(), report=json.dumps(report.as_dict())
                 )
             )
     except Exception as exc:
@@ -636,7 +633,7 @@ def ingest_validated(
                     source=source,
                     status="failed",
                     started_at=started,
-                    finished_at=_utcnow(),
+                    finished_at=now_utc(),
                     report=json.dumps({"error": str(exc)}),
                 )
             )

@@ -12,16 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-__all__ = ["BASELINES", "PaceConfidenceRule", "PaceRule", "pace_status"]
+__all__ = ["BASELINES", "PaceConfidenceRule", "PaceRule"]
 
 NEUTRAL_CONFIDENCE = 5.0  # a key result nobody rated sits in the middle of the 0-10 scale
-
-
-def pace_status(pace: float) -> str:
-    """The vendors' traffic light for a pace value."""
-    if pace >= 0.95:
-        return "on_track"
-    return "lagging" if pace >= 0.75 else "at_risk"
 
 
 class PaceRule:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from okr_pipeline.config import Limits
+from okr_pipeline.contract import MAX_ID_LENGTH
 from okr_pipeline.json_input import (
     DEFAULT_LIMITS,
     SHAPE,
@@ -44,7 +45,6 @@ ENTITY_OF = {
     "task.upserted": "tasks",
 }
 EVENT_TYPE_OF = {entity: event_type for event_type, entity in ENTITY_OF.items()}
-MAX_ID_LENGTH = 255
 _LONG_RUN = b"0" * 19  # in a message's SHAPE: a run of 19 digits (2**63 has 19)
 
 
