@@ -1,4 +1,4 @@
-"""Hostile parameters, settings and servers (issue 8): every one ends as one clear line and exit
+"""Hostile parameters, settings and servers: every one ends as one clear line and exit
 status 1 (a bad option value as click's usage error, status 2), never a traceback, and no
 secret ever reaches the output."""
 

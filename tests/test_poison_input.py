@@ -1,4 +1,4 @@
-"""Poison input (issue 8): messages and rows that used to stop a run with a traceback (deep
+"""Poison input: messages and rows that used to stop a run with a traceback (deep
 nesting, huge integers, lone surrogates, NULs, blank ids, huge fields, FIFOs and devices) now end
 dead-lettered or quarantined with their reason, on SQLite and PostgreSQL, through the CLI; their
 good neighbours are stored; a restart does not see them again."""
