@@ -107,7 +107,7 @@ def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]
         publish(event_log, topic, messages, batch_size=batch)
         raw = raw_read_rate(settings, event_log, topic, batch, len(messages))
         engine = open_warehouse(settings)
-        summary = consume(settings, engine, event_log, group="bench", until_idle=3.0, rescore=False)
+        summary = consume(settings, engine, event_log, group="bench", until_idle=3.0)
         event_log.close()
         warehouse = Path(engine.url.database or "")
         engine.dispose()

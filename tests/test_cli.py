@@ -154,7 +154,18 @@ def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
     code, out, _ = _run("consume", "--until-idle", "1", "--json")
     consumed = json.loads(out)
     assert code == 0 and consumed["consumed"] == consumed["stored"] == 40
-    assert consumed["rescored"] > 0
+    assert consumed["rescored"] > 0 and consumed["live_scores"] == "on"
+
+
+def test_consume_without_a_champion_stores_and_says_live_scores_are_off(contract_bundle: Path):
+    code, out, _ = _run("produce", "--from", str(contract_bundle), "--json")
+    assert code == 0 and json.loads(out)["published"] > 0
+    code, out, _ = _run("consume", "--until-idle", "1", "--json")
+    consumed = json.loads(out)
+    assert code == 0 and consumed["stored"] > 0 and consumed["rescored"] == 0
+    assert consumed["live_scores"].startswith("off: no champion model yet")
+    code, out, _ = _run("consume", "--until-idle", "0.2", "--no-rescore", "--json")
+    assert code == 0 and json.loads(out)["live_scores"] == "not asked"
 
 
 def test_generate_writes_a_bundle_that_ingests(tmp_path: Path):

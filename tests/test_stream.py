@@ -68,7 +68,7 @@ def _count(engine: Engine, table) -> int:
 
 def _consume(settings: Settings, log: EventLog, engine: Engine, **options):
     options.setdefault("until_idle", 3.0 if settings.stream.backend == "kafka" else 1.0)
-    return consume(settings, engine, log, group=settings.stream.group, rescore=False, **options)
+    return consume(settings, engine, log, group=settings.stream.group, **options)
 
 
 def test_a_published_bundle_lands_as_its_file_ingestion_would(stream, messy):

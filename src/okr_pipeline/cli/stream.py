@@ -122,11 +122,14 @@ def consume_command(
     as_json: bool,
 ) -> None:
     """Events topic -> warehouse, exactly once in effect; dead letters to their topic."""
+    from okr_pipeline.model.live_scores import LiveScores
     from okr_pipeline.stream.backends import open_event_log
     from okr_pipeline.stream.consumer import consume
 
     settings = get_settings()
     engine = get_warehouse()
+    interval = settings.stream.rescore_interval_seconds
+    live_scores = None if no_rescore else LiveScores(settings, engine, interval)
     event_log = open_event_log(settings)
     try:
         with stop_on_signals() as stop:
@@ -138,16 +141,16 @@ def consume_command(
                 max_events=max_events,
                 until_idle=until_idle,
                 stop=stop,
-                rescore=not no_rescore,
+                live_scores=live_scores,
             )
     finally:
         event_log.close()
     emit(
-        summary.as_dict(),
+        summary.as_dict() | {"live_scores": live_scores.state if live_scores else "not asked"},
         as_json,
         lambda r: (
             f"consumed {r['consumed']}: stored {r['stored']}, duplicates {r['duplicates']}, "
             f"dead-lettered {r['dead_lettered']} {r['by_reason'] or ''}; parked {r['parked']}; "
-            f"{r['events_per_second']} events/s; lag {r['lag']}"
+            f"{r['events_per_second']} events/s; lag {r['lag']}; live scores {r['live_scores']}"
         ),
     )

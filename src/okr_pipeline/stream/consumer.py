@@ -2,8 +2,8 @@
 
 Each batch: poll -> apply in one warehouse transaction (applier) -> publish new dead letters to
 the dead-letter topic (an outbox: the warehouse holds them first, so a crash only delays them) ->
-commit the offsets -> re-score the open key results the batch touched (at most every
-`rescore_interval_seconds`, so live scores stay fresh at a bounded cost). A stop request (SIGTERM,
+commit the offsets -> hand the open key results the batch touched to `live_scores`, if given (the
+command wires model.live_scores: this layer knows nothing of models). A stop request (SIGTERM,
 SIGINT) is honoured between batches.
 """
 
@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +24,16 @@ from sqlalchemy import Engine, select, update
 
 from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Settings
-from okr_pipeline.errors import OkrError
 from okr_pipeline.stream.applier import BatchResult, apply_batch
 from okr_pipeline.stream.log import EventLog
 from okr_pipeline.warehouse.tables import dead_letters
 
-__all__ = ["ConsumeSummary", "Rescorer", "consume", "publish_dead_letters"]
+__all__ = ["ConsumeSummary", "LiveScores", "consume", "publish_dead_letters"]
 
 log = logging.getLogger(__name__)
+# Called after each batch with the open key results it touched, and once at the end (`final`):
+# re-scores them and returns how many it did (model.live_scores, wired by the command).
+LiveScores = Callable[[set[str], bool], int]
 
 
 @dataclass
@@ -131,31 +134,6 @@ def publish_dead_letters(engine: Engine, event_log: EventLog, topic: str) -> int
     return len(rows)
 
 
-class Rescorer:
-    """Re-scores touched open key results with the champion, at most every `interval` s."""
-
-    def __init__(self, settings: Settings, engine: Engine, interval: float) -> None:
-        self.settings, self.engine, self.interval = settings, engine, interval
-        self.pending: set[str] = set()
-        self.last = 0.0
-
-    def touch(self, key_results: set[str]) -> None:
-        self.pending |= key_results
-
-    def maybe_rescore(self, *, force: bool = False) -> int:
-        if not self.pending or (not force and time.monotonic() - self.last < self.interval):
-            return 0
-        from okr_pipeline.model.predict import predict  # the model stack loads only when used
-
-        self.last = time.monotonic()
-        ids, self.pending = self.pending, set()
-        try:
-            return len(predict(self.settings, self.engine, now_utc(), key_result_ids=ids))
-        except OkrError as exc:  # no champion yet: rows are stored, scores come later
-            log.warning("live re-scoring skipped: %s", exc)
-            return 0
-
-
 def consume(
     settings: Settings,
     engine: Engine,
@@ -165,7 +143,7 @@ def consume(
     max_events: int | None = None,
     until_idle: float | None = None,
     stop: threading.Event | None = None,
-    rescore: bool = True,
+    live_scores: LiveScores | None = None,
 ) -> ConsumeSummary:
     """Consume the events topic until `max_events` messages, `until_idle` seconds without
     any, or a stop request."""
@@ -176,7 +154,6 @@ def consume(
     )
     consumer = event_log.consumer(group, [topics.events])
     log.info("consuming %s as group %s", topics.events, group)
-    rescorer = Rescorer(settings, engine, stream.rescore_interval_seconds) if rescore else None
     summary = ConsumeSummary()
     # What exists now (modules, settings, clients) outlives the loop: the collector need not
     # walk it again after every batch (it waits during one, see apply_batch).
@@ -219,11 +196,10 @@ def consume(
             summary.batches += 1
             summary.add(batch)
             summary.busy_seconds = time.monotonic() - busy_from
-            if rescorer is not None:
-                rescorer.touch(batch.touched_key_results)
-                summary.rescored += rescorer.maybe_rescore()
-        if rescorer is not None:
-            summary.rescored += rescorer.maybe_rescore(force=True)
+            if live_scores is not None:
+                summary.rescored += live_scores(batch.touched_key_results, False)
+        if live_scores is not None:
+            summary.rescored += live_scores(set(), True)
         summary.lag = sum(max(n, 0) for n in consumer.lag().values())
     finally:
         gc.unfreeze()
