@@ -137,6 +137,8 @@ def main() -> int:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.events < 2 * args.batch:  # the raw read times what follows its first batch
+        parser.error("--events must be at least twice --batch")
     with tempfile.TemporaryDirectory(prefix="okr-stream-") as tmp:
         results = [measure(b, args.events, args.batch, Path(tmp)) for b in args.backend]
     if args.json:
