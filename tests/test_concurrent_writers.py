@@ -254,30 +254,27 @@ def _stored_title(engine: Engine) -> str:
         return conn.execute(select(ENTITY_TABLES["objectives"].c.title)).scalar_one()
 
 
-@pytest.fixture
-def postgres_warehouse(postgres_url: str) -> Iterator[Engine]:
-    engine = create_warehouse_engine(postgres_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
+# conftest's `warehouse`, on PostgreSQL only
+on_postgresql = pytest.mark.parametrize("warehouse_url", ["postgresql"], indirect=True)
 
 
-def test_an_older_row_loses_to_a_concurrent_newer_one(postgres_warehouse: Engine):
+@on_postgresql
+@pytest.mark.parametrize(
+    ("updated_at", "title", "stored", "kept"),
+    [
+        ("2026-01-15T00:00:00Z", "Older", 0, "Held"),  # an older row loses to the held one
+        ("2026-02-15T00:00:00Z", "Newer", 1, "Newer"),  # a newer one replaces it
+    ],
+)
+def test_a_row_meets_a_concurrent_writer_of_it(
+    warehouse: Engine, updated_at: str, title: str, stored: int, kept: str
+):
     report = _ingest_while_a_writer_holds_the_row(
-        postgres_warehouse, datetime(2026, 2, 1), _objective("2026-01-15T00:00:00Z", "Older")
+        warehouse, datetime(2026, 2, 1), _objective(updated_at, title)
     )
     counts = report.entities["objectives"]
-    assert (counts.read, counts.stored, counts.unchanged) == (1, 0, 1)
-    assert _stored_title(postgres_warehouse) == "Held"
-
-
-def test_a_newer_row_replaces_a_concurrent_older_one(postgres_warehouse: Engine):
-    report = _ingest_while_a_writer_holds_the_row(
-        postgres_warehouse, datetime(2026, 2, 1), _objective("2026-02-15T00:00:00Z", "Newer")
-    )
-    counts = report.entities["objectives"]
-    assert (counts.read, counts.stored, counts.unchanged) == (1, 1, 0)
-    assert _stored_title(postgres_warehouse) == "Newer"
+    assert (counts.read, counts.stored, counts.unchanged) == (1, stored, 1 - stored)
+    assert _stored_title(warehouse) == kept
 
 
 def _wait_for(process: subprocess.Popen[str], text_in_stderr: str) -> None:
@@ -335,8 +332,9 @@ def test_a_writer_waits_its_turn_beyond_the_statement_timeout(postgres_url: str)
     engine.dispose()
 
 
+@on_postgresql
 def test_ingests_of_different_bundles_sharing_ids_both_succeed(
-    monkeypatch: pytest.MonkeyPatch, postgres_warehouse: Engine
+    monkeypatch: pytest.MonkeyPatch, warehouse: Engine
 ):
     """Chunk after chunk in opposite orders: writers holding row locks at once would deadlock."""
     monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", 7)
@@ -355,7 +353,7 @@ def test_ingests_of_different_bundles_sharing_ids_both_succeed(
 
     def run(records: dict[str, list[RawRecord]]) -> None:
         try:
-            reports.append(ingest(postgres_warehouse, records, source="t"))
+            reports.append(ingest(warehouse, records, source="t"))
         except BaseException as exc:
             errors.append(exc)
 
@@ -365,6 +363,6 @@ def test_ingests_of_different_bundles_sharing_ids_both_succeed(
     for writer in writers:
         writer.join(timeout=60)
     assert not errors and len(reports) == 2
-    with postgres_warehouse.connect() as conn:
+    with warehouse.connect() as conn:
         stamps = conn.execute(select(ENTITY_TABLES["objectives"].c.updated_at)).scalars().all()
     assert len(stamps) == 200 and set(stamps) == {datetime(2026, 2, 1)}
