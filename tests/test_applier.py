@@ -11,21 +11,9 @@ from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters, parked_events
+from samples import KEY_RESULT, OBJECTIVE
 
 _offsets = count()
-OBJECTIVE = {
-    "objective_id": "O-1",
-    "title": "Grow",
-    "period_start": "2026-01-01",
-    "period_end": "2026-03-31",
-}
-KEY_RESULT = {
-    "key_result_id": "KR-1",
-    "objective_id": "O-1",
-    "title": "Deals",
-    "metric_type": "number",
-    "target_value": 20,
-}
 CHECK_IN = {
     "check_in_id": "C-1",
     "key_result_id": "KR-1",

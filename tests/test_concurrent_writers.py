@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,18 +24,10 @@ from okr_pipeline.sources.record import RawRecord
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.locks import writers_lock
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
+from processes import okr
+from samples import OBJECTIVE
 
 pytestmark = pytest.mark.postgres
-
-
-def _okr(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "okr_pipeline", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 def _finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str, str]:
@@ -109,16 +100,16 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
     bundle = tmp_path / "bundle"
     base = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data")}
     code, _, err = _finish(
-        _okr("generate", "--out", str(bundle), "--seed", "1", "--scale", "1", "--messy", env=base)
+        okr("generate", "--out", str(bundle), "--seed", "1", "--scale", "1", "--messy", env=base)
     )
     assert code == 0, err
-    code, _, err = _finish(_okr("produce", "--from", str(bundle), env=base))
+    code, _, err = _finish(okr("produce", "--from", str(bundle), env=base))
     assert code == 0, err
 
     # the reference: one ingest into a fresh database, alone
     alone_url = new_database()
     code, out, err = _finish(
-        _okr("ingest", str(bundle), "--json", env=base | {"OKR_WAREHOUSE__URL": alone_url})
+        okr("ingest", str(bundle), "--json", env=base | {"OKR_WAREHOUSE__URL": alone_url})
     )
     assert code == 0, err
     alone = json.loads(out)
@@ -126,11 +117,11 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
     # at once: a consumer, and two ingests started once it stores its first batch (so that
     # it is still at work while they run, however fast this machine starts it)
     env = base | {"OKR_WAREHOUSE__URL": postgres_url, "OKR_STREAM__BATCH_SIZE": "300"}
-    consumer = _okr("consume", "--json", "--no-rescore", "--until-idle", "2", env=env)
+    consumer = okr("consume", "--json", "--no-rescore", "--until-idle", "2", env=env)
     _wait_for_a_stream_batch(postgres_url, consumer)
     writers = [
-        _okr("ingest", str(bundle), "--json", env=env),
-        _okr("ingest", str(bundle), "--json", env=env),
+        okr("ingest", str(bundle), "--json", env=env),
+        okr("ingest", str(bundle), "--json", env=env),
         consumer,
     ]
     results = [_finish(writer) for writer in writers]
@@ -177,18 +168,10 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
 
 def test_first_commands_on_an_empty_database_all_succeed(tmp_path: Path, postgres_url: str):
     env = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data"), "OKR_WAREHOUSE__URL": postgres_url}
-    commands = [_okr("status", "--json", env=env) for _ in range(4)]
+    commands = [okr("status", "--json", env=env) for _ in range(4)]
     for code, out, err in map(_finish, commands):
         assert code == 0, err
         assert json.loads(out)["rows"]["objectives"] == 0
-
-
-OBJECTIVE = {
-    "objective_id": "O-1",
-    "title": "Grow",
-    "period_start": "2026-01-01",
-    "period_end": "2026-03-31",
-}
 
 
 def _objective(updated_at: str, title: str) -> dict[str, list[RawRecord]]:
@@ -287,23 +270,23 @@ def _wait_for(process: subprocess.Popen[str], text_in_stderr: str) -> None:
 
 def test_a_second_consumer_of_a_group_is_refused_until_the_first_is_gone(tmp_path: Path):
     env = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data")}
-    first = _okr("-v", "consume", "--no-rescore", env=env)
+    first = okr("-v", "consume", "--no-rescore", env=env)
     try:
         _wait_for(first, "consuming")
-        code, _, err = _finish(_okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
+        code, _, err = _finish(okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
         assert code == 1
         assert "okr-warehouse" in err and f"pid {first.pid}" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
         # another group is another reader
         code, _, err = _finish(
-            _okr("consume", "--group", "audit", "--no-rescore", "--until-idle", "0.5", env=env)
+            okr("consume", "--group", "audit", "--no-rescore", "--until-idle", "0.5", env=env)
         )
         assert code == 0, err
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
     finally:
         first.kill()
-    code, _, err = _finish(_okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
+    code, _, err = _finish(okr("consume", "--no-rescore", "--until-idle", "0.5", env=env))
     assert code == 0, err
 
 

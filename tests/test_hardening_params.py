@@ -355,21 +355,33 @@ def test_a_newer_schema_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, wareho
     )
 
 
+def _bundle(
+    folder: Path, key_results: list[str], check_ins: list[tuple[str, str, str, float]]
+) -> Path:
+    """A bundle of objective O-1 with these key results (CSV lines: id, objective, title,
+    metric type, start, target) and check-ins (id, key result, time, value)."""
+    folder.mkdir()
+    (folder / "objectives.csv").write_text(
+        "objective_id,title,period_start,period_end\nO-1,Grow,2026-01-01,2026-03-31\n"
+    )
+    (folder / "key_results.csv").write_text(
+        "key_result_id,objective_id,title,metric_type,start_value,target_value\n"
+        + "".join(f"{line}\n" for line in key_results)
+    )
+    names = ("check_in_id", "key_result_id", "checked_in_at", "value")
+    (folder / "check_ins.jsonl").write_text(
+        "".join(json.dumps(dict(zip(names, row))) + "\n" for row in check_ins)
+    )
+    return folder
+
+
 def test_a_check_in_at_the_end_of_time_stops_no_command(tmp_path: Path):
     """The newest check-in bounds the labels (History.data_until): at 9999-12-31 that day's end
     is past what a datetime holds."""
-    bundle = tmp_path / "far"
-    bundle.mkdir()
-    (bundle / "objectives.csv").write_text(
-        "objective_id,title,period_start,period_end\nO-1,Far,2026-01-01,2026-03-31\n"
-    )
-    (bundle / "key_results.csv").write_text(
-        "key_result_id,objective_id,title,metric_type,start_value,target_value\n"
-        "KR-1,O-1,Far,number,0,10\n"
-    )
-    (bundle / "check_ins.jsonl").write_text(
-        '{"check_in_id": "C-1", "key_result_id": "KR-1", "checked_in_at": "9999-12-31T23:59:59Z",'
-        ' "value": 5}\n'
+    bundle = _bundle(
+        tmp_path / "far",
+        ["KR-1,O-1,Far,number,0,10"],
+        [("C-1", "KR-1", "9999-12-31T23:59:59Z", 5)],
     )
     assert json.loads(_invoke("ingest", str(bundle), "--json").stdout)["totals"]["stored"] == 3
     listed = _invoke("key-results", "--json")
@@ -379,21 +391,16 @@ def test_a_check_in_at_the_end_of_time_stops_no_command(tmp_path: Path):
 
 
 def test_json_output_is_valid_for_extreme_values(tmp_path: Path):
-    bundle = tmp_path / "huge"
-    bundle.mkdir()
-    (bundle / "objectives.csv").write_text(
-        "objective_id,title,period_start,period_end\nO-1,Huge,2026-01-01,2026-03-31\n"
-    )
-    (bundle / "key_results.csv").write_text(
-        "key_result_id,objective_id,title,metric_type,start_value,target_value\n"
-        "KR-NAN,O-1,Overflow to nan,number,-1e308,1e308\n"
-        "KR-INF,O-1,Overflow to inf,number,0,1e-300\n"
-    )
-    (bundle / "check_ins.jsonl").write_text(
-        '{"check_in_id": "C-1", "key_result_id": "KR-NAN", "checked_in_at": "2026-02-01T00:00:00Z",'
-        ' "value": 1e308}\n'
-        '{"check_in_id": "C-2", "key_result_id": "KR-INF", "checked_in_at": "2026-02-01T00:00:00Z",'
-        ' "value": 1e10}\n'
+    bundle = _bundle(
+        tmp_path / "huge",
+        [
+            "KR-NAN,O-1,Overflow to nan,number,-1e308,1e308",
+            "KR-INF,O-1,Overflow to inf,number,0,1e-300",
+        ],
+        [
+            ("C-1", "KR-NAN", "2026-02-01T00:00:00Z", 1e308),
+            ("C-2", "KR-INF", "2026-02-01T00:00:00Z", 1e10),
+        ],
     )
     ingested = _invoke("ingest", str(bundle), "--json")
     assert json.loads(ingested.stdout)["totals"]["stored"] == 5

@@ -34,23 +34,11 @@ from okr_pipeline.warehouse.tables import (
     processed_events,
     quarantine,
 )
+from samples import KEY_RESULT, OBJECTIVE
 
 DEEP = "[" * 2000 + "]" * 2000
 HUGE_INT = "9" * 5000
 BIG_NOTE = "n" * (2 << 20)  # beyond the 1 MiB a row or message may be
-OBJECTIVE = {
-    "objective_id": "O-1",
-    "title": "Grow",
-    "period_start": "2026-01-01",
-    "period_end": "2026-03-31",
-}
-KEY_RESULT = {
-    "key_result_id": "KR-1",
-    "objective_id": "O-1",
-    "title": "Deals",
-    "metric_type": "number",
-    "target_value": 10,
-}
 
 
 def _run(*args: str) -> tuple[int, str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -28,6 +27,7 @@ from okr_pipeline.stream.producer import events_from_path, publish
 from okr_pipeline.stream.sqlite_log import SqliteEventLog
 from okr_pipeline.warehouse.engine import open_warehouse
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters, parked_events
+from processes import okr
 
 pytest_plugins = ["broker"]
 REPO = Path(__file__).resolve().parents[1]
@@ -137,19 +137,9 @@ def test_a_restart_picks_up_where_the_commit_left(stream, messy):
     )
 
 
-def _okr(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "okr_pipeline", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_sigterm_finishes_the_batch_and_exits_cleanly(tmp_path: Path):
     env = {**os.environ, "OKR_DATA_DIR": str(tmp_path / "data")}
-    consumer = _okr("-v", "consume", "--json", "--no-rescore", env=env)
+    consumer = okr("-v", "consume", "--json", "--no-rescore", env=env)
     for line in consumer.stderr:  # wait until it is consuming (start-up takes seconds)
         if "consuming" in line:
             break
