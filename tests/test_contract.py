@@ -10,20 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from okr_pipeline.contract import ENTITIES, REASONS, Rejection, validate
+from samples import KEY_RESULT as SAMPLE_KEY_RESULT
+from samples import OBJECTIVE
 
-OBJECTIVE = {
-    "objective_id": "O-1",
-    "title": "Grow",
-    "period_start": "2026-01-01",
-    "period_end": "2026-03-31",
-}
-KEY_RESULT = {
-    "key_result_id": "KR-1",
-    "objective_id": "O-1",
-    "title": "Deals",
-    "metric_type": "number",
-    "target_value": "20",
-}
+KEY_RESULT = SAMPLE_KEY_RESULT | {"target_value": "20"}  # as a CSV file holds it
 CHECK_IN = {
     "check_in_id": "C-1",
     "key_result_id": "KR-1",

@@ -16,6 +16,7 @@ from okr_pipeline.quarantine import list_quarantine, retry_quarantine
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.warehouse.queries import key_result_states
 from okr_pipeline.warehouse.tables import ENTITY_TABLES
+from samples import write_parents
 
 
 def _ingest(engine: Engine, path: Path) -> dict:
@@ -178,15 +179,7 @@ def test_quarantine_retry_stores_rows_whose_parent_arrived(warehouse: Engine, tm
         and retry["resolved_from_quarantine"] == 0
     )
 
-    parents = tmp_path / "parents"
-    parents.mkdir()
-    (parents / "objectives.csv").write_text(
-        "objective_id,title,period_start,period_end\nO-1,Grow,2026-01-01,2026-03-31\n"
-    )
-    (parents / "key_results.csv").write_text(
-        "key_result_id,objective_id,title,metric_type,target_value\nKR-1,O-1,Deals,number,10\n"
-    )
-    _ingest(warehouse, parents)
+    _ingest(warehouse, write_parents(tmp_path / "parents"))
     retry = retry_quarantine(warehouse).as_dict()
     assert retry["entities"]["check_ins"]["stored"] == 1
     assert retry["resolved_from_quarantine"] == 1

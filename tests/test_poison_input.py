@@ -34,7 +34,7 @@ from okr_pipeline.warehouse.tables import (
     processed_events,
     quarantine,
 )
-from samples import KEY_RESULT, OBJECTIVE
+from samples import KEY_RESULT, OBJECTIVE, write_parents
 
 DEEP = "[" * 2000 + "]" * 2000
 HUGE_INT = "9" * 5000
@@ -204,15 +204,7 @@ def test_limits_come_from_the_configuration(warehouse: Engine, monkeypatch):
 
 
 def _bundle(tmp_path: Path) -> Path:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "objectives.csv").write_text(
-        "objective_id,title,period_start,period_end\nO-1,Grow,2026-01-01,2026-03-31\n"
-    )
-    (bundle / "key_results.csv").write_text(
-        "key_result_id,objective_id,title,metric_type,target_value\nKR-1,O-1,Deals,number,10\n"
-    )
-    return bundle
+    return write_parents(tmp_path / "bundle")
 
 
 def _check_in(check_in_id: str, **extra: object) -> dict:
