@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from floors import sqlite_insert_seconds
-from okr_pipeline.ingest_files import ingest_path
+from okr_pipeline.ingest.files import ingest_path
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate

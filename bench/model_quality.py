@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from okr_pipeline.features import features_at, load_history, open_at, snapshot_instant
-from okr_pipeline.ingest import ingest
+from okr_pipeline.ingest.store import ingest
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.dataset import split_by_time, training_snapshots
 from okr_pipeline.model.metrics import score_metrics

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.warehouse import close_warehouses
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 
 # the conformance bundle of the data contract (docs/data-contract.md, section 6) and its report
@@ -24,12 +25,15 @@ POSTGRES_URL = os.environ.get(
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's OKR_* variables or writes outside its temporary directory."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's OKR_* variables or writes outside its temporary directory,
+    or the warehouse engines an earlier test opened (one per warehouse per process)."""
     for name in list(os.environ):
         if name.startswith("OKR_") and name != "OKR_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("OKR_DATA_DIR", str(tmp_path / "data"))
+    yield
+    close_warehouses()
 
 
 @pytest.fixture

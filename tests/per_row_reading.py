@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from okr_pipeline.contract import ENTITIES
+from okr_pipeline.contract.raw import RawRecord
+from okr_pipeline.contract.rules import ENTITIES
 from okr_pipeline.sources.files import _decode, _has_bad_bytes
-from okr_pipeline.sources.record import RawRecord
 
 
 def read_file(path: Path, entity: str, fmt: str) -> tuple[list[RawRecord], list[str]]:

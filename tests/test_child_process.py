@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from okr_pipeline import child_process
-from okr_pipeline.child_process import ChildChunks, can_fork, decode, encode
-from okr_pipeline.chunk_stream import validated_chunks
+from okr_pipeline.contract.columns import Validated, validate_rows
+from okr_pipeline.contract.raw import RawBatch
 from okr_pipeline.errors import OkrError
-from okr_pipeline.ingest_files import PARALLEL_BYTES, ingest_path
-from okr_pipeline.sources.batch import RawBatch
+from okr_pipeline.ingest import _forked_parser as child_process
+from okr_pipeline.ingest._forked_parser import ChildChunks, can_fork, decode, encode
+from okr_pipeline.ingest.chunks import validated_chunks
+from okr_pipeline.ingest.files import PARALLEL_BYTES, ingest_path
 from okr_pipeline.sources.files import load_bundle
 from okr_pipeline.sources.synthetic import generate_bundle
-from okr_pipeline.validation_batch import Validated, validate_rows
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, quarantine
 
@@ -64,10 +64,10 @@ def _outcome(engine: Engine, report: dict) -> tuple:
 def test_child_process_ingests_as_one_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path, chunk_rows: int
 ):
-    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr("okr_pipeline.ingest.store.CHUNK_ROWS", chunk_rows)
     outcomes = []
     for name, threshold in (("alone", 1 << 40), ("forked", 0)):
-        monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", threshold)
+        monkeypatch.setattr("okr_pipeline.ingest.files.PARALLEL_BYTES", threshold)
         engine = _engine(tmp_path / f"{name}.db")
         first = ingest_path(engine, messy_bundle).as_dict()
         again = ingest_path(engine, messy_bundle).as_dict()  # everything stored is unchanged
@@ -82,11 +82,11 @@ def test_child_process_ingests_as_one_process_on_postgresql(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, messy_bundle: Path, postgres_url: str
 ):
     """There the children's dates come back as date and datetime objects."""
-    monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", 1 << 40)
+    monkeypatch.setattr("okr_pipeline.ingest.files.PARALLEL_BYTES", 1 << 40)
     alone = _engine(tmp_path / "alone.db")
     expected = _outcome(alone, ingest_path(alone, messy_bundle).as_dict())
     alone.dispose()
-    monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", 0)
+    monkeypatch.setattr("okr_pipeline.ingest.files.PARALLEL_BYTES", 0)
     forked = create_warehouse_engine(postgres_url)
     migrate(forked)
     assert _outcome(forked, ingest_path(forked, messy_bundle).as_dict()) == expected
@@ -100,7 +100,7 @@ def test_small_input_stays_in_process(
     def no_child(*args: object) -> None:
         raise AssertionError("a child process was started")
 
-    monkeypatch.setattr("okr_pipeline.ingest_files.ChildChunks", no_child)
+    monkeypatch.setattr("okr_pipeline.ingest.files.ChildChunks", no_child)
     engine = _engine(tmp_path / "w.db")
     assert ingest_path(engine, contract_bundle).totals.read > 0
 
@@ -126,8 +126,8 @@ def test_a_failing_child_is_an_error_and_the_run_is_rolled_back(
             raise ValueError("broken on purpose")
         return validate_rows(batch)
 
-    monkeypatch.setattr("okr_pipeline.ingest_files.PARALLEL_BYTES", 0)
-    monkeypatch.setattr("okr_pipeline.chunk_stream.validate_rows", broken)
+    monkeypatch.setattr("okr_pipeline.ingest.files.PARALLEL_BYTES", 0)
+    monkeypatch.setattr("okr_pipeline.ingest.chunks.validate_rows", broken)
     engine = _engine(tmp_path / "w.db")
     with pytest.raises(OkrError, match="broken on purpose"):
         ingest_path(engine, messy_bundle)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert, select, text
 
-from okr_pipeline.contract import ENTITIES
-from okr_pipeline.ingest import IngestReport, ingest
-from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.contract.raw import RawRecord
+from okr_pipeline.contract.rules import ENTITIES
+from okr_pipeline.ingest.store import IngestReport, ingest
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.locks import writers_lock
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
@@ -320,7 +320,7 @@ def test_ingests_of_different_bundles_sharing_ids_both_succeed(
     monkeypatch: pytest.MonkeyPatch, warehouse: Engine
 ):
     """Chunk after chunk in opposite orders: writers holding row locks at once would deadlock."""
-    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", 7)
+    monkeypatch.setattr("okr_pipeline.ingest.store.CHUNK_ROWS", 7)
 
     def bundle(stamp: str, ids: list[int]) -> dict[str, list[RawRecord]]:
         rows = []

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okr_pipeline.contract import ENTITIES, REASONS, Rejection, validate
+from okr_pipeline.contract.rules import ENTITIES, REASONS, Rejection, validate
 from samples import KEY_RESULT as SAMPLE_KEY_RESULT
 from samples import OBJECTIVE
 

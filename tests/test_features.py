@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from okr_pipeline.features import FEATURES, features_at, load_history, open_at
-from okr_pipeline.ingest import ingest
+from okr_pipeline.ingest.store import ingest
 from okr_pipeline.model.dataset import split_by_time, training_snapshots
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.sources.synthetic import generate_bundle

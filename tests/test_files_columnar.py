@@ -16,12 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from okr_pipeline.contract import ENTITIES
-from okr_pipeline.ingest import ingest, ingest_batches
-from okr_pipeline.sources.batch import RawBatch
+from okr_pipeline.contract.columns import chunked, chunked_batch
+from okr_pipeline.contract.raw import RawBatch, RawRecord
+from okr_pipeline.contract.rules import ENTITIES
+from okr_pipeline.ingest.store import ingest, ingest_batches
 from okr_pipeline.sources.files import read_path
-from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.validation_batch import chunked, chunked_batch
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.tables import quarantine
 from per_row_reading import read_file
@@ -220,7 +219,7 @@ def test_batches_ingest_as_records(
 ):
     """Ingesting what the columnar readers give (chunked, taken apart and concatenated) ends as
     ingesting the per-row records: same report, same quarantine rows with line and raw."""
-    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", chunk)
+    monkeypatch.setattr("okr_pipeline.ingest.store.CHUNK_ROWS", chunk)
     tmp = tmp_path_factory.mktemp("b")
     (tmp / f"{ENTITY}.csv").write_bytes(csv_data)
     (tmp / f"{ENTITY}.jsonl").write_bytes(jsonl_data)

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import REASONS
-from okr_pipeline.ingest_files import ingest_loaded
-from okr_pipeline.json_input import check_depth
+from okr_pipeline.contract.json_input import check_depth
+from okr_pipeline.contract.rules import REASONS
+from okr_pipeline.ingest.files import ingest_loaded
 from okr_pipeline.sources.files import LoadedBundle, LoadedFile, parse_file
 from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.events import Event, parse_event

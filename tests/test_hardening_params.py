@@ -20,8 +20,9 @@ from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.cli import main
 from okr_pipeline.config import load_settings
-from okr_pipeline.features import closed_before, days, instant, load_history
-from okr_pipeline.redact import redact_text, redact_url
+from okr_pipeline.core.clock import days, instant
+from okr_pipeline.core.redact import redact_text, redact_url
+from okr_pipeline.features import closed_before, load_history
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse.engine import open_warehouse
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from okr_pipeline.ingest import ingest
-from okr_pipeline.quarantine import list_quarantine, retry_quarantine
+from okr_pipeline.features import key_result_states
+from okr_pipeline.ingest.quarantine import list_quarantine, retry_quarantine
+from okr_pipeline.ingest.store import ingest
 from okr_pipeline.sources.files import read_path
-from okr_pipeline.warehouse.queries import key_result_states
 from okr_pipeline.warehouse.tables import ENTITY_TABLES
 from samples import write_parents
 
@@ -221,8 +221,8 @@ def test_quarantined_raw_content_is_storable(warehouse: Engine, tmp_path: Path):
 
 
 def test_chunks_hold_repeats_of_an_id_together():
-    from okr_pipeline.ingest import chunked
-    from okr_pipeline.sources.record import RawRecord
+    from okr_pipeline.contract.raw import RawRecord
+    from okr_pipeline.ingest.store import chunked
 
     ids = ["A", "B", " A", "C", "D", "B", "E", None, "F"]
     records = [RawRecord("tasks", {"task_id": i}, "s", n, str(i)) for n, i in enumerate(ids)]

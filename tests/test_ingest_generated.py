@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from okr_pipeline.contract import ENTITIES, REASONS
-from okr_pipeline.ingest import ingest
+from okr_pipeline.contract.raw import RawRecord
+from okr_pipeline.contract.rules import ENTITIES, REASONS
+from okr_pipeline.ingest.store import ingest
 from okr_pipeline.sources.files import read_path
-from okr_pipeline.sources.record import RawRecord
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, quarantine
@@ -67,7 +67,7 @@ def test_small_chunks_end_as_the_whole(
 ):
     """Chunk by chunk (repeats of an id held together) gives the same report and rows."""
     path, manifest = messy_bundle
-    monkeypatch.setattr("okr_pipeline.ingest.CHUNK_ROWS", 7)
+    monkeypatch.setattr("okr_pipeline.ingest.store.CHUNK_ROWS", 7)
     engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}")
     migrate(engine)
     assert _report(engine, path)["entities"] == manifest["expected"]

@@ -18,14 +18,14 @@ from sqlalchemy import Engine, func, select
 
 from okr_pipeline.cli import main
 from okr_pipeline.config import Limits, load_settings
-from okr_pipeline.contract import ENTITIES, Rejection
-from okr_pipeline.ingest import RAW_KEPT_BYTES, bounded_raw, storable_text
-from okr_pipeline.ingest_files import PARALLEL_BYTES
+from okr_pipeline.contract.columns import validate_batch
+from okr_pipeline.contract.rules import ENTITIES, Rejection
+from okr_pipeline.ingest.files import PARALLEL_BYTES
+from okr_pipeline.ingest.store import RAW_KEPT_BYTES, bounded_raw, storable_text
 from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.backends import open_event_log
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
-from okr_pipeline.validation_batch import validate_batch
 from okr_pipeline.warehouse.engine import create_warehouse_engine
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,

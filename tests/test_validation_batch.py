@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okr_pipeline.contract import ENTITIES, Rejection, validate
-from okr_pipeline.validation_batch import validate_batch
+from okr_pipeline.contract.columns import validate_batch
+from okr_pipeline.contract.rules import ENTITIES, Rejection, validate
 
 _values = st.one_of(
     st.none(),

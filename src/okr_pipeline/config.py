@@ -30,8 +30,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from okr_pipeline.core import redact_url
 from okr_pipeline.errors import ConfigError
-from okr_pipeline.redact import redact_url
 
 __all__ = ["Limits", "Settings", "load_settings"]
 

@@ -11,16 +11,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.errors import OkrError
-from okr_pipeline.warehouse.engine import open_warehouse
 
 __all__ = [
     "AS_OF_OPTION",
@@ -28,9 +26,10 @@ __all__ = [
     "FiniteFloatRange",
     "emit",
     "get_settings",
-    "get_warehouse",
     "guarded",
     "main",
+    "notify",
+    "parse_as_of",
     "progress_bar",
     "stop_on_signals",
 ]
@@ -82,18 +81,36 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
             command(*args, **kwargs)
         except OkrError as exc:
             raise click.ClickException(str(exc)) from None
-        except SQLAlchemyError as exc:
-            raise click.ClickException(f"warehouse error: {getattr(exc, 'orig', exc)}") from None
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError  # not loaded for `okr --help`
+
+            if isinstance(exc, SQLAlchemyError):
+                orig = getattr(exc, "orig", exc)
+                raise click.ClickException(f"warehouse error: {orig}") from None
+            raise
 
     return run
 
 
 def get_settings() -> Settings:
-    return click.get_current_context().ensure_object(dict).setdefault("settings", load_settings())
+    """The settings, loaded once per command."""
+
+    held = click.get_current_context().ensure_object(dict)
+    if "settings" not in held:
+        held["settings"] = load_settings()
+    return held["settings"]
 
 
-def get_warehouse() -> Engine:
-    return open_warehouse(get_settings())
+def parse_as_of(text: str | None) -> datetime:
+    """An --as-of value as an instant (see `as_of_instant`)."""
+    from okr_pipeline.core import as_of_instant
+
+    return as_of_instant(text)
+
+
+def notify(note: str) -> None:
+    """A note from a use case, on stderr: standard output holds the result."""
+    click.echo(note, err=True)
 
 
 @contextmanager

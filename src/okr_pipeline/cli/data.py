@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
-from okr_pipeline.asof import as_of_instant
+from okr_pipeline import jobs
 from okr_pipeline.cli.app import (
     JSON_OPTION,
     FiniteFloatRange,
     emit,
     get_settings,
-    get_warehouse,
     guarded,
     main,
+    parse_as_of,
     progress_bar,
 )
 from okr_pipeline.contract import ENTITIES, REASONS
-from okr_pipeline.errors import InputError
-from okr_pipeline.ingest import IngestReport
-from okr_pipeline.ingest_files import ingest_loaded
-from okr_pipeline.quarantine import list_quarantine, retry_quarantine
-from okr_pipeline.sources.files import load_bundle
-from okr_pipeline.warehouse.queries import key_result_states, warehouse_status
 
 # --- config ------------------------------------------------------------------------------------
 
@@ -71,17 +63,10 @@ def generate(
     out_dir: Path, seed: int, scale: float, messy: bool, as_of: str | None, as_json: bool
 ) -> None:
     """Write a realistic demo bundle (for demos and tests)."""
-    from okr_pipeline.sources.synthetic import generate_bundle
-
-    day = as_of_instant(as_of).date() if as_of else date.today()
-    # the generated periods reach years around the as-of date: they must stay in 1..9999
-    if not 1900 <= day.year <= 9000:
-        raise InputError(f"--as-of {as_of!r}: demo data needs a year between 1900 and 9000")
-    # about 30,000 rows per unit of scale: enough for a bar, not a promise
-    with progress_bar(int(30_000 * scale), "generating") as progress:
-        manifest = generate_bundle(
-            out_dir, seed=seed, scale=scale, messy=messy, as_of=day, progress=progress
-        )
+    day = parse_as_of(as_of).date() if as_of else None
+    manifest = jobs.generate_demo(
+        out_dir, seed=seed, scale=scale, messy=messy, as_of=day, progress_bar=progress_bar
+    )
     emit(
         {"out": str(out_dir), **manifest},
         as_json,
@@ -115,21 +100,14 @@ def report_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def ingest_path(path: Path) -> IngestReport:
-    bundle = load_bundle(path)
-    engine = get_warehouse()
-    total = bundle.estimated_rows if sys.stderr.isatty() else 0
-    with progress_bar(total, "ingesting") as progress:
-        return ingest_loaded(engine, bundle, progress=progress, limits=get_settings().limits)
-
-
 @main.command("ingest")
 @click.argument("path", type=click.Path(path_type=Path))
 @JSON_OPTION
 @guarded
 def ingest_command(path: Path, as_json: bool) -> None:
     """Ingest an export bundle directory or one entity file into the warehouse."""
-    emit(ingest_path(path).as_dict(), as_json, report_text)
+    report = jobs.ingest_path(get_settings(), path, progress_bar=progress_bar)
+    emit(report.as_dict(), as_json, report_text)
 
 
 # --- quarantine --------------------------------------------------------------------------------
@@ -151,10 +129,9 @@ def quarantine_list(
     reason: str | None, entity: str | None, include_resolved: bool, limit: int | None, as_json: bool
 ) -> None:
     """List quarantined rows (open ones unless --all)."""
-    with get_warehouse().connect() as conn:
-        rows = list_quarantine(
-            conn, reason=reason, entity=entity, include_resolved=include_resolved, limit=limit
-        )
+    rows = jobs.quarantined_rows(
+        get_settings(), reason=reason, entity=entity, include_resolved=include_resolved, limit=limit
+    )
 
     def human(items: list[dict[str, Any]]) -> str:
         if not items:
@@ -174,7 +151,7 @@ def quarantine_list(
 @guarded
 def quarantine_retry(as_json: bool) -> None:
     """Validate open quarantined rows again; store those that now pass."""
-    emit(retry_quarantine(get_warehouse()).as_dict(), as_json, report_text)
+    emit(jobs.retry_quarantined(get_settings()).as_dict(), as_json, report_text)
 
 
 # --- status and queries ------------------------------------------------------------------------
@@ -185,8 +162,7 @@ def quarantine_retry(as_json: bool) -> None:
 @guarded
 def status(as_json: bool) -> None:
     """Row counts per entity, open quarantine by reason, the last ingest runs."""
-    with get_warehouse().connect() as conn:
-        data = warehouse_status(conn)
+    data = jobs.status(get_settings())
 
     def human(d: dict[str, Any]) -> str:
         lines = [
@@ -214,10 +190,7 @@ def status(as_json: bool) -> None:
 @guarded
 def key_results_command(as_of: str | None, state: str | None, as_json: bool) -> None:
     """Key results as of a date: progress, score, open/closed and outcome."""
-    moment = as_of_instant(as_of)
-    settings = get_settings()
-    with get_warehouse().connect() as conn:
-        states = key_result_states(conn, moment, settings.model.achievement_threshold, state)
+    states = jobs.key_results(get_settings(), parse_as_of(as_of), state)
     emit(
         [s.as_dict() for s in states],
         as_json,

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from okr_pipeline.asof import as_of_instant
+from okr_pipeline import jobs
 from okr_pipeline.cli.app import (
     AS_OF_OPTION,
     JSON_OPTION,
     emit,
     get_settings,
-    get_warehouse,
     guarded,
     main,
+    parse_as_of,
 )
-from okr_pipeline.errors import InputError
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:
@@ -40,9 +38,7 @@ def _metrics_line(name: str, metrics: dict[str, float]) -> str:
 @guarded
 def train_command(as_of: str | None, as_json: bool) -> None:
     """Train on key results closed before the as-of date; register; apply the gate."""
-    from okr_pipeline.model.train import train
-
-    result = train(get_settings(), get_warehouse(), as_of_instant(as_of)).as_dict()
+    result = jobs.train_model(get_settings(), parse_as_of(as_of)).as_dict()
 
     def human(r: dict[str, Any]) -> str:
         lines = [
@@ -62,11 +58,8 @@ def train_command(as_of: str | None, as_json: bool) -> None:
 @guarded
 def evaluate_command(as_of: str | None, as_json: bool) -> None:
     """Evaluate the champion next to the baselines on the latest closed periods; HTML report."""
-    from okr_pipeline.model.evaluate import evaluate_champion
-
-    result = evaluate_champion(get_settings(), get_warehouse(), as_of_instant(as_of))
     emit(
-        result,
+        jobs.evaluate_model(get_settings(), parse_as_of(as_of)),
         as_json,
         lambda r: "\n".join(
             [
@@ -79,16 +72,6 @@ def evaluate_command(as_of: str | None, as_json: bool) -> None:
     )
 
 
-def _write_output(path: Path, content: str | None) -> None:
-    """Write `content` to the file at `path` (None: only make its folder)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if content is not None:
-            path.write_text(content, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write --output {path}: {exc.strerror}") from None
-
-
 @main.command("predict")
 @AS_OF_OPTION
 @click.option("--output", type=click.Path(path_type=Path), help="Also write the JSON list here.")
@@ -96,17 +79,8 @@ def _write_output(path: Path, content: str | None) -> None:
 @guarded
 def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> None:
     """Risk of missing for every key result open at the as-of date, with reasons."""
-    from okr_pipeline.model.predict import predict
-
-    if output is not None:  # checked before the work, not after it
-        if output.is_dir():
-            raise InputError(f"--output {output} is a directory; give a file path")
-        _write_output(output, None)
-    results = predict(get_settings(), get_warehouse(), as_of_instant(as_of))
-    if output is not None:
-        _write_output(output, json.dumps(results, indent=2, ensure_ascii=False))
     emit(
-        results,
+        jobs.predict_risks(get_settings(), parse_as_of(as_of), output),
         as_json,
         lambda items: (
             "\n".join(
@@ -129,11 +103,8 @@ def model_group() -> None:
 @guarded
 def model_list(as_json: bool) -> None:
     """Versions, newest first, with aliases and validation metrics."""
-    from okr_pipeline.model.registry import open_registry
-
-    versions = [asdict(v) for v in open_registry(get_settings()).versions()]
     emit(
-        versions,
+        [asdict(v) for v in jobs.model_versions(get_settings())],
         as_json,
         lambda items: (
             "\n".join(
@@ -153,9 +124,7 @@ def model_list(as_json: bool) -> None:
 @guarded
 def model_promote(version: str, as_json: bool) -> None:
     """Make VERSION the champion (by hand, past the gate)."""
-    from okr_pipeline.model.registry import open_registry
-
-    promoted = asdict(open_registry(get_settings()).promote(version, "promoted by hand"))
+    promoted = asdict(jobs.promote_model(get_settings(), version))
     emit(promoted, as_json, lambda v: f"v{v['version']} is now the champion")
 
 
@@ -164,9 +133,7 @@ def model_promote(version: str, as_json: bool) -> None:
 @guarded
 def model_rollback(as_json: bool) -> None:
     """Give the champion alias back to the version that held it before."""
-    from okr_pipeline.model.registry import open_registry
-
-    restored = asdict(open_registry(get_settings()).rollback())
+    restored = asdict(jobs.rollback_model(get_settings()))
     emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
 
 
@@ -177,37 +144,8 @@ def model_rollback(as_json: bool) -> None:
 def model_update(as_of: str | None, as_json: bool) -> None:
     """Teach the champion the key results closed since it was trained (no full retrain); the
     result goes through the gate and is announced on the model-updates topic."""
-    from okr_pipeline.model.train import update
-    from okr_pipeline.stream.backends import open_event_log
-
-    settings = get_settings()
-    moment = as_of_instant(as_of)
-    result = update(settings, get_warehouse(), moment)
-    if result is None:
-        data: dict[str, Any] = {
-            "updated": False,
-            "as_of": moment.isoformat(),
-            "reason": "too few key results closed since the champion "
-            "was trained (model.min_update_key_results)",
-        }
-    else:
-        data = {"updated": True, **result.as_dict()}
-        announcement = {
-            k: data[k] for k in ("model_version", "alias", "promoted", "reason", "kind", "as_of")
-        }
-        announcement["auc"] = result.metrics["auc"]
-        event_log = open_event_log(settings)
-        try:
-            topic = settings.stream.topics.model_updates
-            event_log.ensure_topics([topic])
-            event_log.produce(
-                topic, [(result.model_version.encode(), json.dumps(announcement).encode())]
-            )
-            event_log.flush()
-        finally:
-            event_log.close()
     emit(
-        data,
+        jobs.update_model(get_settings(), parse_as_of(as_of)).as_dict(),
         as_json,
         lambda d: (
             d["reason"]

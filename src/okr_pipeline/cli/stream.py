@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
+from okr_pipeline import jobs
 from okr_pipeline.cli.app import (
     JSON_OPTION,
     FiniteFloatRange,
     emit,
     get_settings,
-    get_warehouse,
     guarded,
     main,
+    notify,
     stop_on_signals,
 )
 
@@ -31,25 +32,8 @@ from okr_pipeline.cli.app import (
 @guarded
 def produce_command(source: Path, rate: float | None, as_json: bool) -> None:
     """Publish a bundle's rows (or an events file) as events on the events topic."""
-    from okr_pipeline.stream.backends import open_event_log
-    from okr_pipeline.stream.producer import events_from_path, publish
-
-    settings = get_settings()
-    messages, unreadable = events_from_path(source, settings.limits)
-    event_log = open_event_log(settings)
-    try:
-        result = publish(
-            event_log,
-            settings.stream.topics.events,
-            messages,
-            rate=rate,
-            batch_size=settings.stream.batch_size,
-        )
-    finally:
-        event_log.close()
-    result.unreadable = unreadable
     emit(
-        result.as_dict(),
+        jobs.produce_events(get_settings(), source, rate).as_dict(),
         as_json,
         lambda r: (
             f"published {r['published']} events ({r['events_per_second']}/s)"
@@ -75,35 +59,10 @@ def simulate_command(
     rate: float, count: int | None, duration: float | None, seed: int, as_json: bool
 ) -> None:
     """Stream live check-ins and task updates for the open key results (until stopped)."""
-    import itertools
-    import time
-
-    from okr_pipeline.features import load_history
-    from okr_pipeline.stream.backends import open_event_log
-    from okr_pipeline.stream.producer import publish
-    from okr_pipeline.stream.simulator import live_events
-
-    settings = get_settings()
-    with get_warehouse().connect() as conn:
-        history = load_history(conn, settings.model.achievement_threshold)
-    events = live_events(history, seed)
-    if count is not None:
-        events = itertools.islice(events, count)
-    if duration is not None:
-        deadline = time.monotonic() + duration
-        events = itertools.takewhile(lambda _: time.monotonic() < deadline, events)
-    event_log = open_event_log(settings)
-    try:
-        with stop_on_signals() as stop:
-            result = publish(
-                event_log,
-                settings.stream.topics.events,
-                itertools.takewhile(lambda _: not stop.is_set(), events),
-                rate=rate,
-                batch_size=max(1, int(rate)),
-            )
-    finally:
-        event_log.close()
+    with stop_on_signals() as stop:
+        result = jobs.simulate_activity(
+            get_settings(), rate=rate, seed=seed, count=count, duration=duration, stop=stop
+        )
     emit(result.as_dict(), as_json, lambda r: f"simulated {r['published']} events")
 
 
@@ -122,31 +81,18 @@ def consume_command(
     as_json: bool,
 ) -> None:
     """Events topic -> warehouse, exactly once in effect; dead letters to their topic."""
-    from okr_pipeline.model.live_scores import LiveScores
-    from okr_pipeline.stream.backends import open_event_log
-    from okr_pipeline.stream.consumer import consume
-
-    settings = get_settings()
-    engine = get_warehouse()
-    interval = settings.stream.rescore_interval_seconds
-    live_scores = None if no_rescore else LiveScores(settings, engine, interval)
-    event_log = open_event_log(settings)
-    try:
-        with stop_on_signals() as stop:
-            summary = consume(
-                settings,
-                engine,
-                event_log,
-                group=group or settings.stream.group,
-                max_events=max_events,
-                until_idle=until_idle,
-                stop=stop,
-                live_scores=live_scores,
-            )
-    finally:
-        event_log.close()
+    with stop_on_signals() as stop:
+        consumed = jobs.consume_events(
+            get_settings(),
+            group=group,
+            max_events=max_events,
+            until_idle=until_idle,
+            rescore=not no_rescore,
+            stop=stop,
+            notify=notify,
+        )
     emit(
-        summary.as_dict() | {"live_scores": live_scores.state if live_scores else "not asked"},
+        consumed.as_dict(),
         as_json,
         lambda r: (
             f"consumed {r['consumed']}: stored {r['stored']}, duplicates {r['duplicates']}, "

@@ -1,1 +1,27 @@
-"""The risk model: training, evaluation and its versioned registry in MLflow."""
+"""The risk model: training snapshots, pace baselines, the LightGBM risk model, evaluation,
+the MLflow registry with its promotion gate, and predictions with reasons and lineage."""
+
+from okr_pipeline.model.evaluate import Evaluation, evaluate_champion
+from okr_pipeline.model.predict import predict
+from okr_pipeline.model.registry import (
+    CHAMPION,
+    NO_CHAMPION,
+    ModelVersion,
+    Registry,
+    open_registry,
+)
+from okr_pipeline.model.train import TrainingResult, train, update
+
+__all__ = [
+    "CHAMPION",
+    "NO_CHAMPION",
+    "Evaluation",
+    "ModelVersion",
+    "Registry",
+    "TrainingResult",
+    "evaluate_champion",
+    "open_registry",
+    "predict",
+    "train",
+    "update",
+]

@@ -12,12 +12,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, delete
 
-from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Settings
+from okr_pipeline.core import now_utc
 from okr_pipeline.features import features_at, load_history, open_at
 from okr_pipeline.model.registry import load_champion
-from okr_pipeline.warehouse.bulk import chunks, insert_rows
-from okr_pipeline.warehouse.tables import predictions
+from okr_pipeline.warehouse import chunks, insert_rows, predictions
 
 __all__ = ["predict", "risk_status"]
 

@@ -25,16 +25,16 @@ from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from sqlalchemy.engine import make_url
 
 from okr_pipeline.config import Settings
+from okr_pipeline.core import redact_text, redact_url
 from okr_pipeline.errors import ConfigError, InputError, OkrError
-from okr_pipeline.redact import redact_text, redact_url
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "NO_CHAMPION",
     "ModelVersion",
     "Predictor",
     "Registry",
@@ -44,6 +44,7 @@ __all__ = [
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
+NO_CHAMPION = "no champion model yet: run `okr train` (or `okr model promote VERSION`)"
 # Previous champions, oldest first, as a registered-model tag: survives restarts, needs no table.
 HISTORY_TAG = "okr.champion_history"
 HISTORY_LENGTH = 50
@@ -337,18 +338,22 @@ class Registry:
 
 @contextlib.contextmanager
 def _process_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's process-wide tracking URI set to `uri` for the block, then restored.
+    """MLflow's process-wide tracking URI set to `uri` for the block, then restored, and the
+    MLFLOW_TRACKING_URI variable (which setting the URI also sets) as it was.
 
     Not thread-safe, like MLflow's fluent API that needs it.
     """
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    saved_variable = os.environ.get("MLFLOW_TRACKING_URI")
+    saved = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
     try:
-        with _use_tracking_uri(uri):
-            yield
+        yield
     finally:
-        # Restoring an unset URI deletes the variable, which may have held the user's own URI.
-        if saved is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = saved
+        mlflow.set_tracking_uri(saved)
+        if saved_variable is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_variable
 
 
 @contextlib.contextmanager
@@ -407,5 +412,5 @@ def load_champion(settings: Settings) -> tuple[ModelVersion, Predictor]:
     registry = open_registry(settings)
     champion = registry.version(CHAMPION)
     if champion is None:
-        raise OkrError("no champion model yet: run `okr train` (or `okr model promote VERSION`)")
+        raise OkrError(NO_CHAMPION)
     return champion, registry.load(champion.version)  # type: ignore[return-value]

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Settings
+from okr_pipeline.core import now_utc
 from okr_pipeline.errors import InputError
 from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES

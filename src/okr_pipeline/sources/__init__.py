@@ -1,1 +1,20 @@
-"""Where raw rows come from: export files, generated demo data (and, later, events)."""
+"""Where OKR data comes from: export bundles on disk, and the demo-data generator
+(`okr_pipeline.sources.synthetic`, loaded only when used)."""
+
+from okr_pipeline.sources.files import (
+    LoadedBundle,
+    LoadedFile,
+    load_bundle,
+    parse_file,
+    read_path,
+    read_regular_file,
+)
+
+__all__ = [
+    "LoadedBundle",
+    "LoadedFile",
+    "load_bundle",
+    "parse_file",
+    "read_path",
+    "read_regular_file",
+]

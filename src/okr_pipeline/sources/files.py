@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import ENTITIES
-from okr_pipeline.errors import InputError
-from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.json_input import (
+from okr_pipeline.contract import (
     DEFAULT_LIMITS,
+    ENTITIES,
     SHAPE,
+    RawBatch,
+    RawRecord,
+    RowColumns,
     Unacceptable,
     check_depth,
     check_encodable,
@@ -37,8 +38,8 @@ from okr_pipeline.json_input import (
     strict_scanner,
     too_deep,
 )
-from okr_pipeline.sources.batch import RawBatch, RowColumns
-from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.core import gc_paused
+from okr_pipeline.errors import InputError
 
 __all__ = [
     "Bundle",

@@ -1,1 +1,22 @@
-"""The event stream: one small event-log interface over an embedded log and Kafka."""
+"""The event stream: one event-log interface over an embedded log and Kafka; publishing,
+simulated live activity, and the consumer that stores each batch exactly once in effect."""
+
+from okr_pipeline.stream.backends import open_event_log
+from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
+from okr_pipeline.stream.log import EventLog, Message
+from okr_pipeline.stream.producer import Published, events_from_path, publish
+from okr_pipeline.stream.simulator import OpenKeyResult, live_events
+
+__all__ = [
+    "ConsumeSummary",
+    "EventLog",
+    "LiveScores",
+    "Message",
+    "OpenKeyResult",
+    "Published",
+    "consume",
+    "events_from_path",
+    "live_events",
+    "open_event_log",
+    "publish",
+]

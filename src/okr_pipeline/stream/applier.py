@@ -35,36 +35,32 @@ from sqlalchemy import (
     update,
 )
 
-from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import ENTITIES, ENTITY_ORDER
-from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.ingest import (
-    CHUNK_ROWS,
-    EntityCounts,
-    Ingestion,
-    bounded_raw,
-    storable_text,
+from okr_pipeline.contract import (
+    DEFAULT_LIMITS,
+    ENTITIES,
+    ENTITY_ORDER,
+    RawRecord,
+    Rejected,
+    chunked,
+    validate_records,
 )
-from okr_pipeline.json_input import DEFAULT_LIMITS
-from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.core import gc_paused, now_utc
+from okr_pipeline.ingest import CHUNK_ROWS, EntityCounts, Ingestion, bounded_raw, storable_text
 from okr_pipeline.stream.events import Event, EventProblem, parse_event, read_json
 from okr_pipeline.stream.log import Message
-from okr_pipeline.validation_batch import Rejected, chunked, validate_records
-from okr_pipeline.warehouse.bulk import (
+from okr_pipeline.warehouse import (
+    ENTITY_TABLES,
     LOOKUP_CHUNK,
     chunks,
+    dead_letters,
     existing_values,
+    ingest_runs,
     insert_rows,
     insert_tuples,
-)
-from okr_pipeline.warehouse.locks import writers_lock
-from okr_pipeline.warehouse.tables import (
-    ENTITY_TABLES,
-    dead_letters,
-    ingest_runs,
     parked_events,
     processed_events,
+    writers_lock,
 )
 
 __all__ = ["BatchResult", "apply_batch"]

@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from okr_pipeline.asof import now_utc
 from okr_pipeline.config import Settings
+from okr_pipeline.core import now_utc
 from okr_pipeline.stream.applier import BatchResult, apply_batch
 from okr_pipeline.stream.log import EventLog
-from okr_pipeline.warehouse.tables import dead_letters
+from okr_pipeline.warehouse import dead_letters
 
 __all__ = ["ConsumeSummary", "LiveScores", "consume", "publish_dead_letters"]
 

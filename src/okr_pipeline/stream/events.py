@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import MAX_ID_LENGTH
-from okr_pipeline.json_input import (
+from okr_pipeline.contract import (
     DEFAULT_LIMITS,
+    MAX_ID_LENGTH,
     SHAPE,
     Unacceptable,
     check_depth,

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import ENTITIES, ENTITY_ORDER
-from okr_pipeline.json_input import DEFAULT_LIMITS, Unacceptable
-from okr_pipeline.sources.files import read_path, read_regular_file
+from okr_pipeline.contract import DEFAULT_LIMITS, ENTITIES, ENTITY_ORDER, Unacceptable
+from okr_pipeline.sources import read_path, read_regular_file
 from okr_pipeline.stream.events import ENTITY_OF, make_event, read_json
 from okr_pipeline.stream.log import EventLog
 

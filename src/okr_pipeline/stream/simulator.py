@@ -5,37 +5,51 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from okr_pipeline.asof import now_utc
+from okr_pipeline.core import now_utc
 from okr_pipeline.errors import OkrError
-from okr_pipeline.features import History, days, open_at
 from okr_pipeline.stream.events import make_event
 
-__all__ = ["live_events"]
+__all__ = ["OpenKeyResult", "live_events"]
+
+
+@dataclass(frozen=True)
+class OpenKeyResult:
+    """What the simulator needs of a key result open now: its period and its values."""
+
+    key_result_id: str
+    begin: datetime
+    end: datetime
+    start_value: float
+    target_value: float
 
 
 def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
-def live_events(history: History, seed: int) -> Iterator[tuple[bytes | None, bytes]]:
+def live_events(
+    open_key_results: Sequence[OpenKeyResult], seed: int
+) -> Iterator[tuple[bytes | None, bytes]]:
     """An endless stream of events about the key results open now: about seven check-ins
     (progress moving at each key result's own pace, confidence following it) to three task
     updates. Stops being realistic, not valid, once the key results close."""
     rng = random.Random(seed)
-    open_ids = [k for k in open_at(history, now_utc()) if not history.key_results[k].cancelled]
-    if not open_ids:
+    if not open_key_results:
         raise OkrError("no open key results to simulate activity for: ingest some first")
-    momentum = {k: max(rng.gauss(1.0, 0.35), 0.05) for k in open_ids}  # each one's own pace
+    momentum = [max(rng.gauss(1.0, 0.35), 0.05) for _ in open_key_results]  # each one's own pace
     run = f"{seed}-{int(now_utc().timestamp())}"
     for n in itertools.count():
-        kr = history.key_results[rng.choice(open_ids)]
+        i = rng.randrange(len(open_key_results))
+        kr = open_key_results[i]
         moment = now_utc()
-        elapsed = min(max((days(moment) - kr.begin) / max(kr.end - kr.begin, 1.0), 0.0), 1.0)
+        span = max((kr.end - kr.begin).total_seconds(), 86400.0)
+        elapsed = min(max((moment - kr.begin).total_seconds() / span, 0.0), 1.0)
         if rng.random() < 0.7:
-            progress = momentum[kr.id] * elapsed + rng.gauss(0, 0.04)
+            progress = momentum[i] * elapsed + rng.gauss(0, 0.04)
             value = kr.start_value + progress * (kr.target_value - kr.start_value)
             pace = progress / max(elapsed, 0.05)
             confidence = min(max(round(5 + 4 * (pace - 0.8) + rng.gauss(0, 1)), 0), 10)
@@ -43,7 +57,7 @@ def live_events(history: History, seed: int) -> Iterator[tuple[bytes | None, byt
                 "check_ins",
                 {
                     "check_in_id": f"sim-c-{run}-{n}",
-                    "key_result_id": kr.id,
+                    "key_result_id": kr.key_result_id,
                     "checked_in_at": _stamp(moment),
                     "value": round(value, 2),
                     "confidence": confidence,
@@ -57,7 +71,7 @@ def live_events(history: History, seed: int) -> Iterator[tuple[bytes | None, byt
                 {
                     "task_id": f"sim-t-{run}-{n}",
                     "title": "Simulated daily task",
-                    "key_result_id": kr.id,
+                    "key_result_id": kr.key_result_id,
                     "status": "done" if done else "in_progress",
                     "planned_for": moment.date().isoformat(),
                     "completed_at": _stamp(moment) if done else None,

@@ -1,1 +1,52 @@
-"""The warehouse: SQLAlchemy tables, engine set-up and migrations, queries."""
+"""The warehouse: tables, the engine with its migrations, bulk writes and writers' turns."""
+
+from okr_pipeline.warehouse.bulk import (
+    LOOKUP_CHUNK,
+    Excluded,
+    bulk_page_cache,
+    chunks,
+    existing_values,
+    from_sqlite_text,
+    insert_rows,
+    insert_tuples,
+    sqlite_text,
+    upsert,
+    upserts,
+)
+from okr_pipeline.warehouse.engine import close_warehouses, open_warehouse
+from okr_pipeline.warehouse.locks import writers_lock
+from okr_pipeline.warehouse.tables import (
+    ENTITY_TABLES,
+    dead_letters,
+    ingest_runs,
+    metadata,
+    parked_events,
+    predictions,
+    processed_events,
+    quarantine,
+)
+
+__all__ = [
+    "ENTITY_TABLES",
+    "LOOKUP_CHUNK",
+    "Excluded",
+    "bulk_page_cache",
+    "chunks",
+    "close_warehouses",
+    "dead_letters",
+    "existing_values",
+    "from_sqlite_text",
+    "ingest_runs",
+    "insert_rows",
+    "insert_tuples",
+    "metadata",
+    "open_warehouse",
+    "parked_events",
+    "predictions",
+    "processed_events",
+    "quarantine",
+    "sqlite_text",
+    "upsert",
+    "upserts",
+    "writers_lock",
+]

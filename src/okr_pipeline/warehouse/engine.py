@@ -18,10 +18,12 @@ from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, OkrError
 from okr_pipeline.warehouse.locks import schema_lock
 
-__all__ = ["create_warehouse_engine", "migrate", "open_warehouse"]
+__all__ = ["close_warehouses", "create_warehouse_engine", "migrate", "open_warehouse"]
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
+# One engine per warehouse per process, migrated when first opened (see open_warehouse).
+_OPEN: dict[tuple[object, ...], Engine] = {}
 
 
 def _parse_url(url: str) -> URL:
@@ -114,7 +116,31 @@ def migrate(engine: Engine) -> None:
 
 
 def open_warehouse(settings: Settings) -> Engine:
-    """The configured warehouse, migrated; an unreachable database is a clear error."""
+    """The configured warehouse, migrated; an unreachable database is a clear error. The
+    engine (and its pool) is made and the schema migrated once per process: every later call
+    with the same warehouse settings returns the same engine."""
+    options = settings.warehouse
+    key = (
+        settings.warehouse_url,
+        options.echo,
+        options.sqlite_busy_timeout_ms,
+        options.connect_timeout_seconds,
+        options.statement_timeout_seconds,
+    )
+    engine = _OPEN.get(key)
+    if engine is None:
+        engine = _open_migrated(settings)
+        _OPEN[key] = engine
+    return engine
+
+
+def close_warehouses() -> None:
+    """Dispose of every engine `open_warehouse` made (their pooled connections closed)."""
+    while _OPEN:
+        _OPEN.popitem()[1].dispose()
+
+
+def _open_migrated(settings: Settings) -> Engine:
     engine = create_warehouse_engine(
         settings.warehouse_url,
         echo=settings.warehouse.echo,

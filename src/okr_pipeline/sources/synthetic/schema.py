@@ -1,6 +1,6 @@
 """What the data contract (v1, section 1) says a bundle holds, as the generator needs it.
 
-Kept apart from ``okr_pipeline.contract`` on purpose: the generator's expected counts are an
+Kept apart from ``okr_pipeline.contract.rules`` on purpose: the generator's expected counts are an
 independent check of ingestion, so it must not share ingestion's rules.
 """
 

@@ -19,9 +19,8 @@ from itertools import compress, filterfalse
 from math import isfinite
 from typing import Any
 
-from okr_pipeline.contract import ENTITIES, EntitySpec, Rejection, is_text, validate
-from okr_pipeline.sources.batch import Origin, RawBatch
-from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.contract.raw import Origin, RawBatch, RawRecord
+from okr_pipeline.contract.rules import ENTITIES, EntitySpec, Rejection, is_text, validate
 
 __all__ = [
     "Origin",

@@ -14,16 +14,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from okr_pipeline import ingest
-from okr_pipeline.child_process import ChildChunks, can_fork
-from okr_pipeline.chunk_stream import FileWarnings, validated_chunks, with_file_warnings
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import ENTITY_ORDER
-from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.ingest import IngestReport, ingest_validated
-from okr_pipeline.json_input import DEFAULT_LIMITS
-from okr_pipeline.sources.files import LoadedBundle, load_bundle
-from okr_pipeline.validation_batch import Validated
+from okr_pipeline.contract import DEFAULT_LIMITS, ENTITY_ORDER, Validated
+from okr_pipeline.core import gc_paused
+from okr_pipeline.ingest import store as ingest
+from okr_pipeline.ingest._forked_parser import ChildChunks, can_fork
+from okr_pipeline.ingest.chunks import FileWarnings, validated_chunks, with_file_warnings
+from okr_pipeline.ingest.store import IngestReport, ingest_validated
+from okr_pipeline.sources import LoadedBundle, load_bundle
 
 __all__ = ["ingest_loaded", "ingest_path"]
 

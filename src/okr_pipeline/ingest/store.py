@@ -32,12 +32,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, tuple_, update
 
-from okr_pipeline.asof import now_utc
-from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, EntitySpec
-from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.sources.batch import Origin, RawBatch
-from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.validation_batch import (
+from okr_pipeline.contract import (
+    ENTITIES,
+    ENTITY_ORDER,
+    EntitySpec,
+    Origin,
+    RawBatch,
+    RawRecord,
     Rejected,
     Row,
     Validated,
@@ -45,19 +46,22 @@ from okr_pipeline.validation_batch import (
     chunked_batch,
     validate_rows,
 )
-from okr_pipeline.warehouse.bulk import (
+from okr_pipeline.core import gc_paused, now_utc
+from okr_pipeline.warehouse import (
+    ENTITY_TABLES,
     LOOKUP_CHUNK,
     Excluded,
     bulk_page_cache,
     chunks,
     from_sqlite_text,
+    ingest_runs,
     insert_rows,
     insert_tuples,
+    quarantine,
     upsert,
     upserts,
+    writers_lock,
 )
-from okr_pipeline.warehouse.locks import writers_lock
-from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 
 __all__ = [
     "EntityCounts",

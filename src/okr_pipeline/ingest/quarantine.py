@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from okr_pipeline.ingest import IngestReport, ingest
-from okr_pipeline.sources.record import RawRecord
-from okr_pipeline.warehouse.tables import quarantine
+from okr_pipeline.contract import RawRecord
+from okr_pipeline.ingest.store import IngestReport, ingest
+from okr_pipeline.warehouse import quarantine
 
 __all__ = ["list_quarantine", "retry_quarantine"]
 

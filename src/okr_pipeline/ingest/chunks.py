@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from okr_pipeline.config import Limits
-from okr_pipeline.contract import ENTITY_ORDER
-from okr_pipeline.json_input import DEFAULT_LIMITS
-from okr_pipeline.sources.batch import RawBatch
-from okr_pipeline.sources.files import LoadedFile, parse_file
-from okr_pipeline.validation_batch import Validated, chunked_batch, validate_rows
+from okr_pipeline.contract import (
+    DEFAULT_LIMITS,
+    ENTITY_ORDER,
+    RawBatch,
+    Validated,
+    chunked_batch,
+    validate_rows,
+)
+from okr_pipeline.sources import LoadedFile, parse_file
 
 __all__ = ["FileWarnings", "validated_chunks", "with_file_warnings"]
 

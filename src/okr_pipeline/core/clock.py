@@ -1,12 +1,16 @@
-"""As-of instants: the moment up to which data counts (inclusive), UTC, naive like stored rows."""
+"""The as-of clock: instants up to which data counts (inclusive), UTC and naive like stored rows,
+and the same instants as days since the epoch, the unit features and pace work in."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from okr_pipeline.errors import InputError
 
-__all__ = ["as_of_instant", "now_utc"]
+__all__ = ["as_of_instant", "days", "instant", "now_utc"]
+
+EPOCH = datetime(1970, 1, 1)
+DAY = 86400.0
 
 
 def now_utc() -> datetime:
@@ -30,3 +34,12 @@ def as_of_instant(text: str | None) -> datetime:
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
         raise InputError(f"as-of {text!r} is out of range in UTC") from None
+
+
+def days(moment: datetime) -> float:
+    return (moment - EPOCH).total_seconds() / DAY
+
+
+def instant(days: float) -> datetime:
+    """The instant `days` after the epoch, to the microsecond (the inverse of `days`)."""
+    return EPOCH + timedelta(microseconds=round(days * DAY * 1e6))

@@ -1,10 +1,10 @@
-"""As-of features: what was knowable about a key result at an instant D, and nothing later.
+"""The history of every key result, loaded once from the warehouse, and what it says as of an
+instant D, and nothing later.
 
 Every value at D comes from rows timestamped at or before D: check-ins by `checked_in_at`,
 milestones and tasks by `completed_at` (a task's `status` is its state now, so it is never used),
 outcomes of other key results only once their due date has passed before D. Key result and
 objective attributes (metric, target, weight, priority, department, owner) are taken as stored.
-The feature table is documented in docs/features.md.
 """
 
 from __future__ import annotations
@@ -13,84 +13,30 @@ import math
 import statistics
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from datetime import date, datetime, time
 
 from sqlalchemy import Connection, func, select
 
-from okr_pipeline.warehouse.tables import ENTITY_TABLES
-
-if TYPE_CHECKING:
-    import pandas as pd
+from okr_pipeline.core import days, instant
+from okr_pipeline.warehouse import ENTITY_TABLES
 
 __all__ = [
-    "CATEGORICAL",
-    "FEATURES",
     "History",
+    "KeyResultHistory",
+    "OutcomeRecord",
+    "clip",
     "closed_before",
-    "days",
-    "features_at",
-    "instant",
+    "elapsed_share",
     "load_history",
     "open_at",
+    "pace_at",
     "snapshot_instant",
 ]
 
-EPOCH = datetime(1970, 1, 1)
-DAY = 86400.0
-PRIOR_WEIGHT = 3.0  # pseudo-observations pulling a short attainment record toward the overall
-
-NUMERIC = [
-    "elapsed",
-    "period_days",
-    "days_left",
-    "progress",
-    "score",
-    "pace",
-    "gap",
-    "velocity_14d",
-    "velocity_28d",
-    "projected_score",
-    "checkin_count",
-    "checkins_per_week",
-    "days_since_checkin",
-    "mean_checkin_gap_days",
-    "last_confidence",
-    "confidence_change",
-    "mean_confidence",
-    "milestones_known",
-    "milestone_done_share",
-    "milestones_overdue",
-    "tasks_planned",
-    "task_done_share",
-    "tasks_done_last_14d",
-    "weight",
-    "decrease",
-    "owner_attainment",
-    "department_attainment",
-    "sibling_count",
-    "sibling_mean_score",
-    "sibling_min_pace",
-    "period_pace",
-    "department_period_pace",
-]
-CATEGORICAL = ["metric_type", "priority", "department"]
-FEATURES = NUMERIC + CATEGORICAL
-
-
-def days(moment: datetime) -> float:
-    return (moment - EPOCH).total_seconds() / DAY
-
-
-def instant(days: float) -> datetime:
-    """The instant `days` after the epoch, to the microsecond (the inverse of `_days`)."""
-    return EPOCH + timedelta(microseconds=round(days * DAY * 1e6))
-
 
 @dataclass
-class _KeyResult:
+class KeyResultHistory:
     id: str
     objective_id: str
     due_date: date
@@ -118,7 +64,7 @@ class _KeyResult:
 
 
 @dataclass
-class _Record:
+class OutcomeRecord:
     """Closed key results of one owner or department, by due time: who achieved what when."""
 
     ends: list[float] = field(default_factory=list)
@@ -133,18 +79,18 @@ class _Record:
 class History:
     """Everything the features need, loaded once from the warehouse."""
 
-    key_results: dict[str, _KeyResult]
+    key_results: dict[str, KeyResultHistory]
     siblings: dict[str, list[str]]
-    owners: dict[str, _Record]
-    departments: dict[str, _Record]
-    overall: _Record
+    owners: dict[str, OutcomeRecord]
+    departments: dict[str, OutcomeRecord]
+    overall: OutcomeRecord
     threshold: float
     # Where the data ends: the end of the day of the latest check-in (days since the epoch; -inf
     # with none), that day counted as complete. Outcomes come from check-ins alone, so a key
     # result due later may still get the check-ins that decide it: it has no outcome yet,
     # whatever the as-of date says.
     data_until: float = -math.inf
-    cohorts: dict[tuple[float, str], list[_KeyResult]] = field(default_factory=dict)
+    cohorts: dict[tuple[float, str], list[KeyResultHistory]] = field(default_factory=dict)
     _cohort_cache: dict[tuple[float, str, float], float] = field(default_factory=dict)
 
     def cohort_pace(self, begin: float, department: str, now: float) -> float:
@@ -156,14 +102,14 @@ class History:
         key = (begin, department, day)
         if key not in self._cohort_cache:
             members = self.cohorts.get((begin, department), [])
-            paces = [_pace(kr, day) for kr in members]
+            paces = [pace_at(kr, day) for kr in members]
             self._cohort_cache[key] = statistics.median(paces) if paces else math.nan
         return self._cohort_cache[key]
 
     def final_score(self, kr_id: str) -> float:
         """The score at the due date (contract section 2)."""
         kr = self.key_results[kr_id]
-        return _clip(kr.progress_at(kr.end), 0.0, 1.0)
+        return clip(kr.progress_at(kr.end), 0.0, 1.0)
 
     def outcome(self, kr_id: str) -> bool | None:
         """True if the key result missed (final score below the threshold); None if it has no
@@ -180,7 +126,7 @@ def _nan_to_none(value: float) -> float:
 def load_history(conn: Connection, threshold: float) -> History:
     """Read key results with their objectives, check-ins, milestones and tasks."""
     krs_t, obj_t = ENTITY_TABLES["key_results"], ENTITY_TABLES["objectives"]
-    krs: dict[str, _KeyResult] = {}
+    krs: dict[str, KeyResultHistory] = {}
     siblings: dict[str, list[str]] = defaultdict(list)
     rows = conn.execute(
         select(
@@ -218,7 +164,7 @@ def load_history(conn: Connection, threshold: float) -> History:
     ) in rows:
         begin = days(datetime.combine(min(period_start, due), time.min))
         end = days(datetime.combine(due, time.max))
-        krs[kr_id] = _KeyResult(
+        krs[kr_id] = KeyResultHistory(
             kr_id,
             objective_id,
             due,
@@ -274,7 +220,7 @@ def load_history(conn: Connection, threshold: float) -> History:
             krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
 
     latest_checkin = conn.execute(select(func.max(checkins.c.checked_in_at))).scalar_one()
-    history = History(krs, dict(siblings), {}, {}, _Record(), threshold)
+    history = History(krs, dict(siblings), {}, {}, OutcomeRecord(), threshold)
     if latest_checkin is not None:
         history.data_until = math.floor(days(latest_checkin)) + 1  # that day's end: no overflow
     for kr in krs.values():
@@ -297,120 +243,25 @@ def _index_outcomes(history: History) -> None:
     )
     for end, owner, department, missed in closed:
         for record in (
-            history.owners.setdefault(owner or "", _Record()),
-            history.departments.setdefault(department or "", _Record()),
+            history.owners.setdefault(owner or "", OutcomeRecord()),
+            history.departments.setdefault(department or "", OutcomeRecord()),
             history.overall,
         ):
             record.ends.append(end)
             record.achieved.append((record.achieved[-1] if record.achieved else 0) + (not missed))
 
 
-def _attainment(record: _Record | None, moment: float, prior: float) -> float:
-    """Share achieved among key results closed before `moment`, shrunk toward `prior`. (How
-    many closed is no feature: it only grows with time, so it tells the period, not the owner.)"""
-    n, achieved = record.at(moment) if record else (0, 0)
-    return (achieved + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
-
-
-def _clip(value: float, low: float, high: float) -> float:
+def clip(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def _elapsed(kr: _KeyResult, now: float) -> float:
-    return _clip((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.0, 1.0)
+def elapsed_share(kr: KeyResultHistory, now: float) -> float:
+    return clip((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.0, 1.0)
 
 
-def _pace(kr: _KeyResult, now: float) -> float:
+def pace_at(kr: KeyResultHistory, now: float) -> float:
     """Progress over elapsed share (the vendors' rule), bounded so early noise stays small."""
-    return _clip(kr.progress_at(now) / max(_elapsed(kr, now), 0.02), -5.0, 5.0)
-
-
-def _row(history: History, kr: _KeyResult, now: float) -> dict[str, object]:
-    span = max(kr.end - kr.begin, 1.0)
-    elapsed = _elapsed(kr, now)
-    n = bisect_right(kr.checkin_times, now)
-    progress = kr.progress_at(now)
-    score = _clip(progress, 0.0, 1.0)
-    pace = _pace(kr, now)
-    v14 = (progress - kr.progress_at(now - 14)) / 2.0  # per week
-    v28 = (progress - kr.progress_at(now - 28)) / 4.0
-    days_left = max(kr.end - now, 0.0)
-    times = kr.checkin_times[:n]
-    confidences = [c for c in kr.checkin_confidence[:n] if not math.isnan(c)]
-
-    # a milestone is known at D once it is due or done by D (rows carry no creation time)
-    known = [(due, done, w) for due, done, w in kr.milestones if due <= now or done <= now]
-    milestone_weight = sum(w for _, _, w in known)
-    done_weight = sum(w for _, done, w in known if done <= now)
-    overdue = sum(1 for due, done, _ in known if due < now and done > now)
-    planned = [(done, w) for planned_at, done, w in kr.tasks if planned_at <= now or done <= now]
-    planned_weight = sum(w for _, w in planned)
-    tasks_done = sum(w for done, w in planned if done <= now)
-
-    prior = _attainment(history.overall, now, 0.6)
-    owner_rate = _attainment(history.owners.get(kr.owner or ""), now, prior)
-    dept_rate = _attainment(history.departments.get(kr.department or ""), now, prior)
-    others = [history.key_results[s] for s in history.siblings[kr.objective_id] if s != kr.id]
-    other_progress = [o.progress_at(now) for o in others]
-    other_pace = [_pace(o, now) for o in others]
-    return {
-        "elapsed": elapsed,
-        "period_days": span,
-        "days_left": days_left,
-        "progress": progress,
-        "score": score,
-        "pace": pace,
-        "gap": progress - elapsed,
-        "velocity_14d": v14,
-        "velocity_28d": v28,
-        "projected_score": _clip(progress + v28 / 7.0 * days_left, -1.0, 2.0),
-        "checkin_count": n,
-        "checkins_per_week": n / max((now - kr.begin) / 7.0, 1.0),
-        "days_since_checkin": now - times[-1] if n else now - kr.begin,
-        "mean_checkin_gap_days": (times[-1] - times[0]) / (n - 1) if n > 1 else math.nan,
-        "last_confidence": confidences[-1] if confidences else math.nan,
-        "confidence_change": confidences[-1] - confidences[0] if confidences else math.nan,
-        "mean_confidence": sum(confidences) / len(confidences) if confidences else math.nan,
-        "milestones_known": len(known),
-        "milestone_done_share": done_weight / milestone_weight if milestone_weight else math.nan,
-        "milestones_overdue": overdue,
-        "tasks_planned": len(planned),
-        "task_done_share": tasks_done / planned_weight if planned_weight else math.nan,
-        "tasks_done_last_14d": sum(1 for done, _ in planned if now - 14 < done <= now),
-        "weight": kr.weight,
-        "decrease": float(kr.target_value < kr.start_value),
-        "owner_attainment": owner_rate,
-        "department_attainment": dept_rate,
-        "sibling_count": len(others),
-        "sibling_mean_score": sum(_clip(p, 0.0, 1.0) for p in other_progress) / len(others)
-        if others
-        else math.nan,
-        "sibling_min_pace": min(other_pace) if others else math.nan,
-        "period_pace": history.cohort_pace(kr.begin, "*", now),
-        "department_period_pace": history.cohort_pace(kr.begin, kr.department or "", now),
-        "metric_type": kr.metric_type,
-        "priority": kr.priority,
-        "department": kr.department,
-    }
-
-
-def features_at(history: History, pairs: Iterable[tuple[str, datetime]]) -> pd.DataFrame:
-    """One row of features per (key result, instant), indexed by key_result_id and as_of."""
-    import pandas as pd  # here: the CLI's data commands read history without it
-
-    rows, index = [], []
-    for kr_id, moment in pairs:
-        rows.append(_row(history, history.key_results[kr_id], days(moment)))
-        index.append((kr_id, moment))
-    frame = pd.DataFrame(
-        rows,
-        columns=FEATURES,
-        index=pd.MultiIndex.from_tuples(index, names=["key_result_id", "as_of"]),
-    )
-    frame[NUMERIC] = frame[NUMERIC].astype(float)  # counts too: any value may be missing
-    for name in CATEGORICAL:
-        frame[name] = frame[name].astype("object")
-    return frame
+    return clip(kr.progress_at(now) / max(elapsed_share(kr, now), 0.02), -5.0, 5.0)
 
 
 def open_at(history: History, moment: datetime) -> list[str]:

@@ -35,13 +35,11 @@ from typing import Any
 
 from sqlalchemy import Column
 
-from okr_pipeline.chunk_stream import FileWarnings
-from okr_pipeline.contract import ENTITIES
+from okr_pipeline.contract import ENTITIES, Validated
+from okr_pipeline.core import gc_paused
 from okr_pipeline.errors import OkrError
-from okr_pipeline.gcpause import gc_paused
-from okr_pipeline.validation_batch import Validated
-from okr_pipeline.warehouse.bulk import from_sqlite_text, sqlite_text
-from okr_pipeline.warehouse.tables import ENTITY_TABLES
+from okr_pipeline.ingest.chunks import FileWarnings
+from okr_pipeline.warehouse import ENTITY_TABLES, from_sqlite_text, sqlite_text
 
 __all__ = ["ChildChunks", "can_fork"]
 

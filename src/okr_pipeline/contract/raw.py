@@ -17,10 +17,24 @@ from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from typing import Any
 
-from okr_pipeline.contract import ENTITIES
-from okr_pipeline.sources.record import RawRecord
+from okr_pipeline.contract.rules import ENTITIES
 
-__all__ = ["Origin", "RawBatch", "RowColumns"]
+__all__ = ["Origin", "RawBatch", "RawRecord", "RowColumns"]
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One row as read. `fields` is None when the input could not be read as a row at all; then
+    `problem` holds (reason, message) and the row goes straight to quarantine."""
+
+    entity: str
+    fields: dict[str, Any] | None
+    source: str  # file path or topic
+    line: int | None  # first line in the file; None where lines mean nothing
+    raw: str  # the original content
+    problem: tuple[str, str] | None = None
+    quarantine_id: int | None = None  # set when the row is retried from the quarantine
+
 
 # Where a row came from: (source, line, raw content, quarantine id). A plain tuple, as there is
 # one per row.

@@ -1,0 +1,76 @@
+"""The data contract (docs/data-contract.md): its rules, the raw rows they apply to, their
+validation column by column, and JSON from outside read within limits."""
+
+from okr_pipeline.contract.columns import (
+    Rejected,
+    Row,
+    Validated,
+    chunked,
+    chunked_batch,
+    validate_records,
+    validate_rows,
+)
+from okr_pipeline.contract.json_input import (
+    DEFAULT_LIMITS,
+    SHAPE,
+    Unacceptable,
+    check_depth,
+    check_encodable,
+    has_long_number,
+    loads,
+    might_hold_surrogates,
+    parse,
+    strict_scanner,
+    too_deep,
+)
+from okr_pipeline.contract.raw import (
+    Origin,
+    RawBatch,
+    RawRecord,
+    RowColumns,
+)
+from okr_pipeline.contract.rules import (
+    ENTITIES,
+    ENTITY_ORDER,
+    MAX_ID_LENGTH,
+    REASONS,
+    EntitySpec,
+    FieldSpec,
+    Rejection,
+    is_text,
+    validate,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ENTITIES",
+    "ENTITY_ORDER",
+    "MAX_ID_LENGTH",
+    "REASONS",
+    "SHAPE",
+    "EntitySpec",
+    "FieldSpec",
+    "Origin",
+    "RawBatch",
+    "RawRecord",
+    "Rejected",
+    "Rejection",
+    "Row",
+    "RowColumns",
+    "Unacceptable",
+    "Validated",
+    "check_depth",
+    "check_encodable",
+    "chunked",
+    "chunked_batch",
+    "has_long_number",
+    "is_text",
+    "loads",
+    "might_hold_surrogates",
+    "parse",
+    "strict_scanner",
+    "too_deep",
+    "validate",
+    "validate_records",
+    "validate_rows",
+]

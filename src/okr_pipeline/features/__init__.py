@@ -1,0 +1,24 @@
+"""As-of features: a key result's history and the feature table at an instant, with no leakage."""
+
+from okr_pipeline.features.history import (
+    History,
+    closed_before,
+    load_history,
+    open_at,
+    snapshot_instant,
+)
+from okr_pipeline.features.states import KeyResultState, key_result_states
+from okr_pipeline.features.table import CATEGORICAL, FEATURES, features_at
+
+__all__ = [
+    "CATEGORICAL",
+    "FEATURES",
+    "History",
+    "KeyResultState",
+    "closed_before",
+    "features_at",
+    "key_result_states",
+    "load_history",
+    "open_at",
+    "snapshot_instant",
+]

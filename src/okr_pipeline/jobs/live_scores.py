@@ -1,0 +1,79 @@
+"""Live scores: the open key results a stream batch touched, re-scored by the champion at most
+every `interval` seconds, so that live scores stay fresh at a bounded cost. The consumer calls
+it after each batch (the stream layer knows nothing of models).
+
+Whether there is a champion is found out beside the consumer, in a thread, while it already
+stores events: loading the model stack and asking the registry take seconds, and events must
+not wait for them. Without a champion, live scores say so once and stay off for the run (the
+training pipeline scores every open key result once a model exists)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import Engine
+
+from okr_pipeline.config import Settings
+from okr_pipeline.core import now_utc
+from okr_pipeline.errors import OkrError
+from okr_pipeline.jobs.progress import Notify, quiet
+
+__all__ = ["LiveScores"]
+
+
+class LiveScores:
+    """`live_scores(touched, final)`: note the touched key results, re-score the noted ones if
+    the interval has passed (or `final`), and return how many were re-scored."""
+
+    def __init__(
+        self, settings: Settings, engine: Engine, interval: float, notify: Notify = quiet
+    ) -> None:
+        self.settings, self.engine, self.interval, self.notify = settings, engine, interval, notify
+        self.pending: set[str] = set()
+        self.last = 0.0
+        self.off: str | None = None  # why live scores are off for this run
+        self._ready = threading.Event()  # set once the champion is found (or known missing)
+        # a daemon: a stop during the search need not wait for MLflow
+        threading.Thread(target=self._find_champion, name="okr-champion", daemon=True).start()
+
+    @property
+    def state(self) -> str:
+        if self.off:
+            return f"off: {self.off}"
+        return "on" if self._ready.is_set() else "starting"
+
+    def _find_champion(self) -> None:
+        try:
+            from okr_pipeline.model import CHAMPION, NO_CHAMPION, open_registry  # loads it all
+
+            if open_registry(self.settings).version(CHAMPION) is None:
+                self._turn_off(NO_CHAMPION)
+        except OkrError as exc:
+            self._turn_off(str(exc))
+        finally:
+            self._ready.set()
+
+    def _turn_off(self, why: str) -> None:
+        self.off = why
+        self.notify(f"live scores are off for this run: {why}")
+
+    def __call__(self, touched: set[str], final: bool = False) -> int:
+        if self.off:
+            return 0
+        self.pending |= touched
+        if final:
+            self._ready.wait()  # the last call re-scores what is pending, champion or not
+        if not self._ready.is_set() or self.off or not self.pending:
+            return 0
+        if not final and time.monotonic() - self.last < self.interval:
+            return 0
+        from okr_pipeline.model import predict
+
+        self.last = time.monotonic()
+        ids, self.pending = self.pending, set()
+        try:
+            return len(predict(self.settings, self.engine, now_utc(), key_result_ids=ids))
+        except OkrError as exc:  # the champion went away: rows are stored, scores come later
+            self._turn_off(str(exc))
+            return 0
