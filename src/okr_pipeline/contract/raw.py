@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from okr_pipeline.contract.rules import ENTITIES
 
@@ -36,9 +36,13 @@ class RawRecord:
     quarantine_id: int | None = None  # set when the row is retried from the quarantine
 
 
-# Where a row came from: (source, line, raw content, quarantine id). A plain tuple, as there is
-# one per row.
-Origin = tuple[str, int | None, str, int | None]
+class Origin(NamedTuple):
+    """Where a row came from. A tuple, as there is one per row."""
+
+    source: str  # file path or topic
+    line: int | None  # first line in the file; None where lines mean nothing
+    raw: str  # the original content
+    quarantine_id: int | None = None  # set when the row is retried from the quarantine
 
 
 def _pick(values: list[Any], rows: Sequence[int]) -> list[Any]:
@@ -106,7 +110,7 @@ class RawBatch:
         return cls(
             entity,
             {name: [f.get(name) for f in fields] for name in ENTITIES[entity].field_names},
-            [(r.source, r.line, r.raw, r.quarantine_id) for r in records],
+            [Origin(r.source, r.line, r.raw, r.quarantine_id) for r in records],
             records.__getitem__,
             {i: r.problem for i, r in enumerate(records) if r.problem is not None},
         )

@@ -133,7 +133,7 @@ def load_history(conn: Connection, threshold: float) -> History:
             krs_t.c.key_result_id,
             krs_t.c.objective_id,
             krs_t.c.owner_id,
-            obj_t.c.owner_id,
+            obj_t.c.owner_id.label("objective_owner_id"),
             obj_t.c.department,
             krs_t.c.metric_type,
             obj_t.c.priority,
@@ -147,39 +147,23 @@ def load_history(conn: Connection, threshold: float) -> History:
         .join(obj_t, obj_t.c.objective_id == krs_t.c.objective_id)
         .order_by(krs_t.c.key_result_id)
     )
-    for (
-        kr_id,
-        objective_id,
-        kr_owner,
-        obj_owner,
-        department,
-        metric,
-        priority,
-        start,
-        target,
-        weight,
-        period_start,
-        due,
-        status,
-    ) in rows:
-        begin = days(datetime.combine(min(period_start, due), time.min))
-        end = days(datetime.combine(due, time.max))
-        krs[kr_id] = KeyResultHistory(
-            kr_id,
-            objective_id,
-            due,
-            kr_owner or obj_owner,
-            department,
-            metric,
-            priority,
-            start,
-            target,
-            weight,
-            begin,
-            end,
-            status == "cancelled",
+    for row in rows:
+        krs[row.key_result_id] = KeyResultHistory(
+            id=row.key_result_id,
+            objective_id=row.objective_id,
+            due_date=row.due_date,
+            owner=row.owner_id or row.objective_owner_id,
+            department=row.department,
+            metric_type=row.metric_type,
+            priority=row.priority,
+            start_value=row.start_value,
+            target_value=row.target_value,
+            weight=row.weight,
+            begin=days(datetime.combine(min(row.period_start, row.due_date), time.min)),
+            end=days(datetime.combine(row.due_date, time.max)),
+            cancelled=row.status == "cancelled",
         )
-        siblings[objective_id].append(kr_id)
+        siblings[row.objective_id].append(row.key_result_id)
 
     checkins = ENTITY_TABLES["check_ins"]
     for kr_id, moment, value, confidence in conn.execute(

@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Column
 
-from okr_pipeline.contract import ENTITIES, Validated
+from okr_pipeline.contract import ENTITIES, Origin, Validated
 from okr_pipeline.core import gc_paused
 from okr_pipeline.errors import OkrError
 from okr_pipeline.ingest.chunks import FileWarnings
@@ -236,5 +236,5 @@ def decode(meta: bytes, bulk: bytes | memoryview, dates_as_text: bool = False) -
             parse = from_sqlite_text(column.type)
             columns[i] = [None if text is None else parse(text) for text in columns[i]]  # type: ignore[misc]
     rows = list(zip(*columns))
-    origins = list(zip(marshal.loads(sources), lines, raws, quarantine_ids))
+    origins = list(map(Origin, marshal.loads(sources), lines, raws, quarantine_ids))
     return Validated(entity, read, rows, origins, rejected, warnings, dates_as_text)

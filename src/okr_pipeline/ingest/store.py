@@ -351,7 +351,7 @@ class Ingestion:
         counts: EntityCounts,
     ) -> None:
         """Insert the new rows, update the changed ones (and not older), count the rest."""
-        self.resolved += [q for q in map(itemgetter(3), origins) if q is not None]
+        self.resolved += [o.quarantine_id for o in origins if o.quarantine_id is not None]
         if upserts(self.conn):
             self._upsert(spec, rows, counts)
             return
@@ -427,8 +427,8 @@ class Ingestion:
 
     def _resolve(self, origin: Origin) -> None:
         """A row retried from the quarantine passed: its quarantine entry is resolved."""
-        if origin[3] is not None:
-            self.resolved.append(origin[3])
+        if origin.quarantine_id is not None:
+            self.resolved.append(origin.quarantine_id)
 
     def _retried_prints(self) -> dict[int | None, str]:
         """The fingerprints of the quarantined rows retried in this run, by id: a retried row's

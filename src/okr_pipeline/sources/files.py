@@ -17,6 +17,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from okr_pipeline.contract import (
     DEFAULT_LIMITS,
     ENTITIES,
     SHAPE,
+    Origin,
     RawBatch,
     RawRecord,
     RowColumns,
@@ -334,7 +336,7 @@ def _csv_batch(text: str, entity: str, source: str, clean: bool, reading: _Readi
         name: list(transposed[index[name]]) if name in index else [None] * len(good)
         for name in ENTITIES[entity].field_names
     }
-    origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
+    origins = list(map(Origin, repeat(source), lines_of, raws))
 
     def record_of(i: int) -> RawRecord:
         row = good[i]
@@ -422,7 +424,7 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool, reading: _Rea
         problems[i] = problem
         rows[i] = nothing
     columns = RowColumns(rows, ENTITIES[entity].field_names)
-    origins = [(source, line, raw, None) for line, raw in zip(lines_of, raws)]
+    origins = list(map(Origin, repeat(source), lines_of, raws))
 
     def record_of(i: int) -> RawRecord:
         problem = problems.get(i)
@@ -530,9 +532,7 @@ def _plan_batch(text: str, entity: str, source: str, clean: bool, reading: _Read
         name: list(by_name[name]) if name in by_name else [None] * len(values)
         for name in ENTITIES[entity].field_names
     }
-    origins = [
-        (where, line, raw, None) for where, line, raw in zip(rows.wheres, rows.lines, rows.raws)
-    ]
+    origins = list(map(Origin, rows.wheres, rows.lines, rows.raws))
 
     def record_of(i: int) -> RawRecord:
         problem = problems.get(i)
