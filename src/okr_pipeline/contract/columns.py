@@ -93,7 +93,7 @@ def _numbers(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> li
 
 
 def _numbers_one_by_one(raw: list[Any], default: Any, suspect: set[int]) -> list[Any]:
-    values = []
+    values: list[Any] = []
     for i, value in enumerate(raw):
         kind = value.__class__
         try:
@@ -121,43 +121,38 @@ def _numbers_one_by_one(raw: list[Any], default: Any, suspect: set[int]) -> list
 def _dates(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
     values = []
     for i, text in enumerate(_stripped(raw, None, suspect)):
-        if text is None:
-            values.append(default)
-        elif len(text) == 10 and text[4] == "-" and text[7] == "-":
-            try:
-                values.append(date.fromisoformat(text))
-            except ValueError:
+        value = default
+        if text is not None:
+            value = None
+            if len(text) == 10 and text[4] == "-" and text[7] == "-":
+                try:
+                    value = date.fromisoformat(text)
+                except ValueError:
+                    pass
+            if value is None:
                 suspect.add(i)
-                values.append(None)
-        else:
-            suspect.add(i)
-            values.append(None)
+        values.append(value)
     return values
 
 
 def _timestamps(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
-    values = []
+    values: list[Any] = []
     for i, text in enumerate(_stripped(raw, None, suspect)):
-        if text is None:
-            values.append(default)
-            continue
-        try:
-            if text[-1] == "Z":
-                moment = datetime.fromisoformat(text[:-1])
+        value = default
+        if text is not None:
+            value = None
+            zulu = text[-1] == "Z"
+            try:
+                moment = datetime.fromisoformat(text[:-1] if zulu else text)
                 if moment.tzinfo is None:
-                    values.append(moment)
-                    continue
-            else:
-                moment = datetime.fromisoformat(text)
-                if moment.tzinfo is None:
-                    values.append(moment)
-                else:
-                    values.append(moment.astimezone(UTC).replace(tzinfo=None))
-                continue
-        except (ValueError, OverflowError):
-            pass
-        suspect.add(i)
-        values.append(None)
+                    value = moment
+                elif not zulu:  # an offset, and a Z besides it, is no timestamp
+                    value = moment.astimezone(UTC).replace(tzinfo=None)
+            except (ValueError, OverflowError):
+                pass
+            if value is None:
+                suspect.add(i)
+        values.append(value)
     return values
 
 
