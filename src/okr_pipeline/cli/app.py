@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.errors import OkrError
+
+if TYPE_CHECKING:
+    from okr_pipeline.config import Settings
 
 __all__ = [
     "AS_OF_OPTION",
@@ -94,6 +96,7 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
 
 def get_settings() -> Settings:
     """The settings, loaded once per command."""
+    from okr_pipeline.config import load_settings  # pydantic: not loaded for `okr --help`
 
     held = click.get_current_context().ensure_object(dict)
     if "settings" not in held:

@@ -123,13 +123,12 @@ def _dates(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list
     for i, text in enumerate(_stripped(raw, None, suspect)):
         value = default
         if text is not None:
-            value = None
-            if len(text) == 10 and text[4] == "-" and text[7] == "-":
-                try:
-                    value = date.fromisoformat(text)
-                except ValueError:
-                    pass
-            if value is None:
+            try:
+                if len(text) != 10 or text[4] != "-" or text[7] != "-":
+                    raise ValueError(text)  # fromisoformat takes other forms too
+                value = date.fromisoformat(text)
+            except ValueError:
+                value = None
                 suspect.add(i)
         values.append(value)
     return values

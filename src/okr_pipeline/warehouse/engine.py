@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 # One engine per warehouse per process, migrated when first opened (see open_warehouse).
 _OPEN: dict[tuple[object, ...], Engine] = {}
+_OPENING = threading.Lock()  # threads (the API's, live scores') open it once between them
 
 
 def _parse_url(url: str) -> URL:
@@ -127,17 +129,18 @@ def open_warehouse(settings: Settings) -> Engine:
         options.connect_timeout_seconds,
         options.statement_timeout_seconds,
     )
-    engine = _OPEN.get(key)
-    if engine is None:
-        engine = _open_migrated(settings)
-        _OPEN[key] = engine
-    return engine
+    with _OPENING:
+        engine = _OPEN.get(key)
+        if engine is None:
+            engine = _OPEN[key] = _open_migrated(settings)
+        return engine
 
 
 def close_warehouses() -> None:
     """Dispose of every engine `open_warehouse` made (their pooled connections closed)."""
-    while _OPEN:
-        _OPEN.popitem()[1].dispose()
+    with _OPENING:
+        while _OPEN:
+            _OPEN.popitem()[1].dispose()
 
 
 def _open_migrated(settings: Settings) -> Engine:
