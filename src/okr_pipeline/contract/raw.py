@@ -1,4 +1,5 @@
-"""Rows of one entity as read, column by column: what validation works on.
+"""Raw rows, what validation works on: one row with where it came from (`RawRecord`, `Origin`),
+and the rows of one entity as read, column by column (`RawBatch`).
 
 Readers hand over each contract field as a list of raw values, without a dict or a RawRecord per
 row: at hundreds of thousands of rows those cost more than the validation itself. A row's

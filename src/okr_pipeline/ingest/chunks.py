@@ -2,7 +2,7 @@
 
 Each entity's files are parsed only when its turn comes, so the first chunks are ready (and can
 be stored) long before the last file is parsed. The stream needs no database: part of it can be
-made in another process (child_process.py).
+made in another process (_forked_parser.py).
 """
 
 from __future__ import annotations
