@@ -261,7 +261,12 @@ class Settings(BaseSettings):
 
     @property
     def tracking_uri(self) -> str:
-        return self.model.tracking_uri or f"sqlite:///{self.data_dir.resolve() / 'mlflow.db'}"
+        return self.model.tracking_uri or f"sqlite:///{self.default_tracking_store}"
+
+    @property
+    def default_tracking_store(self) -> Path:
+        """The SQLite tracking store used unless `model.tracking_uri` names another."""
+        return self.data_dir.resolve() / "mlflow.db"
 
     def redacted(self) -> dict[str, Any]:
         """The settings as JSON-ready data with passwords hidden."""

@@ -1,6 +1,6 @@
 """Errors a user can cause; the CLI and API turn them into clear messages."""
 
-__all__ = ["ConfigError", "InputError", "OkrError"]
+__all__ = ["ConfigError", "InputError", "NoChampionError", "OkrError"]
 
 
 class OkrError(Exception):
@@ -13,3 +13,10 @@ class ConfigError(OkrError):
 
 class InputError(OkrError):
     """A path or argument given by the user cannot be used."""
+
+
+class NoChampionError(OkrError):
+    """No model version holds the champion alias yet."""
+
+    def __init__(self) -> None:
+        super().__init__("no champion model yet: run `okr train` (or `okr model promote VERSION`)")

@@ -68,6 +68,8 @@ def test_consume_stores_events_while_the_champion_is_still_looked_for(
             return None
 
     monkeypatch.setattr(okr_pipeline.model, "open_registry", lambda _: SlowEmptyRegistry())
+    settings.default_tracking_store.parent.mkdir(parents=True, exist_ok=True)
+    settings.default_tracking_store.touch()  # a store to look in (without one: no champion)
     published = jobs.produce_events(settings, contract_bundle).published
     notes: list[str] = []
     done: list[jobs.Consumed] = []

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
-from okr_pipeline.errors import OkrError
+from okr_pipeline.errors import NoChampionError, OkrError
 from okr_pipeline.jobs.progress import Notify, quiet
 
 __all__ = ["LiveScores"]
@@ -45,10 +45,13 @@ class LiveScores:
 
     def _find_champion(self) -> None:
         try:
-            from okr_pipeline.model import CHAMPION, NO_CHAMPION, open_registry  # loads it all
+            settings = self.settings
+            if settings.model.tracking_uri is None and not settings.default_tracking_store.exists():
+                raise NoChampionError  # no store, no champion: no need to load MLflow
+            from okr_pipeline.model import CHAMPION, open_registry  # loads the model stack
 
-            if open_registry(self.settings).version(CHAMPION) is None:
-                self._turn_off(NO_CHAMPION)
+            if open_registry(settings).version(CHAMPION) is None:
+                raise NoChampionError
         except OkrError as exc:
             self._turn_off(str(exc))
         finally:

@@ -5,7 +5,6 @@ from okr_pipeline.model.evaluate import Evaluation, evaluate_champion
 from okr_pipeline.model.predict import predict
 from okr_pipeline.model.registry import (
     CHAMPION,
-    NO_CHAMPION,
     ModelVersion,
     Registry,
     open_registry,
@@ -14,7 +13,6 @@ from okr_pipeline.model.train import TrainingResult, train, update
 
 __all__ = [
     "CHAMPION",
-    "NO_CHAMPION",
     "Evaluation",
     "ModelVersion",
     "Registry",

@@ -29,12 +29,11 @@ from sqlalchemy.engine import make_url
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import redact_text, redact_url
-from okr_pipeline.errors import ConfigError, InputError, OkrError
+from okr_pipeline.errors import ConfigError, InputError, NoChampionError, OkrError
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
-    "NO_CHAMPION",
     "ModelVersion",
     "Predictor",
     "Registry",
@@ -44,7 +43,6 @@ __all__ = [
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
-NO_CHAMPION = "no champion model yet: run `okr train` (or `okr model promote VERSION`)"
 # Previous champions, oldest first, as a registered-model tag: survives restarts, needs no table.
 HISTORY_TAG = "okr.champion_history"
 HISTORY_LENGTH = 50
@@ -412,5 +410,5 @@ def load_champion(settings: Settings) -> tuple[ModelVersion, Predictor]:
     registry = open_registry(settings)
     champion = registry.version(CHAMPION)
     if champion is None:
-        raise OkrError(NO_CHAMPION)
+        raise NoChampionError
     return champion, registry.load(champion.version)  # type: ignore[return-value]
