@@ -221,8 +221,8 @@ def test_quarantined_raw_content_is_storable(warehouse: Engine, tmp_path: Path):
 
 
 def test_chunks_hold_repeats_of_an_id_together():
+    from okr_pipeline.contract import chunked
     from okr_pipeline.contract.raw import RawRecord
-    from okr_pipeline.ingest.store import chunked
 
     ids = ["A", "B", " A", "C", "D", "B", "E", None, "F"]
     records = [RawRecord("tasks", {"task_id": i}, "s", n, str(i)) for n, i in enumerate(ids)]

@@ -42,7 +42,6 @@ from okr_pipeline.contract import (
     Rejected,
     Row,
     Validated,
-    chunked,
     chunked_batch,
     validate_rows,
 )
@@ -68,7 +67,6 @@ __all__ = [
     "IngestReport",
     "Ingestion",
     "bounded_raw",
-    "chunked",
     "ingest",
     "ingest_batches",
     "ingest_validated",
