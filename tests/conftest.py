@@ -1,5 +1,9 @@
 """Shared fixtures: settings rooted in a temporary data directory, and warehouses on SQLite and on
-the real PostgreSQL server (each test gets an empty database)."""
+the real PostgreSQL server (each test gets an empty database).
+
+The tests sit in folders named after the package they test; the folders have no __init__.py, so
+test file names are unique across them and the helpers here (samples, processes, broker,
+per_row_reading) are imported as top-level modules."""
 
 from __future__ import annotations
 

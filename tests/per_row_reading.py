@@ -1,7 +1,7 @@
 """The per-row reading of CSV, JSON Lines and plan_tasks.json files as it stood before the
 columnar readers: one RawRecord per row, built as the file is read. Kept as the oracle that the
 columnar readers of `okr_pipeline.sources.files` must match record for record
-(test_files_columnar.py)."""
+(sources/test_files_columnar.py)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import CONTRACT_EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT.parent / "shared"
 
 

@@ -30,7 +30,7 @@ from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters, parked_ev
 from processes import okr
 
 pytest_plugins = ["broker"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
