@@ -49,7 +49,8 @@ class FiniteFloatRange(click.FloatRange):
     name = "finite float range"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = click.types.FloatParamType.convert(self, value, param, ctx)
+        # click types FloatRange's base _NumberParamTypeBase twice, with different parameters
+        number = click.types.FloatParamType.convert(self, value, param, ctx)  # type: ignore[arg-type]
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return super().convert(number, param, ctx)

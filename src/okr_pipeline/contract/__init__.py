@@ -13,6 +13,7 @@ from okr_pipeline.contract.columns import (
 from okr_pipeline.contract.json_input import (
     DEFAULT_LIMITS,
     SHAPE,
+    Scanner,
     Unacceptable,
     check_depth,
     check_encodable,
@@ -57,6 +58,7 @@ __all__ = [
     "Rejection",
     "Row",
     "RowColumns",
+    "Scanner",
     "Unacceptable",
     "Validated",
     "check_depth",

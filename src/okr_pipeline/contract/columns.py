@@ -37,13 +37,13 @@ __all__ = [
 
 SMALL_BATCH = 32  # below this the per-row path is as fast
 
-Converter = Callable[[list[Any], Any, Any, set[int]], list[Any]]
+Converter = Callable[[Sequence[Any], Any, Any, set[int]], list[Any]]
 _TEXT = {str}
 _TEXT_OR_NONE = {str, type(None)}
 _JSON_NUMBER = {int, float}
 
 
-def _stripped(raw: list[Any], default: Any, suspect: set[int]) -> list[Any]:
+def _stripped(raw: Sequence[Any], default: Any, suspect: set[int]) -> list[Any]:
     """Trimmed strings, `default` where missing; anything not a string is suspect."""
     kinds = set(map(type, raw))
     if kinds <= _TEXT:
@@ -54,7 +54,7 @@ def _stripped(raw: list[Any], default: Any, suspect: set[int]) -> list[Any]:
     return [value.strip() or default if type(value) is str else default for value in raw]
 
 
-def _strings(raw: list[Any], default: Any, limit: Any, suspect: set[int]) -> list[Any]:
+def _strings(raw: Sequence[Any], default: Any, limit: Any, suspect: set[int]) -> list[Any]:
     values = _stripped(raw, default, suspect)
     present = [v for v in values if v is not None]
     too_long = limit is not None and max(map(len, present), default=0) > limit
@@ -68,14 +68,14 @@ def _strings(raw: list[Any], default: Any, limit: Any, suspect: set[int]) -> lis
     return values
 
 
-def _enums(raw: list[Any], default: Any, choices: Any, suspect: set[int]) -> list[Any]:
+def _enums(raw: Sequence[Any], default: Any, choices: Any, suspect: set[int]) -> list[Any]:
     values = [v.lower() if v is not None else None for v in _stripped(raw, None, suspect)]
     if not set(values) - {None} <= choices:
         suspect.update(i for i, v in enumerate(values) if v is not None and v not in choices)
     return [default if v is None else v for v in values]
 
 
-def _numbers(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
+def _numbers(raw: Sequence[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
     kinds = set(map(type, raw))
     try:
         if kinds <= _JSON_NUMBER:
@@ -92,8 +92,8 @@ def _numbers(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> li
     return values
 
 
-def _numbers_one_by_one(raw: list[Any], default: Any, suspect: set[int]) -> list[Any]:
-    values: list[Any] = []
+def _numbers_one_by_one(raw: Sequence[Any], default: Any, suspect: set[int]) -> list[Any]:
+    values: list[float | None] = []
     for i, value in enumerate(raw):
         kind = value.__class__
         try:
@@ -118,7 +118,7 @@ def _numbers_one_by_one(raw: list[Any], default: Any, suspect: set[int]) -> list
     return values
 
 
-def _dates(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
+def _dates(raw: Sequence[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
     values = []
     for i, text in enumerate(_stripped(raw, None, suspect)):
         value = default
@@ -134,7 +134,7 @@ def _dates(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list
     return values
 
 
-def _timestamps(raw: list[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
+def _timestamps(raw: Sequence[Any], default: Any, _limit: Any, suspect: set[int]) -> list[Any]:
     values: list[Any] = []
     for i, text in enumerate(_stripped(raw, None, suspect)):
         value = default

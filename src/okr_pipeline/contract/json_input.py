@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from okr_pipeline.config import Limits
@@ -19,6 +20,7 @@ from okr_pipeline.config import Limits
 __all__ = [
     "DEFAULT_LIMITS",
     "SHAPE",
+    "Scanner",
     "Unacceptable",
     "check_depth",
     "check_encodable",
@@ -47,6 +49,9 @@ SHAPE = bytes(map(_shape_of, range(256)))
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _CONTAINERS = (dict, list)
+
+# JSONDecoder.scan_once: (text, index) -> (the value that starts there, the index after it)
+Scanner = Callable[[str, int], tuple[Any, int]]
 
 
 class Unacceptable(Exception):
@@ -96,9 +101,10 @@ def loads(text: str, limits: Limits) -> Any:
     return value
 
 
-def strict_scanner(limits: Limits) -> Any:
+def strict_scanner(limits: Limits) -> Scanner:
     """JSONDecoder.scan_once refusing over-long numbers (a RecursionError is the caller's)."""
-    return json.JSONDecoder(**_number_hooks(limits)).scan_once
+    # scan_once is set by JSONDecoder.__init__, which typeshed does not declare
+    return json.JSONDecoder(**_number_hooks(limits)).scan_once  # type: ignore[attr-defined]
 
 
 def has_long_number(shape: bytes, limits: Limits) -> bool:

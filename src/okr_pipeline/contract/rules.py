@@ -340,7 +340,7 @@ def validate(spec: EntitySpec, fields: Mapping[str, Any]) -> dict[str, Any]:
     reason: required fields first, then each field's type in contract order, then row rules.
     Strings and enumerations are handled inline: this loop runs for every row ingested.
     """
-    get = fields.get
+    get: Callable[[str], Any] = fields.get
     for name in spec.required:
         value = get(name)
         if value is None or value == "" or (value.__class__ is str and value.isspace()):

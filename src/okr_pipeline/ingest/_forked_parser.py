@@ -196,7 +196,7 @@ def _send(
                     with memoryview(part) as view:
                         done = 0
                         while done < len(view):
-                            done += pipe.write(view[done:])  # type: ignore[operator]
+                            done += pipe.write(view[done:])
             except OSError:  # the parent closed its end or is gone: nothing left to do
                 reader_gone.set()
                 return

@@ -359,6 +359,7 @@ class Ingestion:
         if stored and dates_as_text:
             rows = _with_objects(spec, rows)  # to compare with the stored ones
             dates_as_text = False
+        updates: list[Row]
         if not stored:
             inserts, updates = rows, []
         else:
@@ -431,7 +432,7 @@ class Ingestion:
     def _retried_prints(self) -> dict[int | None, str]:
         """The fingerprints of the quarantined rows retried in this run, by id: a retried row's
         raw content may be only its start (bounded_raw), not what its fingerprint was made of."""
-        ids = sorted({r.record.quarantine_id for r in self.rejected} - {None})
+        ids = sorted({q for r in self.rejected if (q := r.record.quarantine_id) is not None})
         prints: dict[int | None, str] = {}
         for chunk in chunks(ids, LOOKUP_CHUNK):
             query = select(quarantine.c.id, quarantine.c.fingerprint)

@@ -20,7 +20,7 @@ NEUTRAL_CONFIDENCE = 5.0  # a key result nobody rated sits in the middle of the 
 class PaceRule:
     """Risk from pace alone."""
 
-    columns = ("pace",)
+    columns: tuple[str, ...] = ("pace",)
 
     def __init__(self) -> None:
         self.regression_ = LogisticRegression()

@@ -17,9 +17,8 @@ from okr_pipeline.features import History, load_history
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.dataset import Snapshots, split_by_time, training_snapshots
 from okr_pipeline.model.metrics import score_metrics
-from okr_pipeline.model.registry import load_champion
+from okr_pipeline.model.registry import RiskPredictor, load_champion
 from okr_pipeline.model.report import write_report
-from okr_pipeline.model.risk import RiskModel
 
 __all__ = ["Evaluation", "evaluate_champion", "score_against_baselines", "time_split"]
 
@@ -31,7 +30,7 @@ class Evaluation:
     rows: dict[str, int]
 
     def report(
-        self, path: Path, valid: Snapshots, model: RiskModel, context: dict[str, str]
+        self, path: Path, valid: Snapshots, model: RiskPredictor, context: dict[str, str]
     ) -> Path:
         return write_report(
             path,

@@ -8,6 +8,7 @@ small validation slice legitimately lacks one class.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -82,7 +83,7 @@ def direction(metric: str) -> int:
     return -1 if metric in _LOWER_IS_BETTER else 0
 
 
-def compare(metrics_by_scorer: dict[str, dict[str, float]]) -> list[dict]:
+def compare(metrics_by_scorer: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """One row per metric, `{"metric": name, <scorer>: value, ...}`, scorers in the given order.
 
     Metrics appear in the order the first scorer reports them (then any others'); a scorer lacking
@@ -100,7 +101,7 @@ def compare(metrics_by_scorer: dict[str, dict[str, float]]) -> list[dict]:
     ]
 
 
-def best_scorers(row: dict) -> list[str]:
+def best_scorers(row: dict[str, Any]) -> list[str]:
     """The scorers holding the best value of a `compare` row (all of them on a tie; none if the
     metric has no better direction or no scorer has a value)."""
     sign = direction(row["metric"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import mlflow
 import mlflow.sklearn
@@ -37,6 +37,7 @@ __all__ = [
     "ModelVersion",
     "Predictor",
     "Registry",
+    "RiskPredictor",
     "load_champion",
     "open_registry",
 ]
@@ -62,6 +63,21 @@ class Predictor(Protocol):
     """What the registry stores: a picklable object giving the probability of each class."""
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+
+
+class RiskPredictor(Predictor, Protocol):
+    """The champion as the pipeline uses it (a risk.RiskModel): also the drivers of its
+    predictions, what it was trained on, and a copy taught more."""
+
+    trained_key_results_: frozenset[str]
+
+    def reasons(self, features: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]: ...
+
+    def feature_importance(self) -> pd.Series: ...
+
+    def updated(
+        self, features: pd.DataFrame, missed: np.ndarray, groups: np.ndarray, extra_trees: int
+    ) -> RiskPredictor: ...
 
 
 @dataclass(frozen=True)
@@ -168,7 +184,7 @@ class Registry:
 
     # Reading
 
-    def load(self, version: str) -> object:
+    def load(self, version: str) -> Predictor:
         """The model object of a version (a number, or an alias such as "champion")."""
         number = self._require(version).version
         with self._mlflow(), tempfile.TemporaryDirectory(prefix="okr-model-") as tmp:
@@ -204,7 +220,9 @@ class Registry:
             registered = self._registered_model()
             if registered is None:
                 return []
-            found = self._client.search_model_versions(f"name = '{self.registered_name}'")
+            found: list[MlflowModelVersion] = self._client.search_model_versions(
+                f"name = '{self.registered_name}'"
+            )
             found = sorted(found, key=lambda mv: int(mv.version), reverse=True)
             return [self._describe(mv, registered) for mv in found]
 
@@ -405,10 +423,11 @@ def open_registry(settings: Settings) -> Registry:
     )
 
 
-def load_champion(settings: Settings) -> tuple[ModelVersion, Predictor]:
-    """The version holding the `champion` alias and its model."""
+def load_champion(settings: Settings) -> tuple[ModelVersion, RiskPredictor]:
+    """The version holding the `champion` alias and its model (the pipeline registers only the
+    risk models that `model.train` makes)."""
     registry = open_registry(settings)
     champion = registry.version(CHAMPION)
     if champion is None:
         raise NoChampionError
-    return champion, registry.load(champion.version)  # type: ignore[return-value]
+    return champion, cast(RiskPredictor, registry.load(champion.version))

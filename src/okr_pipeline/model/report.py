@@ -16,6 +16,7 @@ import io
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -222,7 +223,7 @@ def _label(metric: str) -> str:
     return _LABELS.get(metric, metric)
 
 
-def _metrics_table(rows: list[dict], scorers: list[str]) -> str:
+def _metrics_table(rows: list[dict[str, Any]], scorers: list[str]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(s)}</th>" for s in scorers)
     body = []

@@ -26,7 +26,7 @@ from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
-from okr_pipeline.model.registry import load_champion, open_registry
+from okr_pipeline.model.registry import RiskPredictor, load_champion, open_registry
 from okr_pipeline.model.risk import RiskModel
 
 __all__ = ["TrainingResult", "train", "update"]
@@ -135,7 +135,7 @@ def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResul
 
 def _register(
     settings: Settings,
-    model: RiskModel,
+    model: RiskPredictor,
     fit: Snapshots,
     valid: Snapshots,
     as_of: datetime,
@@ -202,5 +202,5 @@ def _register(
         rows=evaluation.rows,
         report=str(report),
         seconds=round(time.perf_counter() - started, 2),
-        importance={k: float(v) for k, v in model.feature_importance().items()},
+        importance={str(k): float(v) for k, v in model.feature_importance().items()},
     )

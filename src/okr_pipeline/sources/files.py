@@ -14,12 +14,12 @@ import io
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from okr_pipeline.config import Limits
 from okr_pipeline.contract import (
@@ -30,6 +30,7 @@ from okr_pipeline.contract import (
     RawBatch,
     RawRecord,
     RowColumns,
+    Scanner,
     Unacceptable,
     check_depth,
     check_encodable,
@@ -250,7 +251,8 @@ def _has_bad_bytes(text: str) -> bool:
 
 
 _BAD_BYTES = ("invalid_encoding", "the row holds bytes that are not UTF-8")
-_scan = json.JSONDecoder().scan_once  # json.loads without its Python layers, for one object
+# json.loads without its Python layers, for one object (scan_once: not in typeshed)
+_scan: Scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class _Reading:
@@ -312,9 +314,14 @@ def _csv_batch(text: str, entity: str, source: str, clean: bool, reading: _Readi
             rows.append(None)
             ends.append(reader.line_num)
     width = len(header)
-    if width and not errors and len(rows) == len(lines) - first and {*map(len, rows)} <= {width}:
+    if (
+        width
+        and not errors  # then no row is None
+        and len(rows) == len(lines) - first
+        and {*map(len, cast("list[list[str]]", rows))} <= {width}
+    ):
         # the common case: every line one row of the right width
-        lines_of = range(first + 1, len(lines) + 1)
+        lines_of: Sequence[int] = range(first + 1, len(lines) + 1)
         raws = lines[first:]
         problems: dict[int, tuple[str, str]] = {}
         good = rows
@@ -415,9 +422,9 @@ def _jsonl_batch(text: str, entity: str, source: str, clean: bool, reading: _Rea
         raw = line.removesuffix("\r")
         value = _BAD_BYTES if not clean and _has_bad_bytes(raw) else _json_object(raw, reading)
         if value.__class__ is tuple:
-            problems[len(rows)] = value  # type: ignore[assignment]
+            problems[len(rows)] = value
             value = nothing
-        rows.append(value)  # type: ignore[arg-type]
+        rows.append(value)  # type: ignore[arg-type]  # a dict: mypy narrows `__class__ is` one way
         lines_of.append(number)
         raws.append(raw)
     for i, problem in _jsonl_limits(rows, raws, problems, reading):

@@ -398,7 +398,7 @@ def _garbage_letters(
 
 def _store(
     conn: Connection, run_id: str, items: list[_Pending]
-) -> dict[tuple[str, int], tuple[str, str, str | None]]:
+) -> dict[tuple[str, int | None], tuple[str, str, str | None]]:
     """Validate and upsert the events' rows as the file ingestion does. Returns, by
     (topic/partition, offset), each rejected event's reason, detail and, for an unknown
     reference, the parent's id it names."""

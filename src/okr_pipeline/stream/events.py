@@ -132,9 +132,10 @@ def make_event(
     payload: dict[str, Any],
     source: str = "okr-pipeline",
     occurred_at: str | None = None,
-) -> tuple[bytes, bytes]:
-    """(key, value) of the event carrying one row. The event id is a hash of the row: producing
-    the same row again gives the same event, which the consumer then skips."""
+) -> tuple[bytes | None, bytes]:
+    """(key, value) of the event carrying one row; no key if the row has no id. The event id is
+    a hash of the row: producing the same row again gives the same event, which the consumer
+    then skips."""
     key_field = {
         "objectives": "objective_id",
         "key_results": "key_result_id",

@@ -31,7 +31,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.sql.expression import ColumnClause
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.types import TypeEngine
 
 __all__ = [
@@ -60,7 +61,7 @@ def bulk_page_cache(conn: Connection) -> Iterator[None]:
     if conn.dialect.name != "sqlite":
         yield
         return
-    usual = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    usual = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
     conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
     conn.commit()
     try:
@@ -77,14 +78,14 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 def _timestamp_text(value: datetime | str | None) -> str | None:
     if value is None or value.__class__ is str:
-        return value  # type: ignore[return-value]
-    return value.isoformat(" ", "microseconds")  # type: ignore[union-attr]
+        return value
+    return value.isoformat(" ", "microseconds")  # type: ignore[union-attr]  # not a str: mypy narrows `__class__ is` one way
 
 
 def _date_text(value: date | str | None) -> str | None:
     if value is None or value.__class__ is str:
-        return value  # type: ignore[return-value]
-    return value.isoformat()  # type: ignore[union-attr]
+        return value
+    return value.isoformat()  # type: ignore[union-attr]  # not a str: mypy narrows `__class__ is` one way
 
 
 def sqlite_text(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
@@ -113,7 +114,7 @@ def upserts(conn: Connection) -> bool:
 _ROWCOUNT = {"preserve_rowcount": True}  # SQLAlchemy keeps an INSERT's row count only when told
 
 # The rows a conflict found: `excluded` in PostgreSQL's ON CONFLICT, by column name.
-Excluded = Mapping[str, ColumnClause[Any]]
+Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
 
 
 def upsert(
@@ -160,7 +161,7 @@ def insert_tuples(
     table: Table,
     names: Sequence[str],
     rows: Sequence[Sequence[Any]],
-    constants: Mapping[str, Any] | None = None,
+    constants: dict[str, Any] | None = None,
     *,
     dates_as_text: bool = False,
 ) -> None:

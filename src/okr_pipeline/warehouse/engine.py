@@ -13,7 +13,9 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, OkrError
@@ -90,7 +92,7 @@ def create_warehouse_engine(
     engine = create_engine(parsed, echo=echo)
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         # For a new file only (it sets how the file is laid out): a bulk write's commit writes
         # and checkpoints each page it changed with a system call or two, a quarter as many

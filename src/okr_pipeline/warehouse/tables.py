@@ -6,6 +6,9 @@ stored naive in UTC. Every entity row remembers the ingest run that last wrote i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,6 +25,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import oracle
+from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
 
 from okr_pipeline.contract import ENTITIES, EntitySpec
 
@@ -49,7 +54,7 @@ ID = String(255)
 RUN_ID = String(36)
 # Oracle's DATE drops fractions of a second: use TIMESTAMP there.
 TIMESTAMP = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
-_TYPES = {
+_TYPES: dict[str, Callable[[], TypeEngine[Any]]] = {
     "number": Double,
     "date": Date,
     "timestamp": lambda: TIMESTAMP,
@@ -77,7 +82,7 @@ ingest_runs = Table(
 
 
 def _entity_table(spec: EntitySpec) -> Table:
-    columns = []
+    columns: list[SchemaItem] = []
     for field in spec.fields:
         if field.name == spec.key:
             columns.append(Column(field.name, ID, primary_key=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import mess
 from .bad_rows import BadRows
@@ -30,7 +31,7 @@ def generate_bundle(
     messy: bool = False,
     as_of: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Write a synthetic export bundle to ``out_dir`` and return its manifest.
 
     The manifest is ``{"rows": {entity: rows written}, "expected": {entity: {"read", "stored",
