@@ -116,15 +116,28 @@ class Stream(_Section):
 
 
 class Schedule(_Section):
-    schedule: str = Field(pattern=r"^\s*(\S+\s+){4}\S+\s*$")  # cron: five fields
-    retries: int = Field(ge=0)
-    retry_delay_seconds: int = Field(ge=0)
+    # cron, UTC: five fields, or six with seconds last (for tests and demos)
+    schedule: str = Field(min_length=1)
+    retries: int = Field(ge=0, le=100)
+    retry_delay_seconds: float = Field(ge=0, le=86400)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter  # loaded with the settings of a command that needs them
+
+        if len(value.split()) not in (5, 6) or not croniter.is_valid(value):
+            raise ValueError(
+                "must be a cron expression: five fields (minute hour day month weekday), "
+                "or six with seconds last"
+            )
+        return value
 
 
 class Pipelines(_Section):
     etl: Schedule = Schedule(schedule="0 */6 * * *", retries=2, retry_delay_seconds=300)
-    training: Schedule = Schedule(schedule="0 3 * * *", retries=1, retry_delay_seconds=600)
-    monitoring: Schedule = Schedule(schedule="30 */2 * * *", retries=2, retry_delay_seconds=120)
+    training: Schedule = Schedule(schedule="0 0 * * *", retries=1, retry_delay_seconds=600)
+    monitoring: Schedule = Schedule(schedule="0 */2 * * *", retries=2, retry_delay_seconds=120)
 
 
 class RiskThresholds(_Section):

@@ -21,9 +21,12 @@ from okr_pipeline.warehouse.tables import (
     ingest_runs,
     metadata,
     parked_events,
+    pipeline_runs,
     predictions,
     processed_events,
     quarantine,
+    source_cursors,
+    task_runs,
 )
 
 __all__ = [
@@ -42,10 +45,13 @@ __all__ = [
     "metadata",
     "open_warehouse",
     "parked_events",
+    "pipeline_runs",
     "predictions",
     "processed_events",
     "quarantine",
+    "source_cursors",
     "sqlite_text",
+    "task_runs",
     "upsert",
     "upserts",
     "writers_lock",

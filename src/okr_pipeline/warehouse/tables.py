@@ -1,4 +1,5 @@
-"""Warehouse tables: one per contract entity, plus the quarantine and the ingest runs.
+"""Warehouse tables: one per contract entity, plus the quarantine, the ingest runs, the stream
+consumer's bookkeeping, predictions, pipeline and task runs, and the REST source's cursors.
 
 Entity columns mirror the contract field for field (shared/data-contract.md); timestamps are
 stored naive in UTC. Every entity row remembers the ingest run that last wrote it (lineage).
@@ -36,9 +37,12 @@ __all__ = [
     "ingest_runs",
     "metadata",
     "parked_events",
+    "pipeline_runs",
     "predictions",
     "processed_events",
     "quarantine",
+    "source_cursors",
+    "task_runs",
 ]
 
 metadata = MetaData(
@@ -192,4 +196,45 @@ parked_events = Table(
     Column("parked_at", TIMESTAMP, nullable=False),
     # the parent's id it waits for: it is tried again once that row exists
     Column("awaits", ID, index=True),
+)
+
+# --- pipeline runs (embedded scheduler, `okr run`, Airflow) and the REST source's cursors -------
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", RUN_ID, primary_key=True),
+    Column("pipeline", String(64), nullable=False),  # etl | training | monitoring
+    Column("trigger", String(16), nullable=False),  # manual | schedule | airflow
+    Column("as_of", TIMESTAMP, nullable=False),
+    Column("status", String(16), nullable=False),  # running | succeeded | failed | skipped
+    Column("started_at", TIMESTAMP, nullable=False),
+    Column("finished_at", TIMESTAMP),
+    Column("error", Text),  # why it failed or was skipped
+    Index(None, "pipeline", "started_at"),
+)
+
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", RUN_ID, ForeignKey(pipeline_runs.c.run_id), nullable=False),
+    Column("task", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),  # 1, then one more per retry
+    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("started_at", TIMESTAMP, nullable=False),
+    Column("finished_at", TIMESTAMP),
+    Column("duration_seconds", Double),
+    Column("error", Text),
+    Column("output", Text),  # JSON: what the task produced (counts, paths, versions)
+    Index(None, "run_id"),
+)
+
+source_cursors = Table(
+    "source_cursors",
+    metadata,
+    Column("source", String(255), primary_key=True),  # e.g. the REST source's base URL
+    Column("entity", String(32), primary_key=True),
+    Column("updated_since", String(64), nullable=False),  # as the source wrote it
+    Column("pulled_at", TIMESTAMP, nullable=False),
 )
