@@ -33,7 +33,7 @@ from pydantic_settings import (
 from okr_pipeline.core import redact_url
 from okr_pipeline.errors import ConfigError
 
-__all__ = ["Limits", "Settings", "load_settings"]
+__all__ = ["Limits", "Schedule", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
 

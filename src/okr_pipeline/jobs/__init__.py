@@ -33,6 +33,14 @@ if TYPE_CHECKING:
         train_model,
         update_model,
     )
+    from okr_pipeline.jobs.pipelines import (
+        PIPELINES,
+        Output,
+        Pipeline,
+        RunContext,
+        Task,
+        pipeline,
+    )
     from okr_pipeline.jobs.progress import (
         Advance,
         Notify,
@@ -40,14 +48,36 @@ if TYPE_CHECKING:
         no_progress,
         quiet,
     )
+    from okr_pipeline.jobs.runner import (
+        PipelineRun,
+        TaskRun,
+        list_runs,
+        run_pipeline,
+    )
+    from okr_pipeline.jobs.scheduler import (
+        run_scheduler,
+    )
     from okr_pipeline.jobs.stream import (
         Consumed,
         consume_events,
+        drain_events,
         produce_events,
         simulate_activity,
     )
 
 _MODULE_OF = {
+    "PIPELINES": "pipelines",
+    "Output": "pipelines",
+    "Pipeline": "pipelines",
+    "RunContext": "pipelines",
+    "Task": "pipelines",
+    "pipeline": "pipelines",
+    "PipelineRun": "runner",
+    "TaskRun": "runner",
+    "list_runs": "runner",
+    "run_pipeline": "runner",
+    "run_scheduler": "scheduler",
+    "drain_events": "stream",
     "generate_demo": "data",
     "ingest_path": "data",
     "key_results": "data",
@@ -74,18 +104,28 @@ _MODULE_OF = {
     "simulate_activity": "stream",
 }
 __all__ = [
+    "PIPELINES",
     "Advance",
     "Consumed",
     "ModelUpdate",
     "Notify",
+    "Output",
+    "Pipeline",
+    "PipelineRun",
     "ProgressBar",
+    "RunContext",
+    "Task",
+    "TaskRun",
     "consume_events",
+    "drain_events",
     "evaluate_model",
     "generate_demo",
     "ingest_path",
     "key_results",
+    "list_runs",
     "model_versions",
     "no_progress",
+    "pipeline",
     "predict_risks",
     "produce_events",
     "promote_model",
@@ -94,6 +134,8 @@ __all__ = [
     "retry_quarantined",
     "rollback_model",
     "run_main_job",
+    "run_pipeline",
+    "run_scheduler",
     "simulate_activity",
     "status",
     "train_model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -115,13 +116,10 @@ def _announce(settings: Settings, result: TrainingResult) -> None:
     fields = ("model_version", "alias", "promoted", "reason", "kind", "as_of")
     announcement: dict[str, Any] = {k: getattr(result, k) for k in fields}
     announcement["auc"] = result.metrics["auc"]
-    event_log = open_event_log(settings)
-    try:
+    with closing(open_event_log(settings)) as event_log:
         topic = settings.stream.topics.model_updates
         event_log.ensure_topics([topic])
         event_log.produce(
             topic, [(result.model_version.encode(), json.dumps(announcement).encode())]
         )
         event_log.flush()
-    finally:
-        event_log.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from okr_pipeline.jobs.live_scores import LiveScores
 from okr_pipeline.jobs.progress import Notify, quiet
 from okr_pipeline.stream import (
     ConsumeSummary,
+    GroupBusyError,
     OpenKeyResult,
     Published,
     consume,
@@ -27,14 +29,13 @@ from okr_pipeline.stream import (
 )
 from okr_pipeline.warehouse import open_warehouse
 
-__all__ = ["Consumed", "consume_events", "produce_events", "simulate_activity"]
+__all__ = ["Consumed", "consume_events", "drain_events", "produce_events", "simulate_activity"]
 
 
 def produce_events(settings: Settings, source: Path, rate: float | None = None) -> Published:
     """Publish a bundle's rows (or an events file) as events on the events topic."""
     messages, unreadable = events_from_path(source, settings.limits)
-    event_log = open_event_log(settings)
-    try:
+    with closing(open_event_log(settings)) as event_log:
         result = publish(
             event_log,
             settings.stream.topics.events,
@@ -42,8 +43,6 @@ def produce_events(settings: Settings, source: Path, rate: float | None = None) 
             rate=rate,
             batch_size=settings.stream.batch_size,
         )
-    finally:
-        event_log.close()
     result.unreadable = unreadable
     return result
 
@@ -67,8 +66,7 @@ def simulate_activity(
         events = itertools.takewhile(lambda _: time.monotonic() < deadline, events)
     if stop is not None:
         events = itertools.takewhile(lambda _: not stop.is_set(), events)
-    event_log = open_event_log(settings)
-    try:
+    with closing(open_event_log(settings)) as event_log:
         return publish(
             event_log,
             settings.stream.topics.events,
@@ -76,8 +74,6 @@ def simulate_activity(
             rate=rate,
             batch_size=max(1, int(rate)),
         )
-    finally:
-        event_log.close()
 
 
 def _open_key_results(settings: Settings) -> list[OpenKeyResult]:
@@ -117,8 +113,7 @@ def consume_events(
     engine = open_warehouse(settings)
     interval = settings.stream.rescore_interval_seconds
     live_scores = LiveScores(settings, engine, interval, notify) if rescore else None
-    event_log = open_event_log(settings)
-    try:
+    with closing(open_event_log(settings)) as event_log:
         summary = consume(
             settings,
             engine,
@@ -129,6 +124,16 @@ def consume_events(
             stop=stop,
             live_scores=live_scores,
         )
-    finally:
-        event_log.close()
     return Consumed(summary, live_scores.state if live_scores else "not asked")
+
+
+def drain_events(settings: Settings) -> Consumed | None:
+    """The events topic consumed up to its current end, as part of a pipeline run; None when
+    a consumer of the group is running (`okr consume`): the stream is then its to take."""
+    with closing(open_event_log(settings)) as event_log:
+        if event_log.group_busy(settings.stream.group):
+            return None
+    try:
+        return consume_events(settings, until_idle=0, rescore=False)
+    except GroupBusyError:  # it started meanwhile
+        return None

@@ -9,7 +9,7 @@ from okr_pipeline.model.registry import (
     Registry,
     open_registry,
 )
-from okr_pipeline.model.train import TrainingResult, train, update
+from okr_pipeline.model.train import TrainingResult, closed_since_champion, train, update
 
 __all__ = [
     "CHAMPION",
@@ -17,6 +17,7 @@ __all__ = [
     "ModelVersion",
     "Registry",
     "TrainingResult",
+    "closed_since_champion",
     "evaluate_champion",
     "open_registry",
     "predict",

@@ -26,10 +26,10 @@ from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
-from okr_pipeline.model.registry import RiskPredictor, load_champion, open_registry
+from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion, open_registry
 from okr_pipeline.model.risk import RiskModel
 
-__all__ = ["TrainingResult", "train", "update"]
+__all__ = ["TrainingResult", "closed_since_champion", "train", "update"]
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,7 @@ def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResul
     apply the same gate as training. None when there is nothing new to learn from."""
     _refuse_future(as_of)
     started = time.perf_counter()
-    champion, base = load_champion(settings)
-    with engine.connect() as conn:
-        history = load_history(conn, settings.model.achievement_threshold)
-    fit, valid = time_split(settings, history, as_of)
-    new = fit.subset(~np.isin(fit.groups, list(base.trained_key_results_)))
+    champion, base, fit, valid, new = _since_champion(settings, engine, as_of)
     if (
         len(np.unique(new.groups)) < settings.model.min_update_key_results
         or len(np.unique(new.missed)) < 2
@@ -131,6 +127,31 @@ def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResul
         "new_key_results": len(np.unique(new.groups)),
     }
     return _register(settings, model, fit, valid, as_of, started, kind="incremental", params=params)
+
+
+def closed_since_champion(settings: Settings, engine: Engine, as_of: datetime) -> tuple[str, int]:
+    """The champion's version and how many key results closed before `as_of` it has not learnt
+    from (what `update` would teach it)."""
+    champion, _, _, _, new = _since_champion(settings, engine, as_of)
+    return champion.version, len(np.unique(new.groups))
+
+
+def _since_champion(
+    settings: Settings, engine: Engine, as_of: datetime
+) -> tuple[ModelVersion, RiskPredictor, Snapshots, Snapshots, Snapshots]:
+    """The champion, its model, the time split as of `as_of`, and the training snapshots of the
+    key results it has not learnt from."""
+    champion, base = load_champion(settings)
+    with engine.connect() as conn:
+        history = load_history(conn, settings.model.achievement_threshold)
+    fit, valid = time_split(settings, history, as_of)
+    return (
+        champion,
+        base,
+        fit,
+        valid,
+        fit.subset(~np.isin(fit.groups, list(base.trained_key_results_))),
+    )
 
 
 def _register(

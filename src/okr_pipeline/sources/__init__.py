@@ -4,6 +4,7 @@
 from okr_pipeline.sources.files import (
     LoadedBundle,
     LoadedFile,
+    discover,
     load_bundle,
     parse_file,
     read_path,
@@ -13,6 +14,7 @@ from okr_pipeline.sources.files import (
 __all__ = [
     "LoadedBundle",
     "LoadedFile",
+    "discover",
     "load_bundle",
     "parse_file",
     "read_path",

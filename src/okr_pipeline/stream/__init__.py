@@ -3,13 +3,14 @@ simulated live activity, and the consumer that stores each batch exactly once in
 
 from okr_pipeline.stream.backends import open_event_log
 from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
-from okr_pipeline.stream.log import EventLog, Message
+from okr_pipeline.stream.log import EventLog, GroupBusyError, Message
 from okr_pipeline.stream.producer import Published, events_from_path, publish
 from okr_pipeline.stream.simulator import OpenKeyResult, live_events
 
 __all__ = [
     "ConsumeSummary",
     "EventLog",
+    "GroupBusyError",
     "LiveScores",
     "Message",
     "OpenKeyResult",

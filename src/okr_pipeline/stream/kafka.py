@@ -218,6 +218,29 @@ class KafkaEventLog:
         }
         return KafkaConsumer(config, list(topics), timeout_s=self.timeout_s)
 
+    def group_busy(self, group: str) -> bool:
+        future = self._admin_client().describe_consumer_groups(
+            [group], request_timeout=self.timeout_s
+        )[group]
+        try:
+            description = future.result(timeout=self.timeout_s + 1)
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            if error is not None and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
+                return False
+            raise self._admin_errors.error(
+                self._servers,
+                f"cannot describe consumer group {group!r} on {self._servers}: "
+                f"{error.str() if error else exc}",
+            ) from None
+        except concurrent.futures.TimeoutError:
+            raise self._admin_errors.error(
+                self._servers,
+                f"describing consumer group {group!r} on {self._servers} did not finish within "
+                f"{self.timeout_s:g} s",
+            ) from None
+        return bool(description.members)
+
     def close(self) -> None:
         """Flush what is still queued; the clients are released with this object."""
         try:

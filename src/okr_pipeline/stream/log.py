@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
-__all__ = ["Consumer", "EventLog", "Message"]
+from okr_pipeline.errors import OkrError
+
+__all__ = ["Consumer", "EventLog", "GroupBusyError", "Message"]
+
+
+class GroupBusyError(OkrError):
+    """The consumer group already has an active consumer that holds the topic's partitions."""
 
 
 class Message(NamedTuple):  # a tuple: made for every message read, the cheapest to make
@@ -51,5 +57,8 @@ class EventLog(Protocol):
     def flush(self) -> None: ...
 
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+
+    def group_busy(self, group: str) -> bool:
+        """Whether a consumer of `group` is running now (a drain then leaves the topic to it)."""
 
     def close(self) -> None: ...

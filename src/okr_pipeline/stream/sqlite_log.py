@@ -28,7 +28,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from okr_pipeline.errors import OkrError
-from okr_pipeline.stream.log import Message
+from okr_pipeline.stream.log import GroupBusyError, Message
 
 __all__ = ["SqliteConsumer", "SqliteEventLog", "partition_for"]
 
@@ -104,7 +104,7 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
 
 def _hold_group(path: Path, group: str) -> int:
     """The open lock file of the group on the log at `path`, locked for this process; an
-    OkrError if another consumer of the group holds it."""
+    GroupBusyError if another consumer of the group holds it."""
     digest = hashlib.sha256(group.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     lock_path = path.with_name(f"{path.name}.group-{digest}.lock")
     try:
@@ -116,7 +116,7 @@ def _hold_group(path: Path, group: str) -> int:
     except OSError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        raise OkrError(
+        raise GroupBusyError(
             f"consumer group {group!r} already has an active consumer on the event log {path} "
             f"(pid {holder}); stop it first, or consume as another group (--group)"
         ) from None
@@ -206,6 +206,13 @@ class SqliteEventLog:
         """A consumer of all partitions of `topics`, starting at the group's committed offsets."""
         assigned = [(topic, part, pid) for topic in topics for part, pid in self._ids(topic)]
         return SqliteConsumer(self.path, group, assigned, busy_timeout_ms=self.busy_timeout_ms)
+
+    def group_busy(self, group: str) -> bool:
+        try:
+            os.close(_hold_group(self.path, group))
+        except GroupBusyError:
+            return True
+        return False
 
     def close(self) -> None:
         self._conn.close()

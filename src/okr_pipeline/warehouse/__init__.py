@@ -14,7 +14,7 @@ from okr_pipeline.warehouse.bulk import (
     upserts,
 )
 from okr_pipeline.warehouse.engine import close_warehouses, open_warehouse
-from okr_pipeline.warehouse.locks import writers_lock
+from okr_pipeline.warehouse.locks import pipeline_lock, writers_lock
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     dead_letters,
@@ -45,6 +45,7 @@ __all__ = [
     "metadata",
     "open_warehouse",
     "parked_events",
+    "pipeline_lock",
     "pipeline_runs",
     "predictions",
     "processed_events",

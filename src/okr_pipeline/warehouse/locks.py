@@ -7,13 +7,24 @@ holds the writers' lock for its transaction, and they run one after another, as 
 writers; their statements still tolerate any other writer (INSERT ... ON CONFLICT, bulk.upsert).
 Waiting for a lock is not a runaway statement: the statement timeout does not cut it short.
 Other dialects need nothing here.
+
+Pipelines take a lock of their own for a whole run, without waiting: two runs of one pipeline
+never overlap, whichever process or machine starts them (an advisory lock of the session on
+PostgreSQL; elsewhere a file lock in the data directory, for one machine's processes).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-__all__ = ["schema_lock", "writers_lock"]
+from sqlalchemy import Connection, Engine, text
+
+__all__ = ["pipeline_lock", "schema_lock", "writers_lock"]
 
 _WRITERS = 0x6F6B725F77726974  # "okr_writ"
 _SCHEMA = 0x6F6B725F6D696772  # "okr_migr"
@@ -37,3 +48,33 @@ def writers_lock(conn: Connection) -> None:
 def schema_lock(conn: Connection) -> None:
     """The turn of this transaction to create or upgrade the schema."""
     _hold(conn, _SCHEMA)
+
+
+@contextmanager
+def pipeline_lock(engine: Engine, pipeline: str, lock_dir: Path) -> Iterator[bool]:
+    """Whether this run holds the turn of `pipeline` for the block (False: another run of it is
+    in progress). Never waits; the lock goes with the process if it dies."""
+    digest = hashlib.sha256(f"okr_pipeline:{pipeline}".encode()).digest()
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with engine.connect() as conn:
+            held = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            conn.commit()
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    conn.commit()
+        return
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / f"pipeline-{digest[:8].hex()}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock

@@ -1,0 +1,100 @@
+"""Commands about pipelines: run one now, run them all on their schedules, list the runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from okr_pipeline import jobs
+from okr_pipeline.cli.app import (
+    AS_OF_OPTION,
+    JSON_OPTION,
+    emit,
+    get_settings,
+    guarded,
+    main,
+    notify,
+    parse_as_of,
+    stop_on_signals,
+)
+
+PIPELINE_NAMES = jobs.PIPELINES
+
+
+def _run_text(run: dict[str, Any]) -> str:
+    lines = [
+        f"{run['pipeline']} {run['run_id']} ({run['trigger']}): {run['status']}"
+        + (f": {run['error']}" if run["error"] else "")
+    ]
+    for task in run["tasks"]:
+        seconds = task["duration_seconds"]
+        lines.append(
+            f"  {task['task']:<18} attempt {task['attempt']} {task['status']:<10}"
+            + (f" {seconds:.1f} s" if seconds is not None else "")
+            + (f"  {task['error']}" if task["error"] else "")
+        )
+    return "\n".join(lines)
+
+
+@main.command("run")
+@click.argument("pipeline", type=click.Choice(PIPELINE_NAMES))
+@AS_OF_OPTION
+@JSON_OPTION
+@guarded
+def run_command(pipeline: str, as_of: str | None, as_json: bool) -> None:
+    """Run PIPELINE now (exit status 1 if it fails). SIGTERM or Ctrl-C lets the task in hand
+    finish, then stops the run."""
+    moment = parse_as_of(as_of) if as_of else None
+    with stop_on_signals() as stop:
+        run = jobs.run_pipeline(get_settings(), pipeline, as_of=moment, stop=stop, notify=notify)
+    emit(run.as_dict(), as_json, _run_text)
+    if run.status in ("failed", "stopped"):
+        raise SystemExit(1)
+
+
+@main.command("scheduler")
+@click.option(
+    "--pipeline",
+    "names",
+    multiple=True,
+    type=click.Choice(PIPELINE_NAMES),
+    help="Only this pipeline (repeatable); default all.",
+)
+@JSON_OPTION
+@guarded
+def scheduler_command(names: tuple[str, ...], as_json: bool) -> None:
+    """Run the pipelines on their schedules (pipelines.*.schedule, UTC) until SIGTERM or
+    Ctrl-C, which lets the task in hand finish."""
+    with stop_on_signals() as stop:
+        ended = jobs.run_scheduler(
+            get_settings(), stop=stop, names=names or PIPELINE_NAMES, notify=notify
+        )
+    emit(
+        {"runs": ended},
+        as_json,
+        lambda d: "\n".join(
+            f"{name}: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs")
+            for name, counts in d["runs"].items()
+        ),
+    )
+
+
+@main.command("runs")
+@click.option("--pipeline", type=click.Choice(PIPELINE_NAMES), help="Only this pipeline.")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "succeeded", "failed", "skipped", "stopped"]),
+    help="Only runs that ended so.",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1, max=10_000))
+@JSON_OPTION
+@guarded
+def runs_command(pipeline: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """The latest pipeline runs, newest first, with their task runs."""
+    runs = jobs.list_runs(get_settings(), pipeline=pipeline, status=status, limit=limit)
+    emit(
+        [run.as_dict() for run in runs],
+        as_json,
+        lambda items: "\n".join(map(_run_text, items)) or "no pipeline runs yet",
+    )

@@ -1,0 +1,136 @@
+"""The ETL pipeline's tasks: extract -> validate -> load -> check.
+
+Bundles (a folder or a single file) are dropped in the landing folder `raw/incoming/` of the
+data directory. Extract claims each one by moving it into the run's staging folder
+(`processed/<run id>/`), so that no two runs take the same bundle, and drains the event stream
+up to its end unless a consumer of the group runs (it then has the stream). A loaded bundle
+moves to `archive/<run id>/`; one that cannot be read at all moves to `archive/failed/` with a
+file saying why. Check fails the run if a count does not reconcile.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from okr_pipeline.config import Settings
+from okr_pipeline.errors import InputError, OkrError
+from okr_pipeline.jobs.data import ingest_path
+from okr_pipeline.jobs.pipelines import Output, RunContext
+from okr_pipeline.jobs.stream import drain_events
+from okr_pipeline.sources import discover
+
+__all__ = ["ReconciliationError", "check", "extract", "landing_folder", "load", "validate"]
+
+FAILED = "failed"  # archive/failed/: bundles that could not be read, each with why
+
+
+class ReconciliationError(OkrError):
+    """A run's counts do not add up: something was lost or counted twice."""
+
+
+def landing_folder(settings: Settings) -> Path:
+    return settings.path("raw") / "incoming"
+
+
+def extract(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
+    """Claim the bundles in the landing folder and drain the event stream."""
+    staging = settings.path("processed") / run.run_id
+    claimed = [str(_move(entry, staging)) for entry in _landed(landing_folder(settings))]
+    drained = drain_events(settings)
+    return {
+        "bundles": claimed,
+        "stream": drained.as_dict() if drained else {"skipped": "a consumer of the group runs"},
+    }
+
+
+def _landed(landing: Path) -> list[Path]:
+    """What lies in the landing folder, oldest first; names starting with a dot are being
+    written (write `.name`, then rename it) and wait for the next run."""
+    if not landing.is_dir():
+        return []
+    entries = [entry for entry in landing.iterdir() if not entry.name.startswith(".")]
+    return sorted(entries, key=lambda entry: (entry.lstat().st_mtime, entry.name))
+
+
+def validate(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
+    """Keep the bundles that can be read as bundles; the others go to the failed archive."""
+    readable, failed = [], []
+    for bundle in map(Path, inputs["extract"]["bundles"]):
+        try:
+            discover(bundle)
+        except InputError as exc:
+            failed.append(_fail(settings, run, bundle, str(exc)))
+        else:
+            readable.append(str(bundle))
+    return {"bundles": readable, "failed": failed}
+
+
+def load(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
+    """Ingest each readable bundle and archive it. Run again after a failure, it ingests the
+    ones already archived again, which changes nothing (their rows are unchanged)."""
+    archive = settings.path("archive") / run.run_id
+    loaded, failed = [], list(inputs["validate"]["failed"])
+    for staged in map(Path, inputs["validate"]["bundles"]):
+        bundle = staged if staged.exists() else archive / staged.name
+        try:
+            report = ingest_path(settings, bundle)
+        except InputError as exc:  # unreadable after all (e.g. a file it holds is not)
+            failed.append(_fail(settings, run, bundle, str(exc)))
+            continue
+        counts = report.as_dict()
+        archived = _move(bundle, archive) if bundle == staged else bundle
+        loaded.append({"bundle": staged.name, "archived": str(archived), **counts})
+    return {"loaded": loaded, "failed": failed, "stream": inputs["extract"]["stream"]}
+
+
+def check(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
+    """Every count reconciles: read = stored + unchanged + quarantined per entity and bundle,
+    and for the stream consumed = stored + duplicates + dead-lettered."""
+    problems = []
+    for report in inputs["load"]["loaded"]:
+        for entity, counts in report["entities"].items():
+            if counts["read"] != counts["stored"] + counts["unchanged"] + counts["quarantined"]:
+                problems.append(f"{report['bundle']} {entity}: {_counts(counts)}")
+    stream = inputs["load"]["stream"]
+    if "consumed" in stream and stream["consumed"] != (
+        stream["stored"] + stream["duplicates"] + stream["dead_lettered"]
+    ):
+        problems.append(f"stream: {_counts(stream)}")
+    if problems:
+        raise ReconciliationError("counts do not reconcile: " + "; ".join(problems))
+    loaded = inputs["load"]["loaded"]
+    return {
+        "bundles": len(loaded),
+        "failed": len(inputs["load"]["failed"]),
+        "rows_read": sum(report["totals"]["read"] for report in loaded),
+        "events_consumed": stream.get("consumed", 0),
+        "reconciled": True,
+    }
+
+
+def _counts(counts: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items() if isinstance(value, int))
+
+
+def _move(entry: Path, folder: Path) -> Path:
+    """`entry` moved into `folder` (made if missing) under its name; a name taken there gets a
+    number, so nothing is overwritten."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / entry.name
+    n = 1
+    while target.exists():
+        n += 1
+        target = folder / f"{entry.name}.{n}"
+    shutil.move(entry, target)  # a rename on one file system: atomic
+    return target
+
+
+def _fail(settings: Settings, run: RunContext, bundle: Path, why: str) -> dict[str, str]:
+    failed = settings.path("archive") / FAILED
+    moved = _move(bundle, failed) if bundle.exists() else bundle
+    reason = moved.with_name(moved.name + ".why.txt")
+    reason.write_text(f"run {run.run_id}: {why}\n", encoding="utf-8")
+    return {"bundle": bundle.name, "archived": str(moved), "reason": why}

@@ -1,0 +1,242 @@
+"""Running a pipeline in this process (`okr run`, `okr scheduler`): its tasks in order, each
+retried as configured, every pipeline run and task run recorded in the warehouse (start, end,
+status, attempt, duration, error, output). Two runs of one pipeline never overlap: a run that
+finds another in progress is recorded as skipped. A task that still fails after its retries
+fails its run, and its error is kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from okr_pipeline.config import Settings
+from okr_pipeline.core import now_utc
+from okr_pipeline.errors import OkrError
+from okr_pipeline.jobs.pipelines import Output, Pipeline, RunContext, Task, pipeline
+from okr_pipeline.jobs.progress import Notify, quiet
+from okr_pipeline.warehouse import open_warehouse, pipeline_lock, pipeline_runs, task_runs
+
+__all__ = ["PipelineRun", "TaskRun", "list_runs", "run_pipeline"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskRun:
+    task: str
+    attempt: int
+    status: str  # running | succeeded | failed
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    output: Output | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _iso(asdict(self))
+
+
+@dataclass
+class PipelineRun:
+    run_id: str
+    pipeline: str
+    trigger: str  # manual | schedule | airflow
+    as_of: datetime
+    status: str  # running | succeeded | failed | skipped | stopped
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    tasks: list[TaskRun] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _iso(asdict(self))
+
+
+def _iso(data: dict[str, Any]) -> dict[str, Any]:
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+        elif isinstance(value, list):
+            data[key] = [_iso(item) if isinstance(item, dict) else item for item in value]
+    return data
+
+
+class TaskFailedError(OkrError):
+    """A task failed after its retries (its error is in the message and in its task run)."""
+
+
+def run_pipeline(
+    settings: Settings,
+    name: str,
+    *,
+    as_of: datetime | None = None,
+    trigger: str = "manual",
+    stop: threading.Event | None = None,
+    notify: Notify = quiet,
+) -> PipelineRun:
+    """Run the pipeline `name` as of `as_of` (now by default) and return its record. A stop
+    request lets the task in hand finish, then ends the run as stopped."""
+    definition = pipeline(settings, name)
+    moment = as_of or now_utc()
+    context = RunContext(f"{name}-{moment:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", name, moment)
+    engine = open_warehouse(settings)
+    stop = stop or threading.Event()
+    with pipeline_lock(engine, name, settings.data_dir / "locks") as turn:
+        run = PipelineRun(context.run_id, name, trigger, moment, "running", now_utc())
+        if not turn:
+            run.status, run.error = "skipped", f"a run of {name} is in progress"
+            run.finished_at = run.started_at
+        _record_run(engine, run, new=True)
+        if turn:
+            notify(f"{name}: run {run.run_id}")
+            _run_tasks(settings, engine, definition, context, run, stop, notify)
+            run.finished_at = now_utc()
+            _record_run(engine, run)
+    return run
+
+
+def _run_tasks(
+    settings: Settings,
+    engine: Engine,
+    definition: Pipeline,
+    context: RunContext,
+    run: PipelineRun,
+    stop: threading.Event,
+    notify: Notify,
+) -> None:
+    outputs: dict[str, Output] = {}
+    for task in definition.tasks:
+        if stop.is_set():
+            run.status, run.error = "stopped", f"stopped before {task.name}"
+            return
+        inputs = {upstream: outputs[upstream] for upstream in task.upstream}
+        try:
+            outputs[task.name] = _attempts(
+                settings, engine, definition, context, task, inputs, run, stop, notify
+            )
+        except TaskFailedError as exc:
+            run.status, run.error = "failed", str(exc)
+            return
+    run.status = "succeeded"
+
+
+def _attempts(
+    settings: Settings,
+    engine: Engine,
+    definition: Pipeline,
+    context: RunContext,
+    task: Task,
+    inputs: dict[str, Output],
+    run: PipelineRun,
+    stop: threading.Event,
+    notify: Notify,
+) -> Output:
+    """The task's output, after as many attempts as its retries allow."""
+    retries, delay = definition.schedule.retries, definition.schedule.retry_delay_seconds
+    for attempt in range(1, retries + 2):
+        record = TaskRun(task.name, attempt, "running", now_utc())
+        run.tasks.append(record)
+        row_id = _record_task(engine, run.run_id, record)
+        started = time.perf_counter()
+        try:
+            output = task.run(settings, context, inputs)
+            json.dumps(output)  # JSON-ready, as Airflow's hand-over between tasks wants it
+        except Exception as exc:  # any failure of a task is its run's to record and retry
+            record.status, record.error = "failed", _describe(exc)
+        else:
+            record.status, record.output = "succeeded", output
+        record.finished_at = now_utc()
+        record.duration_seconds = round(time.perf_counter() - started, 3)
+        _record_task(engine, run.run_id, record, row_id)
+        notify(f"{definition.name}.{task.name} (attempt {attempt}): {record.status}")
+        if record.status == "succeeded":
+            return output
+        if attempt <= retries and not stop.wait(delay):
+            notify(f"{definition.name}.{task.name}: {record.error}; retrying in {delay:g} s")
+            continue
+        break
+    raise TaskFailedError(f"{task.name} failed (attempt {record.attempt}): {record.error}")
+
+
+def _describe(exc: Exception) -> str:
+    """The error as the run keeps it: a project error's message is meant for users; anything
+    else is a bug or an outage, logged with its traceback and kept with its type."""
+    if isinstance(exc, OkrError):
+        return str(exc)
+    log.error("task failed", exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _record_run(engine: Engine, run: PipelineRun, new: bool = False) -> None:
+    values = {
+        "pipeline": run.pipeline,
+        "trigger": run.trigger,
+        "as_of": run.as_of,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "error": run.error,
+    }
+    with engine.begin() as conn:
+        if new:
+            conn.execute(insert(pipeline_runs).values(run_id=run.run_id, **values))
+        else:
+            conn.execute(
+                update(pipeline_runs).where(pipeline_runs.c.run_id == run.run_id).values(**values)
+            )
+
+
+def _record_task(engine: Engine, run_id: str, task: TaskRun, row_id: int | None = None) -> int:
+    values = {
+        "task": task.task,
+        "attempt": task.attempt,
+        "status": task.status,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "duration_seconds": task.duration_seconds,
+        "error": task.error,
+        "output": None if task.output is None else json.dumps(task.output, default=str),
+    }
+    with engine.begin() as conn:
+        if row_id is None:
+            query = insert(task_runs).values(run_id=run_id, **values).returning(task_runs.c.id)
+            return int(conn.execute(query).scalar_one())
+        conn.execute(update(task_runs).where(task_runs.c.id == row_id).values(**values))
+        return row_id
+
+
+def list_runs(
+    settings: Settings,
+    *,
+    pipeline: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[PipelineRun]:
+    """The latest pipeline runs, newest first, each with its task runs."""
+    query = select(pipeline_runs).order_by(pipeline_runs.c.started_at.desc()).limit(limit)
+    if pipeline is not None:
+        query = query.where(pipeline_runs.c.pipeline == pipeline)
+    if status is not None:
+        query = query.where(pipeline_runs.c.status == status)
+    with open_warehouse(settings).connect() as conn:
+        runs = [PipelineRun(**row._asdict()) for row in conn.execute(query)]
+        ids = [run.run_id for run in runs]
+        tasks = conn.execute(
+            select(task_runs).where(task_runs.c.run_id.in_(ids)).order_by(task_runs.c.id)
+        ).all()
+    by_id = {run.run_id: run for run in runs}
+    for row in tasks:
+        values = row._asdict()
+        values.pop("id")
+        run_id = values.pop("run_id")
+        values["output"] = json.loads(values["output"]) if values["output"] else None
+        by_id[run_id].tasks.append(TaskRun(**values))
+    return runs
