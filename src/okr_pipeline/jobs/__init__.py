@@ -50,9 +50,11 @@ if TYPE_CHECKING:
     )
     from okr_pipeline.jobs.runner import (
         PipelineRun,
+        TaskFailedError,
         TaskRun,
         list_runs,
         run_pipeline,
+        run_task,
     )
     from okr_pipeline.jobs.scheduler import (
         run_scheduler,
@@ -75,6 +77,8 @@ _MODULE_OF = {
     "PipelineRun": "runner",
     "TaskRun": "runner",
     "list_runs": "runner",
+    "run_task": "runner",
+    "TaskFailedError": "runner",
     "run_pipeline": "runner",
     "run_scheduler": "scheduler",
     "drain_events": "stream",
@@ -115,6 +119,7 @@ __all__ = [
     "ProgressBar",
     "RunContext",
     "Task",
+    "TaskFailedError",
     "TaskRun",
     "consume_events",
     "drain_events",
@@ -136,6 +141,7 @@ __all__ = [
     "run_main_job",
     "run_pipeline",
     "run_scheduler",
+    "run_task",
     "simulate_activity",
     "status",
     "train_model",

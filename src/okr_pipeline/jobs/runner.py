@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,12 +20,12 @@ from sqlalchemy import Engine, insert, select, update
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
-from okr_pipeline.errors import OkrError
+from okr_pipeline.errors import InputError, OkrError
 from okr_pipeline.jobs.pipelines import Output, Pipeline, RunContext, Task, pipeline
 from okr_pipeline.jobs.progress import Notify, quiet
 from okr_pipeline.warehouse import open_warehouse, pipeline_lock, pipeline_runs, task_runs
 
-__all__ = ["PipelineRun", "TaskRun", "list_runs", "run_pipeline"]
+__all__ = ["PipelineRun", "TaskFailedError", "TaskRun", "list_runs", "run_pipeline", "run_task"]
 
 log = logging.getLogger(__name__)
 
@@ -142,28 +143,84 @@ def _attempts(
     """The task's output, after as many attempts as its retries allow."""
     retries, delay = definition.schedule.retries, definition.schedule.retry_delay_seconds
     for attempt in range(1, retries + 2):
-        record = TaskRun(task.name, attempt, "running", now_utc())
+        record = _attempt(settings, engine, context, task, inputs, attempt)
         run.tasks.append(record)
-        row_id = _record_task(engine, run.run_id, record)
-        started = time.perf_counter()
-        try:
-            output = task.run(settings, context, inputs)
-            json.dumps(output)  # JSON-ready, as Airflow's hand-over between tasks wants it
-        except Exception as exc:  # any failure of a task is its run's to record and retry
-            record.status, record.error = "failed", _describe(exc)
-        else:
-            record.status, record.output = "succeeded", output
-        record.finished_at = now_utc()
-        record.duration_seconds = round(time.perf_counter() - started, 3)
-        _record_task(engine, run.run_id, record, row_id)
         notify(f"{definition.name}.{task.name} (attempt {attempt}): {record.status}")
-        if record.status == "succeeded":
-            return output
+        if record.output is not None:
+            return record.output
         if attempt <= retries and not stop.wait(delay):
             notify(f"{definition.name}.{task.name}: {record.error}; retrying in {delay:g} s")
             continue
         break
     raise TaskFailedError(f"{task.name} failed (attempt {record.attempt}): {record.error}")
+
+
+def _attempt(
+    settings: Settings,
+    engine: Engine,
+    context: RunContext,
+    task: Task,
+    inputs: Mapping[str, Output],
+    attempt: int,
+) -> TaskRun:
+    """One attempt at a task, recorded as it starts and as it ends."""
+    record = TaskRun(task.name, attempt, "running", now_utc())
+    row_id = _record_task(engine, context.run_id, record)
+    started = time.perf_counter()
+    try:
+        output = task.run(settings, context, inputs)
+        json.dumps(output)  # JSON-ready, as Airflow's hand-over between tasks wants it
+    except Exception as exc:  # any failure of a task is its run's to record and retry
+        record.status, record.error = "failed", _describe(exc)
+    else:
+        record.status, record.output = "succeeded", output
+    record.finished_at = now_utc()
+    record.duration_seconds = round(time.perf_counter() - started, 3)
+    _record_task(engine, context.run_id, record, row_id)
+    return record
+
+
+def run_task(
+    settings: Settings,
+    context: RunContext,
+    task_name: str,
+    inputs: Mapping[str, Output],
+    *,
+    attempt: int,
+    trigger: str,
+    last: bool,
+) -> Output:
+    """One attempt at one task of a run that another orchestrator drives (Airflow: it orders
+    the tasks, hands outputs over and retries). The run and the attempt are recorded as here;
+    the run succeeds with its `last` task and fails with any failed attempt (a retry that
+    succeeds sets it running again). A failed attempt raises TaskFailedError."""
+    definition = pipeline(settings, context.pipeline)
+    task = next((t for t in definition.tasks if t.name == task_name), None)
+    if task is None:
+        raise InputError(f"pipeline {context.pipeline} has no task {task_name!r}")
+    engine = open_warehouse(settings)
+    run = PipelineRun(
+        context.run_id, context.pipeline, trigger, context.as_of, "running", now_utc()
+    )
+    new = not _recorded(engine, run.run_id)
+    _record_run(engine, run, new=new, started=new)
+    record = _attempt(settings, engine, context, task, inputs, attempt)
+    if record.output is None:
+        run.status, run.error = "failed", f"{task.name} failed (attempt {attempt}): {record.error}"
+    elif last:
+        run.status = "succeeded"
+    if run.status != "running":
+        run.finished_at = now_utc()
+    _record_run(engine, run, started=False)
+    if record.output is None:
+        raise TaskFailedError(run.error or "")
+    return record.output
+
+
+def _recorded(engine: Engine, run_id: str) -> bool:
+    with engine.connect() as conn:
+        query = select(pipeline_runs.c.run_id).where(pipeline_runs.c.run_id == run_id)
+        return conn.execute(query).first() is not None
 
 
 def _describe(exc: Exception) -> str:
@@ -175,7 +232,8 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _record_run(engine: Engine, run: PipelineRun, new: bool = False) -> None:
+def _record_run(engine: Engine, run: PipelineRun, new: bool = False, started: bool = True) -> None:
+    """Insert (`new`) or update the run's row; `started=False` keeps its recorded start."""
     values = {
         "pipeline": run.pipeline,
         "trigger": run.trigger,
@@ -185,6 +243,8 @@ def _record_run(engine: Engine, run: PipelineRun, new: bool = False) -> None:
         "finished_at": run.finished_at,
         "error": run.error,
     }
+    if not (new or started):
+        del values["started_at"]
     with engine.begin() as conn:
         if new:
             conn.execute(insert(pipeline_runs).values(run_id=run.run_id, **values))
