@@ -107,6 +107,7 @@ def consume_events(
     rescore: bool = True,
     stop: threading.Event | None = None,
     notify: Notify = quiet,
+    drain: bool = False,
 ) -> Consumed:
     """Events topic -> warehouse, exactly once in effect, dead letters to their topic; the
     open key results a batch touched re-scored by the champion (unless `rescore` is off)."""
@@ -123,6 +124,7 @@ def consume_events(
             until_idle=until_idle,
             stop=stop,
             live_scores=live_scores,
+            drain=drain,
         )
     return Consumed(summary, live_scores.state if live_scores else "not asked")
 
@@ -134,6 +136,6 @@ def drain_events(settings: Settings) -> Consumed | None:
         if event_log.group_busy(settings.stream.group):
             return None
     try:
-        return consume_events(settings, until_idle=0, rescore=False)
+        return consume_events(settings, until_idle=0, rescore=False, drain=True)
     except GroupBusyError:  # it started meanwhile
         return None

@@ -144,6 +144,7 @@ def consume(
     until_idle: float | None = None,
     stop: threading.Event | None = None,
     live_scores: LiveScores | None = None,
+    drain: bool = False,
 ) -> ConsumeSummary:
     """Consume the events topic until `max_events` messages, `until_idle` seconds without
     any, or a stop request."""
@@ -152,7 +153,7 @@ def consume(
     event_log.ensure_topics(
         [topics.events, topics.dead_letters, topics.alerts, topics.model_updates]
     )
-    consumer = event_log.consumer(group, [topics.events])
+    consumer = event_log.consumer(group, [topics.events], drain=drain)
     log.info("consuming %s as group %s", topics.events, group)
     summary = ConsumeSummary()
     # What exists now (modules, settings, clients) outlives the loop: the collector need not

@@ -207,8 +207,9 @@ class KafkaEventLog:
                 f"{self.delivery_timeout_s + self.timeout_s:g} s",
             )
 
-    def consumer(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
-        """A member of `group` subscribed to `topics`; it joins the group on its first poll."""
+    def consumer(self, group: str, topics: Sequence[str], *, drain: bool = False) -> KafkaConsumer:
+        """A member of `group` subscribed to `topics`; it joins the group on its first poll
+        (a drain is a member like any other: the group shares the partitions out)."""
         config = self._base | {
             "group.id": group,
             "enable.auto.commit": False,

@@ -56,7 +56,9 @@ class EventLog(Protocol):
 
     def flush(self) -> None: ...
 
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+    def consumer(self, group: str, topics: Sequence[str], *, drain: bool = False) -> Consumer:
+        """A consumer of `group`; a `drain` reads to the end and stops, and a consumer starting
+        meanwhile waits for it instead of being refused."""
 
     def group_busy(self, group: str) -> bool:
         """Whether a consumer of `group` is running now (a drain then leaves the topic to it)."""

@@ -102,26 +102,36 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
         raise OkrError(f"event log {path}: cannot {action}: {exc}") from None
 
 
-def _hold_group(path: Path, group: str) -> int:
-    """The open lock file of the group on the log at `path`, locked for this process; an
-    GroupBusyError if another consumer of the group holds it."""
+DRAIN = "drain"  # a pipeline's drain of the topic: it ends by itself, so others wait for it
+
+
+def _hold_group(path: Path, group: str, role: str = "consumer") -> int:
+    """The open lock file of the group on the log at `path`, locked for this process as `role`;
+    a GroupBusyError if another consumer of the group holds it. A drain holding it is waited
+    for: it stops once it has read to the end."""
     digest = hashlib.sha256(group.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     lock_path = path.with_name(f"{path.name}.group-{digest}.lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise OkrError(f"cannot open the lock file of consumer group {group!r}: {exc}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise GroupBusyError(
-            f"consumer group {group!r} already has an active consumer on the event log {path} "
-            f"(pid {holder}); stop it first, or consume as another group (--group)"
-        ) from None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").split()
+            if holder[1:] == [DRAIN]:
+                time.sleep(0.1)
+                continue
+            os.close(fd)
+            raise GroupBusyError(
+                f"consumer group {group!r} already has an active consumer on the event log "
+                f"{path} (pid {holder[0] if holder else 'unknown'}); stop it first, or consume "
+                "as another group (--group)"
+            ) from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message above
+    os.pwrite(fd, f"{os.getpid()} {role}\n".encode(), 0)  # for the message and the wait above
     return fd
 
 
@@ -202,10 +212,12 @@ class SqliteEventLog:
     def flush(self) -> None:
         """Nothing to do: `produce` commits before it returns."""
 
-    def consumer(self, group: str, topics: Sequence[str]) -> SqliteConsumer:
+    def consumer(self, group: str, topics: Sequence[str], *, drain: bool = False) -> SqliteConsumer:
         """A consumer of all partitions of `topics`, starting at the group's committed offsets."""
         assigned = [(topic, part, pid) for topic in topics for part, pid in self._ids(topic)]
-        return SqliteConsumer(self.path, group, assigned, busy_timeout_ms=self.busy_timeout_ms)
+        return SqliteConsumer(
+            self.path, group, assigned, busy_timeout_ms=self.busy_timeout_ms, drain=drain
+        )
 
     def group_busy(self, group: str) -> bool:
         try:
@@ -253,10 +265,11 @@ class SqliteConsumer:
         assigned: Sequence[tuple[str, int, int]],  # (topic, partition, partition id)
         *,
         busy_timeout_ms: int = 30000,
+        drain: bool = False,
     ) -> None:
         self.path = path
         self.group = group
-        self._lock = _hold_group(path, group)
+        self._lock = _hold_group(path, group, DRAIN if drain else "consumer")
         try:
             self._conn = _connect(path, busy_timeout_ms)
         except OkrError:

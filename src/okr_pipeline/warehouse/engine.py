@@ -19,7 +19,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, OkrError
-from okr_pipeline.warehouse.locks import schema_lock
+from okr_pipeline.warehouse.locks import schema_lock, sqlite_schema_lock
 
 __all__ = ["close_warehouses", "create_warehouse_engine", "migrate", "open_warehouse"]
 
@@ -113,7 +113,7 @@ def migrate(engine: Engine) -> None:
     schema, the others then find it current (SQLite has one writer at a time anyway)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with sqlite_schema_lock(engine), engine.begin() as connection:
         schema_lock(connection)  # until the upgrade is committed
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
-__all__ = ["pipeline_lock", "schema_lock", "writers_lock"]
+__all__ = ["pipeline_lock", "schema_lock", "sqlite_schema_lock", "writers_lock"]
 
 _WRITERS = 0x6F6B725F77726974  # "okr_writ"
 _SCHEMA = 0x6F6B725F6D696772  # "okr_migr"
@@ -48,6 +48,23 @@ def writers_lock(conn: Connection) -> None:
 def schema_lock(conn: Connection) -> None:
     """The turn of this transaction to create or upgrade the schema."""
     _hold(conn, _SCHEMA)
+
+
+@contextmanager
+def sqlite_schema_lock(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, the turn of this process to create or upgrade the schema (a file lock
+    beside the database, waited for): SQLite has no advisory locks, and processes that open a
+    new warehouse at once would each find no schema and create it. Nothing elsewhere."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(f"{database}.schema.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 @contextmanager
