@@ -8,38 +8,29 @@ from typing import Any
 import click
 
 from okr_pipeline import jobs
-from okr_pipeline.cli.app import (
-    JSON_OPTION,
-    FiniteFloatRange,
-    emit,
-    get_settings,
-    guarded,
-    main,
-    parse_as_of,
-    progress_bar,
-)
+from okr_pipeline.cli import app
 from okr_pipeline.contract import ENTITIES, REASONS
 
 # --- config ------------------------------------------------------------------------------------
 
 
-@main.group()
+@app.main.group()
 def config() -> None:
     """Inspect the effective configuration."""
 
 
 @config.command("show")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def config_show(as_json: bool) -> None:
     """Print the effective settings (file + OKR_* environment), secrets redacted."""
-    emit(get_settings().redacted(), True, str)
+    app.emit(app.get_settings().redacted(), True, str)
 
 
 # --- generate ----------------------------------------------------------------------------------
 
 
-@main.command()
+@app.main.command()
 @click.option(
     "--out",
     "out_dir",
@@ -52,22 +43,22 @@ def config_show(as_json: bool) -> None:
     "--scale",
     default=1.0,
     show_default=True,
-    type=FiniteFloatRange(min=0.001, max=10_000),
+    type=app.FiniteFloatRange(min=0.001, max=10_000),
     help="Size: 1 is about 2,000 key results.",
 )
 @click.option("--messy", is_flag=True, help="Inject violations of every contract rule.")
 @click.option("--as-of", "as_of", help="The 'now' of the data (YYYY-MM-DD); default today.")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def generate(
     out_dir: Path, seed: int, scale: float, messy: bool, as_of: str | None, as_json: bool
 ) -> None:
     """Write a realistic demo bundle (for demos and tests)."""
-    day = parse_as_of(as_of).date() if as_of else None
+    day = app.parse_as_of(as_of).date() if as_of else None
     manifest = jobs.generate_demo(
-        out_dir, seed=seed, scale=scale, messy=messy, as_of=day, progress_bar=progress_bar
+        out_dir, seed=seed, scale=scale, messy=messy, as_of=day, progress_bar=app.progress_bar
     )
-    emit(
+    app.emit(
         {"out": str(out_dir), **manifest},
         as_json,
         lambda m: (
@@ -100,20 +91,20 @@ def report_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@main.command("ingest")
+@app.main.command("ingest")
 @click.argument("path", type=click.Path(path_type=Path))
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def ingest_command(path: Path, as_json: bool) -> None:
     """Ingest an export bundle directory or one entity file into the warehouse."""
-    report = jobs.ingest_path(get_settings(), path, progress_bar=progress_bar)
-    emit(report.as_dict(), as_json, report_text)
+    report = jobs.ingest_path(app.get_settings(), path, progress_bar=app.progress_bar)
+    app.emit(report.as_dict(), as_json, report_text)
 
 
 # --- quarantine --------------------------------------------------------------------------------
 
 
-@main.group("quarantine")
+@app.main.group("quarantine")
 def quarantine_group() -> None:
     """Rows rejected by the contract, with reason, origin and raw content."""
 
@@ -123,14 +114,18 @@ def quarantine_group() -> None:
 @click.option("--entity", type=click.Choice(list(ENTITIES)), help="Only this entity.")
 @click.option("--all", "include_resolved", is_flag=True, help="Include resolved rows.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def quarantine_list(
     reason: str | None, entity: str | None, include_resolved: bool, limit: int | None, as_json: bool
 ) -> None:
     """List quarantined rows (open ones unless --all)."""
     rows = jobs.quarantined_rows(
-        get_settings(), reason=reason, entity=entity, include_resolved=include_resolved, limit=limit
+        app.get_settings(),
+        reason=reason,
+        entity=entity,
+        include_resolved=include_resolved,
+        limit=limit,
     )
 
     def human(items: list[dict[str, Any]]) -> str:
@@ -143,26 +138,26 @@ def quarantine_list(
             for r in items
         )
 
-    emit(rows, as_json, human)
+    app.emit(rows, as_json, human)
 
 
 @quarantine_group.command("retry")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def quarantine_retry(as_json: bool) -> None:
     """Validate open quarantined rows again; store those that now pass."""
-    emit(jobs.retry_quarantined(get_settings()).as_dict(), as_json, report_text)
+    app.emit(jobs.retry_quarantined(app.get_settings()).as_dict(), as_json, report_text)
 
 
 # --- status and queries ------------------------------------------------------------------------
 
 
-@main.command()
-@JSON_OPTION
-@guarded
+@app.main.command()
+@app.JSON_OPTION
+@app.guarded
 def status(as_json: bool) -> None:
     """Row counts per entity, open quarantine by reason, the last ingest runs."""
-    data = jobs.status(get_settings())
+    data = jobs.status(app.get_settings())
 
     def human(d: dict[str, Any]) -> str:
         lines = [
@@ -180,18 +175,18 @@ def status(as_json: bool) -> None:
             )
         return "\n".join(lines)
 
-    emit(data, as_json, human)
+    app.emit(data, as_json, human)
 
 
-@main.command("key-results")
+@app.main.command("key-results")
 @click.option("--as-of", "as_of", help="YYYY-MM-DD (end of day) or ISO timestamp; default now.")
 @click.option("--state", type=click.Choice(["open", "closed"]), help="Only open or closed ones.")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def key_results_command(as_of: str | None, state: str | None, as_json: bool) -> None:
     """Key results as of a date: progress, score, open/closed and outcome."""
-    states = jobs.key_results(get_settings(), parse_as_of(as_of), state)
-    emit(
+    states = jobs.key_results(app.get_settings(), app.parse_as_of(as_of), state)
+    app.emit(
         [s.as_dict() for s in states],
         as_json,
         lambda items: (

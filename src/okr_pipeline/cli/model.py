@@ -9,15 +9,7 @@ from typing import Any
 import click
 
 from okr_pipeline import jobs
-from okr_pipeline.cli.app import (
-    AS_OF_OPTION,
-    JSON_OPTION,
-    emit,
-    get_settings,
-    guarded,
-    main,
-    parse_as_of,
-)
+from okr_pipeline.cli import app
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:
@@ -32,13 +24,13 @@ def _metrics_line(name: str, metrics: dict[str, float]) -> str:
     )
 
 
-@main.command("train")
-@AS_OF_OPTION
-@JSON_OPTION
-@guarded
+@app.main.command("train")
+@app.AS_OF_OPTION
+@app.JSON_OPTION
+@app.guarded
 def train_command(as_of: str | None, as_json: bool) -> None:
     """Train on key results closed before the as-of date; register; apply the gate."""
-    result = jobs.train_model(get_settings(), parse_as_of(as_of)).as_dict()
+    result = jobs.train_model(app.get_settings(), app.parse_as_of(as_of)).as_dict()
 
     def human(r: dict[str, Any]) -> str:
         lines = [
@@ -49,17 +41,17 @@ def train_command(as_of: str | None, as_json: bool) -> None:
         lines.append(f"report: {r['report']}  ({r['seconds']} s)")
         return "\n".join(lines)
 
-    emit(result, as_json, human)
+    app.emit(result, as_json, human)
 
 
-@main.command("evaluate")
-@AS_OF_OPTION
-@JSON_OPTION
-@guarded
+@app.main.command("evaluate")
+@app.AS_OF_OPTION
+@app.JSON_OPTION
+@app.guarded
 def evaluate_command(as_of: str | None, as_json: bool) -> None:
     """Evaluate the champion next to the baselines on the latest closed periods; HTML report."""
-    emit(
-        jobs.evaluate_model(get_settings(), parse_as_of(as_of)),
+    app.emit(
+        jobs.evaluate_model(app.get_settings(), app.parse_as_of(as_of)),
         as_json,
         lambda r: "\n".join(
             [
@@ -72,15 +64,15 @@ def evaluate_command(as_of: str | None, as_json: bool) -> None:
     )
 
 
-@main.command("predict")
-@AS_OF_OPTION
+@app.main.command("predict")
+@app.AS_OF_OPTION
 @click.option("--output", type=click.Path(path_type=Path), help="Also write the JSON list here.")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> None:
     """Risk of missing for every key result open at the as-of date, with reasons."""
-    emit(
-        jobs.predict_risks(get_settings(), parse_as_of(as_of), output),
+    app.emit(
+        jobs.predict_risks(app.get_settings(), app.parse_as_of(as_of), output),
         as_json,
         lambda items: (
             "\n".join(
@@ -93,18 +85,18 @@ def predict_command(as_of: str | None, output: Path | None, as_json: bool) -> No
     )
 
 
-@main.group("model")
+@app.main.group("model")
 def model_group() -> None:
     """The registered risk model versions and their aliases."""
 
 
 @model_group.command("list")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def model_list(as_json: bool) -> None:
     """Versions, newest first, with aliases and validation metrics."""
-    emit(
-        [asdict(v) for v in jobs.model_versions(get_settings())],
+    app.emit(
+        [asdict(v) for v in jobs.model_versions(app.get_settings())],
         as_json,
         lambda items: (
             "\n".join(
@@ -120,32 +112,32 @@ def model_list(as_json: bool) -> None:
 
 @model_group.command("promote")
 @click.argument("version")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def model_promote(version: str, as_json: bool) -> None:
     """Make VERSION the champion (by hand, past the gate)."""
-    promoted = asdict(jobs.promote_model(get_settings(), version))
-    emit(promoted, as_json, lambda v: f"v{v['version']} is now the champion")
+    promoted = asdict(jobs.promote_model(app.get_settings(), version))
+    app.emit(promoted, as_json, lambda v: f"v{v['version']} is now the champion")
 
 
 @model_group.command("rollback")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def model_rollback(as_json: bool) -> None:
     """Give the champion alias back to the version that held it before."""
-    restored = asdict(jobs.rollback_model(get_settings()))
-    emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
+    restored = asdict(jobs.rollback_model(app.get_settings()))
+    app.emit(restored, as_json, lambda v: f"v{v['version']} is the champion again")
 
 
 @model_group.command("update")
-@AS_OF_OPTION
-@JSON_OPTION
-@guarded
+@app.AS_OF_OPTION
+@app.JSON_OPTION
+@app.guarded
 def model_update(as_of: str | None, as_json: bool) -> None:
     """Teach the champion the key results closed since it was trained (no full retrain); the
     result goes through the gate and is announced on the model-updates topic."""
-    emit(
-        jobs.update_model(get_settings(), parse_as_of(as_of)).as_dict(),
+    app.emit(
+        jobs.update_model(app.get_settings(), app.parse_as_of(as_of)).as_dict(),
         as_json,
         lambda d: (
             d["reason"]

@@ -7,17 +7,7 @@ from typing import Any
 import click
 
 from okr_pipeline import jobs
-from okr_pipeline.cli.app import (
-    AS_OF_OPTION,
-    JSON_OPTION,
-    emit,
-    get_settings,
-    guarded,
-    main,
-    notify,
-    parse_as_of,
-    stop_on_signals,
-)
+from okr_pipeline.cli import app
 
 PIPELINE_NAMES = jobs.PIPELINES
 
@@ -37,23 +27,25 @@ def _run_text(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@main.command("run")
+@app.main.command("run")
 @click.argument("pipeline", type=click.Choice(PIPELINE_NAMES))
-@AS_OF_OPTION
-@JSON_OPTION
-@guarded
+@app.AS_OF_OPTION
+@app.JSON_OPTION
+@app.guarded
 def run_command(pipeline: str, as_of: str | None, as_json: bool) -> None:
     """Run PIPELINE now (exit status 1 if it fails). SIGTERM or Ctrl-C lets the task in hand
     finish, then stops the run."""
-    moment = parse_as_of(as_of) if as_of else None
-    with stop_on_signals() as stop:
-        run = jobs.run_pipeline(get_settings(), pipeline, as_of=moment, stop=stop, notify=notify)
-    emit(run.as_dict(), as_json, _run_text)
+    moment = app.parse_as_of(as_of) if as_of else None
+    with app.stop_on_signals() as stop:
+        run = jobs.run_pipeline(
+            app.get_settings(), pipeline, as_of=moment, stop=stop, notify=app.notify
+        )
+    app.emit(run.as_dict(), as_json, _run_text)
     if run.status in ("failed", "stopped"):
         raise SystemExit(1)
 
 
-@main.command("scheduler")
+@app.main.command("scheduler")
 @click.option(
     "--pipeline",
     "names",
@@ -61,16 +53,16 @@ def run_command(pipeline: str, as_of: str | None, as_json: bool) -> None:
     type=click.Choice(PIPELINE_NAMES),
     help="Only this pipeline (repeatable); default all.",
 )
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def scheduler_command(names: tuple[str, ...], as_json: bool) -> None:
     """Run the pipelines on their schedules (pipelines.*.schedule, UTC) until SIGTERM or
     Ctrl-C, which lets the task in hand finish."""
-    with stop_on_signals() as stop:
+    with app.stop_on_signals() as stop:
         ended = jobs.run_scheduler(
-            get_settings(), stop=stop, names=names or PIPELINE_NAMES, notify=notify
+            app.get_settings(), stop=stop, names=names or PIPELINE_NAMES, notify=app.notify
         )
-    emit(
+    app.emit(
         {"runs": ended},
         as_json,
         lambda d: "\n".join(
@@ -80,7 +72,7 @@ def scheduler_command(names: tuple[str, ...], as_json: bool) -> None:
     )
 
 
-@main.command("runs")
+@app.main.command("runs")
 @click.option("--pipeline", type=click.Choice(PIPELINE_NAMES), help="Only this pipeline.")
 @click.option(
     "--status",
@@ -88,12 +80,12 @@ def scheduler_command(names: tuple[str, ...], as_json: bool) -> None:
     help="Only runs that ended so.",
 )
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1, max=10_000))
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def runs_command(pipeline: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """The latest pipeline runs, newest first, with their task runs."""
-    runs = jobs.list_runs(get_settings(), pipeline=pipeline, status=status, limit=limit)
-    emit(
+    runs = jobs.list_runs(app.get_settings(), pipeline=pipeline, status=status, limit=limit)
+    app.emit(
         [run.as_dict() for run in runs],
         as_json,
         lambda items: "\n".join(map(_run_text, items)) or "no pipeline runs yet",

@@ -7,19 +7,10 @@ from pathlib import Path
 import click
 
 from okr_pipeline import jobs
-from okr_pipeline.cli.app import (
-    JSON_OPTION,
-    FiniteFloatRange,
-    emit,
-    get_settings,
-    guarded,
-    main,
-    notify,
-    stop_on_signals,
-)
+from okr_pipeline.cli import app
 
 
-@main.command("produce")
+@app.main.command("produce")
 @click.option(
     "--from",
     "source",
@@ -27,13 +18,15 @@ from okr_pipeline.cli.app import (
     type=click.Path(path_type=Path),
     help="A bundle directory, an entity file, or an events JSON Lines file.",
 )
-@click.option("--rate", type=FiniteFloatRange(min=0.1), help="At most this many events a second.")
-@JSON_OPTION
-@guarded
+@click.option(
+    "--rate", type=app.FiniteFloatRange(min=0.1), help="At most this many events a second."
+)
+@app.JSON_OPTION
+@app.guarded
 def produce_command(source: Path, rate: float | None, as_json: bool) -> None:
     """Publish a bundle's rows (or an events file) as events on the events topic."""
-    emit(
-        jobs.produce_events(get_settings(), source, rate).as_dict(),
+    app.emit(
+        jobs.produce_events(app.get_settings(), source, rate).as_dict(),
         as_json,
         lambda r: (
             f"published {r['published']} events ({r['events_per_second']}/s)"
@@ -42,37 +35,39 @@ def produce_command(source: Path, rate: float | None, as_json: bool) -> None:
     )
 
 
-@main.command("simulate")
+@app.main.command("simulate")
 @click.option(
     "--rate",
     default=5.0,
     show_default=True,
-    type=FiniteFloatRange(min=0.1),
+    type=app.FiniteFloatRange(min=0.1),
     help="Events a second.",
 )
 @click.option("--count", type=click.IntRange(min=1), help="Stop after this many events.")
-@click.option("--duration", type=FiniteFloatRange(min=0.1), help="Stop after this many seconds.")
+@click.option(
+    "--duration", type=app.FiniteFloatRange(min=0.1), help="Stop after this many seconds."
+)
 @click.option("--seed", default=0, show_default=True)
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def simulate_command(
     rate: float, count: int | None, duration: float | None, seed: int, as_json: bool
 ) -> None:
     """Stream live check-ins and task updates for the open key results (until stopped)."""
-    with stop_on_signals() as stop:
+    with app.stop_on_signals() as stop:
         result = jobs.simulate_activity(
-            get_settings(), rate=rate, seed=seed, count=count, duration=duration, stop=stop
+            app.get_settings(), rate=rate, seed=seed, count=count, duration=duration, stop=stop
         )
-    emit(result.as_dict(), as_json, lambda r: f"simulated {r['published']} events")
+    app.emit(result.as_dict(), as_json, lambda r: f"simulated {r['published']} events")
 
 
-@main.command("consume")
+@app.main.command("consume")
 @click.option("--group", help="Consumer group (default: stream.group).")
 @click.option("--max-events", type=click.IntRange(min=1), help="Stop after this many messages.")
-@click.option("--until-idle", type=FiniteFloatRange(min=0), help="Stop after this many idle s.")
+@click.option("--until-idle", type=app.FiniteFloatRange(min=0), help="Stop after this many idle s.")
 @click.option("--no-rescore", is_flag=True, help="Do not re-score touched key results.")
-@JSON_OPTION
-@guarded
+@app.JSON_OPTION
+@app.guarded
 def consume_command(
     group: str | None,
     max_events: int | None,
@@ -81,17 +76,17 @@ def consume_command(
     as_json: bool,
 ) -> None:
     """Events topic -> warehouse, exactly once in effect; dead letters to their topic."""
-    with stop_on_signals() as stop:
+    with app.stop_on_signals() as stop:
         consumed = jobs.consume_events(
-            get_settings(),
+            app.get_settings(),
             group=group,
             max_events=max_events,
             until_idle=until_idle,
             rescore=not no_rescore,
             stop=stop,
-            notify=notify,
+            notify=app.notify,
         )
-    emit(
+    app.emit(
         consumed.as_dict(),
         as_json,
         lambda r: (

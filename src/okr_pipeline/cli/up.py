@@ -5,26 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from okr_pipeline import jobs
-from okr_pipeline.cli.app import (
-    JSON_OPTION,
-    emit,
-    get_settings,
-    guarded,
-    main,
-    notify,
-    progress_bar,
-)
+from okr_pipeline.cli import app
 from okr_pipeline.cli.data import report_text
 
 
-@main.command()
-@JSON_OPTION
-@guarded
+@app.main.command()
+@app.JSON_OPTION
+@app.guarded
 def up(as_json: bool) -> None:
     """The main job on this machine: demo data into an empty warehouse, ingest, a first model
     if there is no champion yet, and today's predictions."""
-    settings = get_settings()
-    result = jobs.run_main_job(settings, progress_bar=progress_bar, notify=notify)
+    settings = app.get_settings()
+    result = jobs.run_main_job(settings, progress_bar=app.progress_bar, notify=app.notify)
 
     def human(d: dict[str, Any]) -> str:
         parts = [report_text(d["ingest"])] if "ingest" in d else []
@@ -48,4 +40,4 @@ def up(as_json: bool) -> None:
         ]
         return "\n".join(parts)
 
-    emit(result, as_json, human)
+    app.emit(result, as_json, human)
