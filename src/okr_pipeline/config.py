@@ -33,7 +33,7 @@ from pydantic_settings import (
 from okr_pipeline.core import redact_url
 from okr_pipeline.errors import ConfigError
 
-__all__ = ["Limits", "Schedule", "Settings", "load_settings"]
+__all__ = ["REST_ENTITIES", "Limits", "RestSource", "Schedule", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
 
@@ -206,6 +206,58 @@ class Api(_Section):
     port: int = Field(8000, ge=1, le=65535)
 
 
+# the contract's entities (section 1), in the order they are ingested; config sits below the
+# contract's layer, so they are named here too (a test keeps both the same)
+REST_ENTITIES = ("objectives", "key_results", "check_ins", "milestones", "tasks")
+_HTTP_URL = r"^https?://[^/?#\s]+[^\s]*$"
+
+
+class RestSource(_Section):
+    """The OKR backend's REST API, pulled into a bundle (`okr_pipeline.sources.rest`). Its
+    email, password and API key only from the environment: OKR_REST__EMAIL, OKR_REST__PASSWORD,
+    OKR_REST__API_KEY (a config file holding them is refused)."""
+
+    base_url: str | None = Field(None, pattern=_HTTP_URL)  # None: no REST source configured
+    sign_in_url: str = Field(
+        "https://identitytoolkit.googleapis.com/v1/accounts:signInWithPassword", pattern=_HTTP_URL
+    )
+    # the headers tenantId, companyId, userId and the query planningPeriodId, where set
+    tenant_id: str | None = None
+    company_id: str | None = None
+    user_id: str | None = None
+    planning_period_id: str | None = None
+    plan_tasks_path: str | None = Field("/api/v1/plan-tasks", pattern=r"^/")  # None: not pulled
+    # contract entity -> its endpoint's path; an entity without one is not pulled
+    entity_paths: dict[str, str] = {}
+    timeout_seconds: float = Field(30.0, gt=0, le=3600)  # to connect, and of silence when reading
+    deadline_seconds: float = Field(300.0, gt=0, le=86400)  # for one response's whole body
+    retries: int = Field(3, ge=0, le=20)  # of a request failing to connect, time out, 429 or 5xx
+    backoff_seconds: float = Field(0.5, ge=0, le=60)  # urllib3's backoff_factor
+    max_pages: int = Field(10_000, ge=1)  # of one entity
+    max_response_bytes: int = Field(64 << 20, ge=1024, le=1 << 34)
+    page_size: int | None = Field(500, ge=1)  # sent as `page_size`; None: not sent
+    email: SecretStr | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+
+    @field_validator("entity_paths")
+    @classmethod
+    def _entity_paths(cls, paths: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(paths) - set(REST_ENTITIES))
+        if unknown:
+            raise ValueError(
+                f"unknown entities {', '.join(unknown)}; the entities are "
+                f"{', '.join(REST_ENTITIES)}"
+            )
+        if not all(path.startswith("/") for path in paths.values()):
+            raise ValueError("each path must start with '/', e.g. /api/v1/objectives")
+        return paths
+
+
+# secrets that only the environment may hold: section -> keys
+_ENVIRONMENT_ONLY = {"stream": ("sasl_password",), "rest": ("email", "password", "api_key")}
+
+
 class _JsonFileSource(PydanticBaseSettingsSource):
     """Reads the configuration file; environment variables take precedence over it."""
 
@@ -227,11 +279,13 @@ class _JsonFileSource(PydanticBaseSettingsSource):
             raise ConfigError(f"config file {self.path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {self.path} must hold a JSON object")
-        if isinstance(data.get("stream"), dict) and "sasl_password" in data["stream"]:
-            raise ConfigError(
-                f"config file {self.path}: stream.sasl_password is a secret; set it only in the "
-                "environment (OKR_STREAM__SASL_PASSWORD)"
-            )
+        for section, keys in _ENVIRONMENT_ONLY.items():
+            for key in keys:
+                if isinstance(data.get(section), dict) and key in data[section]:
+                    raise ConfigError(
+                        f"config file {self.path}: {section}.{key} is a secret; set it only in "
+                        f"the environment (OKR_{section.upper()}__{key.upper()})"
+                    )
         return data
 
 
@@ -252,6 +306,7 @@ class Settings(BaseSettings):
     model: Model = Model()
     monitoring: Monitoring = Monitoring()
     api: Api = Api()
+    rest: RestSource = RestSource()
 
     @classmethod
     def settings_customise_sources(
@@ -286,6 +341,8 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         data["warehouse"]["url"] = redact_url(self.warehouse_url)
         data["model"]["tracking_uri"] = redact_url(self.tracking_uri)
+        if self.rest.base_url:
+            data["rest"]["base_url"] = redact_url(self.rest.base_url)
         data["config_file"] = str(_config_path()) if _config_path() else None
         return data
 

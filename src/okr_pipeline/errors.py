@@ -1,6 +1,6 @@
 """Errors a user can cause; the CLI and API turn them into clear messages."""
 
-__all__ = ["ConfigError", "InputError", "NoChampionError", "OkrError"]
+__all__ = ["ConfigError", "InputError", "NoChampionError", "OkrError", "SourceError"]
 
 
 class OkrError(Exception):
@@ -13,6 +13,11 @@ class ConfigError(OkrError):
 
 class InputError(OkrError):
     """A path or argument given by the user cannot be used."""
+
+
+class SourceError(OkrError):
+    """A remote source (the OKR backend's REST API) failed: unreachable, refused, or answered
+    with something that is not what its contract says."""
 
 
 class NoChampionError(OkrError):

@@ -230,6 +230,11 @@ def test_redaction_of_urls_and_messages():
     assert redact_url("postgresql+psycopg:/u:pw@h/db") == "postgresql+psycopg:***@h/db"
     assert redact_url("host=db password=pw user=u") == "host=db password=*** user=u"
     assert redact_url("/var/lib/mlruns") == "/var/lib/mlruns"
+    # an API key in the query (Google's `key`), not a parameter that merely starts with "key"
+    assert redact_url("https://h/v1/a:signIn?key=AIza1") == "https://h/v1/a:signIn?key=***"
+    assert (
+        redact_url("http://h/x?keyResultId=3&api_key=z") == "http://h/x?keyResultId=3&api_key=***"
+    )
     message = "API request to http://u:p%40ss@h/api failed (p@ss)"
     assert (
         redact_text(message, "http://u:p%40ss@h")

@@ -10,9 +10,11 @@ from urllib.parse import unquote
 __all__ = ["HIDDEN", "redact_text", "redact_url"]
 
 HIDDEN = "***"
-# parameters that carry credentials: in a URL's query, or as key=value (libpq's conninfo)
+# parameters that carry credentials: in a URL's query, or as key=value (libpq's conninfo); an
+# API key (`?key=...`, as Google's APIs take it, or `api_key`, `apikey`) too
 _SECRET_QUERY = re.compile(
-    r"((?:^|[?&;\s])[^=&#;\s]*(?:password|passwd|secret|token)[^=&#;\s]*\s*=\s*)([^&#;\s]*)",
+    r"((?:^|[?&;\s])(?:[^=&#;\s]*(?:password|passwd|secret|token)[^=&#;\s]*|(?:api[_-]?)?key)"
+    r"\s*=\s*)([^&#;\s]*)",
     re.I,
 )
 _HIDE_VALUE = rf"\1{HIDDEN}"

@@ -1,6 +1,8 @@
 """Ingestion: files loaded and parsed into validated chunks (large bundles in forked
-child processes), stored with references, repeats and quarantine in one transaction."""
+child processes), stored with references, repeats and quarantine in one transaction; the REST
+source's cursors, advanced once its rows are stored."""
 
+from okr_pipeline.ingest.cursors import commit_cursors, pull_rest_bundle, stored_cursors
 from okr_pipeline.ingest.files import ingest_loaded, ingest_path
 from okr_pipeline.ingest.quarantine import list_quarantine, retry_quarantine
 from okr_pipeline.ingest.status import warehouse_status
@@ -20,11 +22,14 @@ __all__ = [
     "IngestReport",
     "Ingestion",
     "bounded_raw",
+    "commit_cursors",
     "ingest",
     "ingest_loaded",
     "ingest_path",
     "list_quarantine",
+    "pull_rest_bundle",
     "retry_quarantine",
     "storable_text",
+    "stored_cursors",
     "warehouse_status",
 ]

@@ -1,5 +1,6 @@
-"""Where OKR data comes from: export bundles on disk, and the demo-data generator
-(`okr_pipeline.sources.synthetic`, loaded only when used)."""
+"""Where OKR data comes from: export bundles on disk, the OKR backend's REST API pulled into a
+bundle (`rest.py`), and the demo-data generator (`okr_pipeline.sources.synthetic`, loaded only
+when used)."""
 
 from okr_pipeline.sources.files import (
     LoadedBundle,
@@ -10,13 +11,25 @@ from okr_pipeline.sources.files import (
     read_path,
     read_regular_file,
 )
+from okr_pipeline.sources.rest import (
+    CURSOR_FIELDS,
+    Pulled,
+    PullError,
+    pull_bundle,
+    source_name,
+)
 
 __all__ = [
+    "CURSOR_FIELDS",
     "LoadedBundle",
     "LoadedFile",
+    "PullError",
+    "Pulled",
     "discover",
     "load_bundle",
     "parse_file",
+    "pull_bundle",
     "read_path",
     "read_regular_file",
+    "source_name",
 ]
