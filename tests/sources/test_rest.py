@@ -586,3 +586,32 @@ def test_rest_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setenv("OKR_CONFIG", str(path))
         with pytest.raises(ConfigError, match=rf"rest\.{key} is a secret.*OKR_REST__{key.upper()}"):
             load_settings()
+
+
+def test_the_etl_pipeline_pulls_and_commits_the_cursors_once_stored(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("OKR_PIPELINES__ETL__RETRIES", "0")
+    serve(backend)
+    settings = rest_settings(backend)
+    run = jobs.run_pipeline(settings, "etl")
+    assert run.status == "succeeded", run.error
+    rest = run.tasks[0].output["rest"]
+    assert rest["error"] is None and rest["rows"]["check_ins"] == 4
+    assert [r["bundle"] for r in run.tasks[2].output["loaded"]] == ["rest"]
+    engine = open_warehouse(settings)
+    assert stored_cursors(engine, rest["source"]) == rest["cursors"]
+
+    # part-way: what was pulled is stored, its cursor advances, and the run fails saying why
+    backend.calls.clear()
+    backend.routes[PATHS["key_results"]] = _always(500)
+    failed = jobs.run_pipeline(settings, "etl")
+    assert failed.status == "failed" and failed.tasks[-1].task == "check"
+    assert "the REST source stopped part-way (what it pulled is stored)" in (failed.error or "")
+    assert [c.query.get("updated_since") for c in backend.asked(PATHS["objectives"])] == [
+        rest["cursors"]["objectives"]
+    ]
+    (loaded,) = failed.tasks[2].output["loaded"]
+    assert loaded["entities"]["objectives"]["read"] > 0  # the rows from the cursor on, again
+    assert loaded["entities"]["objectives"]["stored"] == 0  # ... all unchanged
+    assert loaded["entities"]["key_results"]["read"] == 0

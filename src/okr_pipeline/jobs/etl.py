@@ -2,29 +2,35 @@
 
 Bundles (a folder or a single file) are dropped in the landing folder `raw/incoming/` of the
 data directory. Extract claims each one by moving it into the run's staging folder
-(`processed/<run id>/`), so that no two runs take the same bundle, and drains the event stream
-up to its end unless a consumer of the group runs (it then has the stream). A loaded bundle
-moves to `archive/<run id>/`; one that cannot be read at all moves to `archive/failed/` with a
-file saying why. Check fails the run if a count does not reconcile.
+(`processed/<run id>/`), so that no two runs take the same bundle, pulls the OKR backend's REST
+API (if configured) into a bundle there too, and drains the event stream up to its end unless a
+consumer of the group runs (it then has the stream). A loaded bundle moves to
+`archive/<run id>/`; one that cannot be read at all moves to `archive/failed/` with a file
+saying why; the REST source's cursors advance once its bundle is stored. Check fails the run if
+a count does not reconcile, or if the REST pull failed part-way (what it pulled is kept).
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from okr_pipeline.config import Settings
-from okr_pipeline.errors import InputError, OkrError
+from okr_pipeline.errors import InputError, OkrError, SourceError
+from okr_pipeline.ingest import commit_cursors, pull_rest_bundle
 from okr_pipeline.jobs.data import ingest_path
 from okr_pipeline.jobs.pipelines import Output, RunContext
 from okr_pipeline.jobs.stream import drain_events
-from okr_pipeline.sources import discover
+from okr_pipeline.sources import Pulled, PullError, discover
+from okr_pipeline.warehouse import open_warehouse
 
 __all__ = ["ReconciliationError", "check", "extract", "landing_folder", "load", "validate"]
 
 FAILED = "failed"  # archive/failed/: bundles that could not be read, each with why
+REST = "rest"  # the REST source's bundle in the staging folder
 
 
 class ReconciliationError(OkrError):
@@ -39,10 +45,34 @@ def extract(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -
     """Claim the bundles in the landing folder and drain the event stream."""
     staging = settings.path("processed") / run.run_id
     claimed = [str(_move(entry, staging)) for entry in _landed(landing_folder(settings))]
+    rest = _pull_rest(settings, staging / REST) if settings.rest.base_url else None
+    if rest and rest["rows"]:
+        claimed.append(rest["folder"])
     drained = drain_events(settings)
     return {
         "bundles": claimed,
+        "rest": rest,
         "stream": drained.as_dict() if drained else {"skipped": "a consumer of the group runs"},
+    }
+
+
+def _pull_rest(settings: Settings, folder: Path) -> Output:
+    """The REST source pulled into `folder`: what it wrote, the cursors to commit once that is
+    stored, and the error that stopped it part-way (if one did)."""
+    if folder.exists():  # an earlier attempt of this task: its pull was never loaded
+        shutil.rmtree(folder)
+    error = None
+    try:
+        pulled = pull_rest_bundle(settings, open_warehouse(settings), folder)
+    except PullError as exc:
+        pulled, error = exc.pulled, str(exc)
+    return {
+        "folder": str(folder),
+        "source": pulled.source,
+        "pulled_at": pulled.pulled_at.isoformat(),
+        "rows": pulled.rows,
+        "cursors": pulled.cursors,
+        "error": error,
     }
 
 
@@ -83,7 +113,26 @@ def load(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> O
         counts = report.as_dict()
         archived = _move(bundle, archive) if bundle == staged else bundle
         loaded.append({"bundle": staged.name, "archived": str(archived), **counts})
-    return {"loaded": loaded, "failed": failed, "stream": inputs["extract"]["stream"]}
+        rest = inputs["extract"]["rest"]
+        if rest and staged == Path(rest["folder"]):
+            _commit_cursors(settings, rest)
+    return {
+        "loaded": loaded,
+        "failed": failed,
+        "rest_error": (inputs["extract"]["rest"] or {}).get("error"),
+        "stream": inputs["extract"]["stream"],
+    }
+
+
+def _commit_cursors(settings: Settings, rest: Output) -> None:
+    pulled = Pulled(
+        rest["source"],
+        Path(rest["folder"]),
+        datetime.fromisoformat(rest["pulled_at"]),
+        rest["rows"],
+        rest["cursors"],
+    )
+    commit_cursors(open_warehouse(settings), pulled)
 
 
 def check(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
@@ -101,6 +150,11 @@ def check(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> 
         problems.append(f"stream: {_counts(stream)}")
     if problems:
         raise ReconciliationError("counts do not reconcile: " + "; ".join(problems))
+    if inputs["load"]["rest_error"]:
+        raise SourceError(
+            f"the REST source stopped part-way (what it pulled is stored): "
+            f"{inputs['load']['rest_error']}"
+        )
     loaded = inputs["load"]["loaded"]
     return {
         "bundles": len(loaded),
