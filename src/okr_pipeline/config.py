@@ -117,9 +117,9 @@ class Stream(_Section):
 
 class Schedule(_Section):
     # cron, UTC: five fields, or six with seconds last (for tests and demos)
-    schedule: str = Field(min_length=1)
-    retries: int = Field(ge=0, le=100)
-    retry_delay_seconds: float = Field(ge=0, le=86400)
+    schedule: str = Field("0 */6 * * *", min_length=1)
+    retries: int = Field(2, ge=0, le=100)
+    retry_delay_seconds: int | float = Field(300, ge=0, le=86400)  # whole seconds stay ints
 
     @field_validator("schedule")
     @classmethod
@@ -134,10 +134,27 @@ class Schedule(_Section):
         return value
 
 
+# Each pipeline's defaults as the defaults of its fields: OKR_PIPELINES__ETL__RETRIES alone
+# overrides one field and keeps the others.
+class EtlSchedule(Schedule):
+    pass
+
+
+class TrainingSchedule(Schedule):
+    schedule: str = Field("0 0 * * *", min_length=1)
+    retries: int = Field(1, ge=0, le=100)
+    retry_delay_seconds: int | float = Field(600, ge=0, le=86400)
+
+
+class MonitoringSchedule(Schedule):
+    schedule: str = Field("0 */2 * * *", min_length=1)
+    retry_delay_seconds: int | float = Field(120, ge=0, le=86400)
+
+
 class Pipelines(_Section):
-    etl: Schedule = Schedule(schedule="0 */6 * * *", retries=2, retry_delay_seconds=300)
-    training: Schedule = Schedule(schedule="0 0 * * *", retries=1, retry_delay_seconds=600)
-    monitoring: Schedule = Schedule(schedule="0 */2 * * *", retries=2, retry_delay_seconds=120)
+    etl: EtlSchedule = EtlSchedule()
+    training: TrainingSchedule = TrainingSchedule()
+    monitoring: MonitoringSchedule = MonitoringSchedule()
 
 
 class RiskThresholds(_Section):
@@ -343,6 +360,7 @@ class Settings(BaseSettings):
         data["model"]["tracking_uri"] = redact_url(self.tracking_uri)
         if self.rest.base_url:
             data["rest"]["base_url"] = redact_url(self.rest.base_url)
+        data["rest"]["sign_in_url"] = redact_url(self.rest.sign_in_url)
         data["config_file"] = str(_config_path()) if _config_path() else None
         return data
 

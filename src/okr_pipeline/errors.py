@@ -6,13 +6,21 @@ __all__ = ["ConfigError", "InputError", "NoChampionError", "OkrError", "SourceEr
 class OkrError(Exception):
     """Base of the project's own errors: the message is meant for the user."""
 
+    # Whether trying again may help: a pipeline task that fails so is retried, one that fails
+    # with an error saying no (bad input or settings, counts that do not add up) is not.
+    retry = True
+
 
 class ConfigError(OkrError):
     """The configuration file or an OKR_* variable is invalid."""
 
+    retry = False
+
 
 class InputError(OkrError):
     """A path or argument given by the user cannot be used."""
+
+    retry = False
 
 
 class SourceError(OkrError):
@@ -22,6 +30,8 @@ class SourceError(OkrError):
 
 class NoChampionError(OkrError):
     """No model version holds the champion alias yet."""
+
+    retry = False
 
     def __init__(self) -> None:
         super().__init__("no champion model yet: run `okr train` (or `okr model promote VERSION`)")

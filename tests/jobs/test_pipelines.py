@@ -7,19 +7,22 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import insert
 
 from okr_pipeline import jobs
 from okr_pipeline.cli import main
 from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.errors import InputError
 from okr_pipeline.jobs import pipelines
 from okr_pipeline.jobs.etl import landing_folder
-from okr_pipeline.warehouse import open_warehouse, pipeline_lock
+from okr_pipeline.warehouse import open_warehouse, pipeline_lock, pipeline_runs
 from processes import okr
 
 
@@ -110,13 +113,13 @@ def test_etl_drains_the_stream_unless_a_consumer_runs(
     assert stream["events_consumed"] == 36  # 40 published, 4 parked: their parents never come
 
 
-def _flaky(failures: int) -> pipelines.TaskFunction:
+def _flaky(failures: int, error: type[Exception] = RuntimeError) -> pipelines.TaskFunction:
     calls: list[int] = []
 
     def task(settings: Settings, run: pipelines.RunContext, inputs: Mapping[str, object]) -> dict:
         calls.append(1)
         if len(calls) <= failures:
-            raise RuntimeError(f"outage {len(calls)}")
+            raise error(f"outage {len(calls)}")
         return {"calls": len(calls), "as_of": run.as_of.isoformat()}
 
     return task
@@ -128,8 +131,8 @@ def test_a_task_is_retried_and_a_run_fails_after_its_retries(
 ) -> None:
     monkeypatch.setenv("OKR_PIPELINES__MONITORING__RETRIES", "2")
     monkeypatch.setenv("OKR_PIPELINES__MONITORING__RETRY_DELAY_SECONDS", "0.01")
-    definitions = {"monitoring": (pipelines.Task("flaky", _flaky(failures)),)}
-    monkeypatch.setattr(pipelines, "_definitions", lambda: definitions)
+    flaky = (pipelines.Task("flaky", _flaky(failures)),)
+    monkeypatch.setattr(pipelines, "_tasks", lambda name: flaky)
 
     code, out, _ = _okr("run", "monitoring", "--as-of", "2026-03-01", "--json")
     run = json.loads(out)
@@ -146,6 +149,36 @@ def test_a_task_is_retried_and_a_run_fails_after_its_retries(
     assert [r.as_dict() for r in recorded] == [run]
 
 
+def test_an_error_that_says_no_is_not_retried(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKR_PIPELINES__MONITORING__RETRY_DELAY_SECONDS", "0.01")
+    flaky = (pipelines.Task("flaky", _flaky(1, InputError)),)
+    monkeypatch.setattr(pipelines, "_tasks", lambda name: flaky)
+    run = jobs.run_pipeline(load_settings(), "monitoring")
+    assert run.status == "failed" and [t.attempt for t in run.tasks] == [1]
+    assert run.error == "flaky failed (attempt 1): outage 1"
+
+
+def test_bundles_claimed_by_a_run_that_stopped_are_loaded_by_the_next(
+    settings: Settings, contract_bundle: Path
+) -> None:
+    _land(settings, contract_bundle, "contract")
+    stop = threading.Event()
+
+    def stop_after_extract(note: str) -> None:
+        if note.startswith("etl.extract"):
+            stop.set()
+
+    stopped = jobs.run_pipeline(settings, "etl", stop=stop, notify=stop_after_extract)
+    assert stopped.status == "stopped" and stopped.error == "stopped before validate"
+    assert (settings.path("processed") / stopped.run_id / "contract").is_dir()
+    later = jobs.run_pipeline(settings, "etl")
+    assert later.status == "succeeded"
+    assert [r["bundle"] for r in later.tasks[2].output["loaded"]] == ["contract"]
+    assert list(settings.path("processed").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
@@ -159,12 +192,26 @@ def test_a_run_of_a_pipeline_in_progress_makes_another_skip(
     with pipeline_lock(engine, "monitoring", settings.data_dir / "locks") as held:
         assert held
         skipped = jobs.run_pipeline(settings, "monitoring")
+        code, out, _ = _okr("run", "monitoring", "--json")
+        assert code == 3 and json.loads(out)["status"] == "skipped"
         assert jobs.run_pipeline(settings, "etl").status == "succeeded"  # another pipeline runs
     assert skipped.status == "skipped" and skipped.tasks == []
     assert skipped.error == "a run of monitoring is in progress"
+    with engine.begin() as conn:  # a run whose process died: it never finished
+        conn.execute(
+            insert(pipeline_runs).values(
+                run_id="monitoring-died",
+                pipeline="monitoring",
+                trigger="schedule",
+                as_of=skipped.as_of,
+                status="running",
+                started_at=skipped.as_of,
+            )
+        )
     assert jobs.run_pipeline(settings, "monitoring").status == "succeeded"
-    statuses = [r.status for r in jobs.list_runs(settings, pipeline="monitoring")]
-    assert statuses == ["succeeded", "skipped"]
+    runs = {r.run_id: r for r in jobs.list_runs(settings, pipeline="monitoring")}
+    assert [r.status for r in runs.values()] == ["succeeded", "skipped", "skipped", "failed"]
+    assert runs["monitoring-died"].error == "abandoned: its process ended before it finished"
 
 
 def test_the_scheduler_runs_etl_on_its_schedule_and_stops_on_sigterm(

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from okr_pipeline import jobs
 from okr_pipeline.config import load_settings
 from okr_pipeline.jobs.etl import landing_folder
+from okr_pipeline.stream import open_event_log
 from processes import okr
 
 ID_PREFIX = re.compile(r"\b(obj|kr|ci|ms|t|wp)-")
@@ -52,8 +54,13 @@ def test_scheduler_consumer_and_ingest_at_once(
 
     env = os.environ | {"OKR_PIPELINES__ETL__SCHEDULE": "* * * * * */1"}
     consumer = okr("consume", "--until-idle", "4", "--no-rescore", "--json", env=env)
-    scheduler = okr("scheduler", "--pipeline", "etl", "--json", env=env)
     ingest = okr("ingest", str(typed), "--json", env=env)
+    # the scheduler once the consumer holds the group: its ETL then leaves the stream alone
+    with closing(open_event_log(settings)) as event_log:
+        deadline = time.monotonic() + 60
+        while not event_log.group_busy(settings.stream.group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    scheduler = okr("scheduler", "--pipeline", "etl", "--json", env=env)
     try:
         ingested, ingest_err = ingest.communicate(timeout=180)
         consumed, consumer_err = consumer.communicate(timeout=180)

@@ -95,3 +95,13 @@ def test_consume_stores_events_while_the_champion_is_still_looked_for(
     assert consumed["stored"] > 0 and consumed["consumed"] + consumed["parked"] <= published
     assert consumed["live_scores"].startswith("off: no champion model yet")
     assert notes == [f"live scores are off for this run: {consumed['live_scores'][5:]}"]
+
+
+def test_the_application_layer_exports_what_its_modules_define() -> None:
+    import importlib
+
+    modules = jobs._MODULE_OF
+    assert sorted(modules) == sorted(jobs.__all__)
+    for name, module in modules.items():
+        defined = getattr(importlib.import_module(f"okr_pipeline.jobs.{module}"), name)
+        assert getattr(jobs, name) is defined

@@ -23,6 +23,7 @@ from okr_pipeline.config import REST_ENTITIES, Settings, load_settings
 from okr_pipeline.contract import ENTITY_ORDER
 from okr_pipeline.errors import ConfigError, InputError, SourceError
 from okr_pipeline.ingest import commit_cursors, pull_rest_bundle, stored_cursors
+from okr_pipeline.jobs.etl import landing_folder
 from okr_pipeline.sources import PullError, pull_bundle, source_name
 from okr_pipeline.warehouse import open_warehouse
 
@@ -594,11 +595,19 @@ def test_the_etl_pipeline_pulls_and_commits_the_cursors_once_stored(
     monkeypatch.setenv("OKR_PIPELINES__ETL__RETRIES", "0")
     serve(backend)
     settings = rest_settings(backend)
+    landed = landing_folder(settings) / "rest"  # a landed bundle may have any name
+    landed.mkdir(parents=True)
+    (landed / "milestones.jsonl").write_text(json.dumps(MILESTONES[0]) + "\n")
     run = jobs.run_pipeline(settings, "etl")
     assert run.status == "succeeded", run.error
     rest = run.tasks[0].output["rest"]
     assert rest["error"] is None and rest["rows"]["check_ins"] == 4
-    assert [r["bundle"] for r in run.tasks[2].output["loaded"]] == ["rest"]
+    loaded = run.tasks[2].output["loaded"]
+    assert [(r["bundle"], Path(r["archived"]).name) for r in loaded] == [
+        ("rest", "rest"),
+        ("rest", "rest.2"),
+    ]
+    assert loaded[0]["entities"]["milestones"]["read"] == 1
     engine = open_warehouse(settings)
     assert stored_cursors(engine, rest["source"]) == rest["cursors"]
 

@@ -10,6 +10,7 @@ from okr_pipeline import jobs
 from okr_pipeline.cli import app
 
 PIPELINE_NAMES = jobs.PIPELINES
+SKIPPED_EXIT = 3  # not a failure, not a run: automation may want to try again later
 
 
 def _run_text(run: dict[str, Any]) -> str:
@@ -33,16 +34,16 @@ def _run_text(run: dict[str, Any]) -> str:
 @app.JSON_OPTION
 @app.guarded
 def run_command(pipeline: str, as_of: str | None, as_json: bool) -> None:
-    """Run PIPELINE now (exit status 1 if it fails). SIGTERM or Ctrl-C lets the task in hand
-    finish, then stops the run."""
+    """Run PIPELINE now. Exit status 1 if it fails or is stopped (SIGTERM or Ctrl-C: the task
+    in hand finishes first), 3 if a run of it is in progress elsewhere (this one is skipped)."""
     moment = app.parse_as_of(as_of) if as_of else None
     with app.stop_on_signals() as stop:
         run = jobs.run_pipeline(
             app.get_settings(), pipeline, as_of=moment, stop=stop, notify=app.notify
         )
     app.emit(run.as_dict(), as_json, _run_text)
-    if run.status in ("failed", "stopped"):
-        raise SystemExit(1)
+    if run.status != "succeeded":
+        raise SystemExit(SKIPPED_EXIT if run.status == "skipped" else 1)
 
 
 @app.main.command("scheduler")

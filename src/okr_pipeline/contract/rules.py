@@ -1,4 +1,4 @@
-"""The data contract (shared/data-contract.md) as schemas.
+"""The data contract (docs/data-contract.md) as schemas.
 
 `validate(entity, fields)` turns one raw row (CSV strings or JSON values) into a stored row, or
 raises `Rejection` with the rule it broke. It is the single place that knows the contract's types,

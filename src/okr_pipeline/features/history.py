@@ -119,7 +119,7 @@ class History:
         return self.final_score(kr_id) < self.threshold
 
 
-def _nan_to_none(value: float) -> float:
+def _none_to_nan(value: float) -> float:
     return math.nan if value is None else float(value)
 
 
@@ -178,7 +178,7 @@ def load_history(conn: Connection, threshold: float) -> History:
         if kr is not None:
             kr.checkin_times.append(days(moment))
             kr.checkin_values.append(value)
-            kr.checkin_confidence.append(_nan_to_none(confidence))
+            kr.checkin_confidence.append(_none_to_nan(confidence))
 
     milestones = ENTITY_TABLES["milestones"]
     for kr_id, due, done, weight in conn.execute(

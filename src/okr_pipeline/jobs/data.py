@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from okr_pipeline.config import Settings
+from okr_pipeline.core import now_utc
 from okr_pipeline.errors import InputError
 from okr_pipeline.features import KeyResultState, key_result_states
 from okr_pipeline.ingest import (
@@ -45,7 +46,7 @@ def generate_demo(
     """Write a realistic demo bundle and return its manifest (rows per entity, expected report)."""
     from okr_pipeline.sources.synthetic import generate_bundle  # only demos need the generator
 
-    day = as_of or date.today()
+    day = as_of or now_utc().date()
     # the generated periods reach years around the as-of date: they must stay in 1..9999
     if not 1900 <= day.year <= 9000:
         raise InputError(f"as-of {day}: demo data needs a year between 1900 and 9000")

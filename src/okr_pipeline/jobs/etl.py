@@ -2,12 +2,15 @@
 
 Bundles (a folder or a single file) are dropped in the landing folder `raw/incoming/` of the
 data directory. Extract claims each one by moving it into the run's staging folder
-(`processed/<run id>/`), so that no two runs take the same bundle, pulls the OKR backend's REST
-API (if configured) into a bundle there too, and drains the event stream up to its end unless a
-consumer of the group runs (it then has the stream). A loaded bundle moves to
-`archive/<run id>/`; one that cannot be read at all moves to `archive/failed/` with a file
-saying why; the REST source's cursors advance once its bundle is stored. Check fails the run if
-a count does not reconcile, or if the REST pull failed part-way (what it pulled is kept).
+(`processed/<run id>/`), with what earlier runs claimed and never loaded (they failed or were
+stopped); pulls the OKR backend's REST API, if configured, into a bundle there too; and drains
+the event stream up to its current end unless a consumer of the group runs (it then has the
+stream). Load moves each bundle to `archive/<run id>/` and ingests it from there, so the
+quarantine names where its rows now are; one that cannot be read at all moves to
+`archive/failed/` with a file saying why; the REST source's cursors advance once its bundle is
+stored. Check fails the run if a count does not reconcile, or if the REST pull stopped
+part-way (what it pulled is kept). Runs of the pipeline never overlap, so one run's folders
+are no other's.
 """
 
 from __future__ import annotations
@@ -27,14 +30,31 @@ from okr_pipeline.jobs.stream import drain_events
 from okr_pipeline.sources import Pulled, PullError, discover
 from okr_pipeline.warehouse import open_warehouse
 
-__all__ = ["ReconciliationError", "check", "extract", "landing_folder", "load", "validate"]
+__all__ = [
+    "IncompletePullError",
+    "ReconciliationError",
+    "check",
+    "extract",
+    "landing_folder",
+    "load",
+    "validate",
+]
 
 FAILED = "failed"  # archive/failed/: bundles that could not be read, each with why
-REST = "rest"  # the REST source's bundle in the staging folder
+REST = ".rest"  # the REST source's bundle in the staging folder: no landed name starts with "."
+REST_ARCHIVED = "rest"
 
 
 class ReconciliationError(OkrError):
     """A run's counts do not add up: something was lost or counted twice."""
+
+    retry = False
+
+
+class IncompletePullError(SourceError):
+    """The REST pull stopped part-way; what it pulled is stored. The next run pulls the rest."""
+
+    retry = False
 
 
 def landing_folder(settings: Settings) -> Path:
@@ -42,25 +62,55 @@ def landing_folder(settings: Settings) -> Path:
 
 
 def extract(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    """Claim the bundles in the landing folder and drain the event stream."""
+    """Claim the bundles in the landing folder (and those earlier runs left), pull the REST
+    source, and drain the event stream."""
     staging = settings.path("processed") / run.run_id
-    claimed = [str(_move(entry, staging)) for entry in _landed(landing_folder(settings))]
+    _reclaim(settings.path("processed"), staging)
+    for entry in _visible(landing_folder(settings)):
+        _move(entry, staging)
     rest = _pull_rest(settings, staging / REST) if settings.rest.base_url else None
+    bundles = [str(entry) for entry in _visible(staging)]
     if rest and rest["rows"]:
-        claimed.append(rest["folder"])
+        bundles.append(rest["folder"])
     drained = drain_events(settings)
     return {
-        "bundles": claimed,
+        "bundles": bundles,
         "rest": rest,
         "stream": drained.as_dict() if drained else {"skipped": "a consumer of the group runs"},
     }
 
 
+def _reclaim(processed: Path, staging: Path) -> None:
+    """Bundles that earlier runs claimed and never loaded, moved into `staging`; an unloaded REST
+    pull is dropped (the next pull starts from the same cursors)."""
+    if not processed.is_dir():
+        return
+    for folder in processed.iterdir():
+        if folder == staging or not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.name == REST:
+                shutil.rmtree(entry)
+            else:
+                _move(entry, staging)
+        folder.rmdir()
+    rest = staging / REST
+    if rest.exists():  # this run's earlier attempt at extract
+        shutil.rmtree(rest)
+
+
+def _visible(folder: Path) -> list[Path]:
+    """What lies in `folder`, oldest first; names starting with a dot are being written (write
+    `.name`, then rename it) and wait for the next run."""
+    if not folder.is_dir():
+        return []
+    entries = [entry for entry in folder.iterdir() if not entry.name.startswith(".")]
+    return sorted(entries, key=lambda entry: (entry.lstat().st_mtime, entry.name))
+
+
 def _pull_rest(settings: Settings, folder: Path) -> Output:
     """The REST source pulled into `folder`: what it wrote, the cursors to commit once that is
     stored, and the error that stopped it part-way (if one did)."""
-    if folder.exists():  # an earlier attempt of this task: its pull was never loaded
-        shutil.rmtree(folder)
     error = None
     try:
         pulled = pull_rest_bundle(settings, open_warehouse(settings), folder)
@@ -76,17 +126,9 @@ def _pull_rest(settings: Settings, folder: Path) -> Output:
     }
 
 
-def _landed(landing: Path) -> list[Path]:
-    """What lies in the landing folder, oldest first; names starting with a dot are being
-    written (write `.name`, then rename it) and wait for the next run."""
-    if not landing.is_dir():
-        return []
-    entries = [entry for entry in landing.iterdir() if not entry.name.startswith(".")]
-    return sorted(entries, key=lambda entry: (entry.lstat().st_mtime, entry.name))
-
-
 def validate(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    """Keep the bundles that can be read as bundles; the others go to the failed archive."""
+    """Keep the bundles that hold files the contract knows; the others go to the failed archive
+    (their rows are validated as they load)."""
     readable, failed = [], []
     for bundle in map(Path, inputs["extract"]["bundles"]):
         try:
@@ -99,27 +141,31 @@ def validate(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) 
 
 
 def load(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    """Ingest each readable bundle and archive it. Run again after a failure, it ingests the
-    ones already archived again, which changes nothing (their rows are unchanged)."""
+    """Archive each readable bundle and ingest it from the archive. Run again after a failure,
+    it ingests those already archived again, which changes nothing (their rows are unchanged)."""
     archive = settings.path("archive") / run.run_id
+    rest = inputs["extract"]["rest"]
     loaded, failed = [], list(inputs["validate"]["failed"])
     for staged in map(Path, inputs["validate"]["bundles"]):
-        bundle = staged if staged.exists() else archive / staged.name
+        name = REST_ARCHIVED if staged.name == REST else staged.name
+        bundle = _move(staged, archive, name) if staged.exists() else archive / name
+        if not bundle.exists():  # an earlier attempt found it unreadable: it is in failed/
+            continue
         try:
             report = ingest_path(settings, bundle)
         except InputError as exc:  # unreadable after all (e.g. a file it holds is not)
             failed.append(_fail(settings, run, bundle, str(exc)))
             continue
-        counts = report.as_dict()
-        archived = _move(bundle, archive) if bundle == staged else bundle
-        loaded.append({"bundle": staged.name, "archived": str(archived), **counts})
-        rest = inputs["extract"]["rest"]
-        if rest and staged == Path(rest["folder"]):
+        loaded.append({"bundle": name, "archived": str(bundle), **report.as_dict()})
+        if staged.name == REST:
             _commit_cursors(settings, rest)
+    staging = settings.path("processed") / run.run_id
+    if staging.is_dir() and not any(staging.iterdir()):
+        staging.rmdir()
     return {
         "loaded": loaded,
         "failed": failed,
-        "rest_error": (inputs["extract"]["rest"] or {}).get("error"),
+        "rest_error": rest and rest["error"],
         "stream": inputs["extract"]["stream"],
     }
 
@@ -151,7 +197,7 @@ def check(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> 
     if problems:
         raise ReconciliationError("counts do not reconcile: " + "; ".join(problems))
     if inputs["load"]["rest_error"]:
-        raise SourceError(
+        raise IncompletePullError(
             f"the REST source stopped part-way (what it pulled is stored): "
             f"{inputs['load']['rest_error']}"
         )
@@ -169,15 +215,16 @@ def _counts(counts: Mapping[str, Any]) -> str:
     return ", ".join(f"{key} {value}" for key, value in counts.items() if isinstance(value, int))
 
 
-def _move(entry: Path, folder: Path) -> Path:
-    """`entry` moved into `folder` (made if missing) under its name; a name taken there gets a
-    number, so nothing is overwritten."""
+def _move(entry: Path, folder: Path, name: str | None = None) -> Path:
+    """`entry` moved into `folder` (made if missing) as `name` (its own by default); a name
+    taken there gets a number, so nothing is overwritten."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / entry.name
+    name = name or entry.name
+    target = folder / name
     n = 1
     while target.exists():
         n += 1
-        target = folder / f"{entry.name}.{n}"
+        target = folder / f"{name}.{n}"
     shutil.move(entry, target)  # a rename on one file system: atomic
     return target
 

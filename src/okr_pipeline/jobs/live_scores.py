@@ -21,6 +21,8 @@ from okr_pipeline.jobs.progress import Notify, quiet
 
 __all__ = ["LiveScores"]
 
+FINAL_WAIT_SECONDS = 30  # at the end of a run, for the champion search to finish
+
 
 class LiveScores:
     """`live_scores(touched, final)`: note the touched key results, re-score the noted ones if
@@ -65,8 +67,9 @@ class LiveScores:
         if self.off:
             return 0
         self.pending |= touched
-        if final:
-            self._ready.wait()  # the last call re-scores what is pending, champion or not
+        if final and not self._ready.wait(FINAL_WAIT_SECONDS):  # MLflow does not answer
+            self._turn_off(f"the champion was still being looked for after {FINAL_WAIT_SECONDS} s")
+            return 0
         if not self._ready.is_set() or self.off or not self.pending:
             return 0
         if not final and time.monotonic() - self.last < self.interval:

@@ -1,5 +1,5 @@
 """The monitoring pipeline's tasks. For now one: a snapshot of the warehouse (rows, the open
-quarantine, the last ingest runs) and of the pipeline runs that failed since the last one."""
+quarantine, the last ingest runs) and the latest pipeline runs that failed."""
 
 from __future__ import annotations
 

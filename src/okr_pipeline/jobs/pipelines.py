@@ -47,24 +47,29 @@ class Pipeline:
     schedule: Schedule
 
 
-def _definitions() -> dict[str, tuple[Task, ...]]:
-    from okr_pipeline.jobs import etl, monitoring, training
+def _tasks(name: str) -> tuple[Task, ...]:
+    """The tasks of a pipeline; only its own modules load (training's load the model stack)."""
+    if name == "etl":
+        from okr_pipeline.jobs import etl
 
-    return {
-        "etl": (
+        return (
             Task("extract", etl.extract),
             Task("validate", etl.validate, ("extract",)),
             Task("load", etl.load, ("extract", "validate")),
             Task("check", etl.check, ("load",)),
-        ),
-        "training": (
+        )
+    if name == "training":
+        from okr_pipeline.jobs import training
+
+        return (
             Task("ensure_champion", training.ensure_champion),
             Task("collect_closed", training.collect_closed, ("ensure_champion",)),
             Task("update_or_retrain", training.update_or_retrain, ("collect_closed",)),
             Task("score_open", training.score_open, ("update_or_retrain",)),
-        ),
-        "monitoring": (Task("snapshot", monitoring.snapshot),),
-    }
+        )
+    from okr_pipeline.jobs import monitoring
+
+    return (Task("snapshot", monitoring.snapshot),)
 
 
 PIPELINES = ("etl", "training", "monitoring")
@@ -74,4 +79,4 @@ def pipeline(settings: Settings, name: str) -> Pipeline:
     """The pipeline `name` with its schedule and retries from the settings."""
     if name not in PIPELINES:
         raise InputError(f"no pipeline {name!r}: choose one of {', '.join(PIPELINES)}")
-    return Pipeline(name, _definitions()[name], getattr(settings.pipelines, name))
+    return Pipeline(name, _tasks(name), getattr(settings.pipelines, name))

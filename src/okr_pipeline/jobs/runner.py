@@ -74,6 +74,10 @@ class TaskFailedError(OkrError):
     """A task failed after its retries (its error is in the message and in its task run)."""
 
 
+class TaskStoppedError(OkrError):
+    """A stop request came while a failed task waited to be tried again."""
+
+
 def run_pipeline(
     settings: Settings,
     name: str,
@@ -95,13 +99,31 @@ def run_pipeline(
         if not turn:
             run.status, run.error = "skipped", f"a run of {name} is in progress"
             run.finished_at = run.started_at
+            _record_run(engine, run, new=True)
+            return run
+        _abandon_unfinished(engine, name)
         _record_run(engine, run, new=True)
-        if turn:
-            notify(f"{name}: run {run.run_id}")
+        notify(f"{name}: run {run.run_id}")
+        try:
             _run_tasks(settings, engine, definition, context, run, stop, notify)
+        except BaseException as exc:  # the run's record must not stay "running"
+            run.status, run.error = "failed", f"the run broke off: {_describe(exc)}"
+            raise
+        finally:
             run.finished_at = now_utc()
             _record_run(engine, run)
     return run
+
+
+def _abandon_unfinished(engine: Engine, name: str) -> None:
+    """Runs of the pipeline still marked running, though none runs (this one holds its turn):
+    their process ended without finishing them."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(pipeline_runs)
+            .where(pipeline_runs.c.pipeline == name, pipeline_runs.c.status == "running")
+            .values(status="failed", error="abandoned: its process ended before it finished")
+        )
 
 
 def _run_tasks(
@@ -126,6 +148,9 @@ def _run_tasks(
         except TaskFailedError as exc:
             run.status, run.error = "failed", str(exc)
             return
+        except TaskStoppedError as exc:
+            run.status, run.error = "stopped", str(exc)
+            return
     run.status = "succeeded"
 
 
@@ -143,15 +168,16 @@ def _attempts(
     """The task's output, after as many attempts as its retries allow."""
     retries, delay = definition.schedule.retries, definition.schedule.retry_delay_seconds
     for attempt in range(1, retries + 2):
-        record = _attempt(settings, engine, context, task, inputs, attempt)
+        record, final = _attempt(settings, engine, context, task, inputs, attempt)
         run.tasks.append(record)
         notify(f"{definition.name}.{task.name} (attempt {attempt}): {record.status}")
-        if record.output is not None:
-            return record.output
-        if attempt <= retries and not stop.wait(delay):
-            notify(f"{definition.name}.{task.name}: {record.error}; retrying in {delay:g} s")
-            continue
-        break
+        if record.status == "succeeded":
+            return record.output or {}
+        if final or attempt > retries:
+            break
+        notify(f"{definition.name}.{task.name}: {record.error}; retrying in {delay:g} s")
+        if stop.wait(delay):
+            raise TaskStoppedError(f"stopped while {task.name} waited to be tried again")
     raise TaskFailedError(f"{task.name} failed (attempt {record.attempt}): {record.error}")
 
 
@@ -162,22 +188,29 @@ def _attempt(
     task: Task,
     inputs: Mapping[str, Output],
     attempt: int,
-) -> TaskRun:
-    """One attempt at a task, recorded as it starts and as it ends."""
+) -> tuple[TaskRun, bool]:
+    """One attempt at a task, recorded as it starts and as it ends, and whether its failure
+    is final (trying again cannot help)."""
     record = TaskRun(task.name, attempt, "running", now_utc())
     row_id = _record_task(engine, context.run_id, record)
     started = time.perf_counter()
+    final = False
     try:
         output = task.run(settings, context, inputs)
-        json.dumps(output)  # JSON-ready, as Airflow's hand-over between tasks wants it
     except Exception as exc:  # any failure of a task is its run's to record and retry
         record.status, record.error = "failed", _describe(exc)
+        final = isinstance(exc, OkrError) and not exc.retry
     else:
-        record.status, record.output = "succeeded", output
+        try:
+            json.dumps(output)  # JSON-ready, as Airflow's hand-over between tasks wants it
+        except (TypeError, ValueError) as exc:  # a bug: its side effects must not repeat
+            record.status, record.error, final = "failed", f"output is not JSON: {exc}", True
+        else:
+            record.status, record.output = "succeeded", output
     record.finished_at = now_utc()
     record.duration_seconds = round(time.perf_counter() - started, 3)
     _record_task(engine, context.run_id, record, row_id)
-    return record
+    return record, final
 
 
 def run_task(
@@ -204,17 +237,17 @@ def run_task(
     )
     new = not _recorded(engine, run.run_id)
     _record_run(engine, run, new=new, started=new)
-    record = _attempt(settings, engine, context, task, inputs, attempt)
-    if record.output is None:
+    record, _ = _attempt(settings, engine, context, task, inputs, attempt)
+    if record.status != "succeeded":
         run.status, run.error = "failed", f"{task.name} failed (attempt {attempt}): {record.error}"
     elif last:
         run.status = "succeeded"
     if run.status != "running":
         run.finished_at = now_utc()
     _record_run(engine, run, started=False)
-    if record.output is None:
+    if record.status != "succeeded":
         raise TaskFailedError(run.error or "")
-    return record.output
+    return record.output or {}
 
 
 def _recorded(engine: Engine, run_id: str) -> bool:
@@ -223,7 +256,7 @@ def _recorded(engine: Engine, run_id: str) -> bool:
         return conn.execute(query).first() is not None
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
     """The error as the run keeps it: a project error's message is meant for users; anything
     else is a bug or an outage, logged with its traceback and kept with its type."""
     if isinstance(exc, OkrError):

@@ -4,6 +4,7 @@ the next run as of its own time brings everything up to date (like Airflow's cat
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from okr_pipeline.jobs.progress import Notify, quiet
 from okr_pipeline.jobs.runner import run_pipeline
 
 __all__ = ["run_scheduler"]
+
+log = logging.getLogger(__name__)
 
 
 def run_scheduler(
@@ -38,8 +41,15 @@ def run_scheduler(
         name = min(due, key=due.__getitem__)
         if stop.wait(max((due[name] - now_utc()).total_seconds(), 0.0)):
             break
-        run = run_pipeline(settings, name, trigger="schedule", stop=stop, notify=notify)
-        ended[name][run.status] += 1
+        try:
+            status = run_pipeline(
+                settings, name, trigger="schedule", stop=stop, notify=notify
+            ).status
+        except Exception as exc:  # the warehouse went away: this run is lost, not the scheduler
+            log.error("%s: the run broke off", name, exc_info=exc)
+            notify(f"{name}: the run broke off: {exc}")
+            status = "broke off"
+        ended[name][status] += 1
         due[name] = _next(schedules[name], max(now_utc(), due[name]))
     return {name: dict(counts) for name, counts in ended.items()}
 

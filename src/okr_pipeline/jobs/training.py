@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from okr_pipeline.config import Settings
+from okr_pipeline.jobs.model import update_model
 from okr_pipeline.jobs.pipelines import Output, RunContext
 from okr_pipeline.model import (
     CHAMPION,
@@ -16,7 +17,6 @@ from okr_pipeline.model import (
     open_registry,
     predict,
     train,
-    update,
 )
 from okr_pipeline.warehouse import open_warehouse
 
@@ -41,13 +41,17 @@ def ensure_champion(settings: Settings, run: RunContext, inputs: Mapping[str, Ou
 
 
 def collect_closed(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    """How many key results closed before the run's as-of the champion has not learnt from."""
-    version, closed = closed_since_champion(settings, open_warehouse(settings), run.as_of)
+    """How many key results closed before the run's as-of the champion has not learnt from
+    (none to count when the first model did not pass the gate)."""
+    ensured = inputs["ensure_champion"]
+    version, closed = ensured["champion"], 0
+    if version is not None:
+        version, closed = closed_since_champion(settings, open_warehouse(settings), run.as_of)
     return {
         "champion": version,
         "closed_since": closed,
         "needed": settings.model.min_update_key_results,
-        "just_trained": inputs["ensure_champion"]["trained"] is not None,
+        "just_trained": ensured["trained"] is not None,
     }
 
 
@@ -57,18 +61,18 @@ def update_or_retrain(settings: Settings, run: RunContext, inputs: Mapping[str, 
     collected = inputs["collect_closed"]
     if collected["just_trained"] or collected["closed_since"] < collected["needed"]:
         return {"action": "none", "closed_since": collected["closed_since"]}
-    engine = open_warehouse(settings)
-    updated = update(settings, engine, run.as_of)
+    updated = update_model(settings, run.as_of).result  # announced on the model-updates topic
     if updated is None:  # e.g. the new ones are all of one outcome: nothing to learn
         return {"action": "none", "closed_since": collected["closed_since"]}
     if updated.promoted:
         return {"action": "updated", "update": _summary(updated)}
-    retrained = train(settings, engine, run.as_of)
+    retrained = train(settings, open_warehouse(settings), run.as_of)
     return {"action": "retrained", "update": _summary(updated), "training": _summary(retrained)}
 
 
 def score_open(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    """Score every key result open at the run's as-of with the champion, stored with lineage."""
+    """Score every key result open at the run's as-of with the champion, stored with lineage
+    (without one, because the first model did not pass the gate, the run fails: not retried)."""
     risks = predict(settings, open_warehouse(settings), run.as_of)
     return {
         "scored": len(risks),

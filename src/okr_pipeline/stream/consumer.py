@@ -13,6 +13,7 @@ import base64
 import gc
 import json
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -147,7 +148,7 @@ def consume(
     drain: bool = False,
 ) -> ConsumeSummary:
     """Consume the events topic until `max_events` messages, `until_idle` seconds without
-    any, or a stop request."""
+    any, or a stop request; a `drain` also stops where the topic ended when it started."""
     stream = settings.stream
     topics = stream.topics
     event_log.ensure_topics(
@@ -163,11 +164,15 @@ def consume(
     started = idle_since = time.monotonic()
     busy_from = 0.0
     stop = stop or threading.Event()
+    end: int | None = None  # a drain stops at the messages there were when it started
     try:
         while not stop.is_set():
+            if drain and end is None and consumer.ready():
+                end = summary.messages + sum(max(n, 0) for n in consumer.lag().values())
+            bound = min(n for n in (max_events, end, math.inf) if n is not None)
             limit = stream.batch_size
-            if max_events is not None:
-                limit = min(limit, max_events - summary.messages)
+            if bound < math.inf:
+                limit = min(limit, int(bound) - summary.messages)
                 if limit <= 0:
                     break
             messages = consumer.poll(limit, stream.poll_timeout_seconds)

@@ -105,23 +105,42 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
 DRAIN = "drain"  # a pipeline's drain of the topic: it ends by itself, so others wait for it
 
 
+def _group_lock(path: Path, group: str) -> int:
+    """The open (not locked) lock file of the consumer group on the log at `path`."""
+    digest = hashlib.sha256(group.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    try:
+        return os.open(path.with_name(f"{path.name}.group-{digest}.lock"), os.O_RDWR | os.O_CREAT)
+    except OSError as exc:
+        raise OkrError(f"cannot open the lock file of consumer group {group!r}: {exc}") from None
+
+
+def _group_held(path: Path, group: str) -> bool:
+    """Whether a consumer of the group holds it now (asked without taking it for long, and
+    without writing anything a waiting consumer would read)."""
+    fd = _group_lock(path, group)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # releases it, if taken
+    return False
+
+
 def _hold_group(path: Path, group: str, role: str = "consumer") -> int:
     """The open lock file of the group on the log at `path`, locked for this process as `role`;
     a GroupBusyError if another consumer of the group holds it. A drain holding it is waited
-    for: it stops once it has read to the end."""
-    digest = hashlib.sha256(group.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    lock_path = path.with_name(f"{path.name}.group-{digest}.lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise OkrError(f"cannot open the lock file of consumer group {group!r}: {exc}") from None
+    for: it stops once it has read to where the topic ended when it started."""
+    fd = _group_lock(path, group)
+    unnamed = 0
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except OSError:
             holder = os.pread(fd, 64, 0).decode("ascii", "replace").split()
-            if holder[1:] == [DRAIN]:
+            unnamed = unnamed + 1 if not holder else 0
+            if holder[1:] == [DRAIN] or 0 < unnamed < 20:  # a drain, or a holder naming itself
                 time.sleep(0.1)
                 continue
             os.close(fd)
@@ -220,11 +239,7 @@ class SqliteEventLog:
         )
 
     def group_busy(self, group: str) -> bool:
-        try:
-            os.close(_hold_group(self.path, group))
-        except GroupBusyError:
-            return True
-        return False
+        return _group_held(self.path, group)
 
     def close(self) -> None:
         self._conn.close()

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 __all__ = ["pipeline_lock", "schema_lock", "sqlite_schema_lock", "writers_lock"]
 
@@ -70,22 +71,21 @@ def sqlite_schema_lock(engine: Engine) -> Iterator[None]:
 @contextmanager
 def pipeline_lock(engine: Engine, pipeline: str, lock_dir: Path) -> Iterator[bool]:
     """Whether this run holds the turn of `pipeline` for the block (False: another run of it is
-    in progress). Never waits; the lock goes with the process if it dies."""
+    in progress). Never waits; the lock goes with the process if it dies. On PostgreSQL it is
+    the session's advisory lock; on a SQLite file a file lock beside it; elsewhere a file lock
+    in `lock_dir`."""
     digest = hashlib.sha256(f"okr_pipeline:{pipeline}".encode()).digest()
     if engine.dialect.name == "postgresql":
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        with engine.connect() as conn:
-            held = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
-            conn.commit()
-            try:
-                yield bool(held)
-            finally:
-                if held:
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                    conn.commit()
+        with _advisory_session_lock(engine, int.from_bytes(digest[:8], "big", signed=True)) as held:
+            yield held
         return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / f"pipeline-{digest[:8].hex()}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        path = Path(f"{database}.pipeline-{digest[:8].hex()}.lock")
+    else:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        path = lock_dir / f"pipeline-{digest[:8].hex()}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,3 +95,20 @@ def pipeline_lock(engine: Engine, pipeline: str, lock_dir: Path) -> Iterator[boo
         yield True
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextmanager
+def _advisory_session_lock(engine: Engine, key: int) -> Iterator[bool]:
+    """The advisory lock `key` held by one connection of its own for the block, if free."""
+    with engine.connect() as conn:
+        held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        conn.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    conn.commit()
+                except DBAPIError:  # the connection is gone, and its lock with it
+                    conn.invalidate()

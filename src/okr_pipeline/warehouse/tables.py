@@ -1,7 +1,7 @@
 """Warehouse tables: one per contract entity, plus the quarantine, the ingest runs, the stream
 consumer's bookkeeping, predictions, pipeline and task runs, and the REST source's cursors.
 
-Entity columns mirror the contract field for field (shared/data-contract.md); timestamps are
+Entity columns mirror the contract field for field (docs/data-contract.md); timestamps are
 stored naive in UTC. Every entity row remembers the ingest run that last wrote it (lineage).
 """
 
