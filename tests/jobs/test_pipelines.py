@@ -7,8 +7,11 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -192,3 +195,27 @@ def test_the_scheduler_runs_etl_on_its_schedule_and_stops_on_sigterm(
     loads = [t.output["loaded"] for r in runs for t in r.tasks if t.task == "load" and t.output]
     assert sum(len(loaded) for loaded in loads) == 1  # the bundle, once
     assert "etl: next run at" in err
+
+
+def test_reading_the_pipelines_imports_no_task_module() -> None:
+    """Airflow parses its DAG files over and over: the definitions name their tasks' functions,
+    which are imported when a task first runs (the model stack alone takes seconds)."""
+    code = (
+        "import sys\n"
+        "from okr_pipeline.config import load_settings\n"
+        "from okr_pipeline.jobs.pipelines import PIPELINES, pipeline\n"
+        "for name in PIPELINES:\n"
+        "    pipeline(load_settings(), name)\n"
+        "print(sorted(sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.replace("'", '"'))
+    heavy = ("okr_pipeline.model", "okr_pipeline.warehouse", "sqlalchemy", "mlflow", "pandas")
+    assert not [m for m in loaded if m.startswith(heavy)]
+    assert "okr_pipeline.jobs.pipelines" in loaded and "okr_pipeline.jobs.etl" not in loaded
+
+    for name in pipelines.PIPELINES:
+        for task in pipelines.pipeline(load_settings(), name).tasks:
+            module, function = task.run.__name__.split(".")
+            assert module == name and function == task.name
+            assert callable(getattr(import_module(f"okr_pipeline.jobs.{module}"), function))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 from okr_pipeline.config import Schedule, Settings
@@ -47,23 +48,34 @@ class Pipeline:
     schedule: Schedule
 
 
-def _definitions() -> dict[str, tuple[Task, ...]]:
-    from okr_pipeline.jobs import etl, monitoring, training
+def _deferred(module: str, name: str, *upstream: str) -> Task:
+    """The task `name`, the function of that name in `okr_pipeline.jobs.<module>`, imported when
+    the task first runs: reading the definitions costs no import of the model stack (Airflow
+    parses its DAG files over and over, and the ETL never needs it)."""
 
+    def run(settings: Settings, context: RunContext, inputs: Mapping[str, Output]) -> Output:
+        function: TaskFunction = getattr(import_module(f"okr_pipeline.jobs.{module}"), name)
+        return function(settings, context, inputs)
+
+    run.__qualname__ = run.__name__ = f"{module}.{name}"
+    return Task(name, run, upstream)
+
+
+def _definitions() -> dict[str, tuple[Task, ...]]:
     return {
         "etl": (
-            Task("extract", etl.extract),
-            Task("validate", etl.validate, ("extract",)),
-            Task("load", etl.load, ("extract", "validate")),
-            Task("check", etl.check, ("load",)),
+            _deferred("etl", "extract"),
+            _deferred("etl", "validate", "extract"),
+            _deferred("etl", "load", "extract", "validate"),
+            _deferred("etl", "check", "load"),
         ),
         "training": (
-            Task("ensure_champion", training.ensure_champion),
-            Task("collect_closed", training.collect_closed, ("ensure_champion",)),
-            Task("update_or_retrain", training.update_or_retrain, ("collect_closed",)),
-            Task("score_open", training.score_open, ("update_or_retrain",)),
+            _deferred("training", "ensure_champion"),
+            _deferred("training", "collect_closed", "ensure_champion"),
+            _deferred("training", "update_or_retrain", "collect_closed"),
+            _deferred("training", "score_open", "update_or_retrain"),
         ),
-        "monitoring": (Task("snapshot", monitoring.snapshot),),
+        "monitoring": (_deferred("monitoring", "snapshot"),),
     }
 
 
