@@ -7,9 +7,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -132,7 +135,7 @@ def test_a_task_is_retried_and_a_run_fails_after_its_retries(
     monkeypatch.setenv("OKR_PIPELINES__MONITORING__RETRIES", "2")
     monkeypatch.setenv("OKR_PIPELINES__MONITORING__RETRY_DELAY_SECONDS", "0.01")
     flaky = (pipelines.Task("flaky", _flaky(failures)),)
-    monkeypatch.setattr(pipelines, "_tasks", lambda name: flaky)
+    monkeypatch.setattr(pipelines, "_definitions", lambda: {"monitoring": flaky})
 
     code, out, _ = _okr("run", "monitoring", "--as-of", "2026-03-01", "--json")
     run = json.loads(out)
@@ -154,7 +157,7 @@ def test_an_error_that_says_no_is_not_retried(
 ) -> None:
     monkeypatch.setenv("OKR_PIPELINES__MONITORING__RETRY_DELAY_SECONDS", "0.01")
     flaky = (pipelines.Task("flaky", _flaky(1, InputError)),)
-    monkeypatch.setattr(pipelines, "_tasks", lambda name: flaky)
+    monkeypatch.setattr(pipelines, "_definitions", lambda: {"monitoring": flaky})
     run = jobs.run_pipeline(load_settings(), "monitoring")
     assert run.status == "failed" and [t.attempt for t in run.tasks] == [1]
     assert run.error == "flaky failed (attempt 1): outage 1"
@@ -239,3 +242,27 @@ def test_the_scheduler_runs_etl_on_its_schedule_and_stops_on_sigterm(
     loads = [t.output["loaded"] for r in runs for t in r.tasks if t.task == "load" and t.output]
     assert sum(len(loaded) for loaded in loads) == 1  # the bundle, once
     assert "etl: next run at" in err
+
+
+def test_reading_the_pipelines_imports_no_task_module() -> None:
+    """Airflow parses its DAG files over and over: the definitions name their tasks' functions,
+    which are imported when a task first runs (the model stack alone takes seconds)."""
+    code = (
+        "import sys\n"
+        "from okr_pipeline.config import load_settings\n"
+        "from okr_pipeline.jobs.pipelines import PIPELINES, pipeline\n"
+        "for name in PIPELINES:\n"
+        "    pipeline(load_settings(), name)\n"
+        "print(sorted(sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.replace("'", '"'))
+    heavy = ("okr_pipeline.model", "okr_pipeline.warehouse", "sqlalchemy", "mlflow", "pandas")
+    assert not [m for m in loaded if m.startswith(heavy)]
+    assert "okr_pipeline.jobs.pipelines" in loaded and "okr_pipeline.jobs.etl" not in loaded
+
+    for name in pipelines.PIPELINES:
+        for task in pipelines.pipeline(load_settings(), name).tasks:
+            module, function = task.run.__name__.split(".")
+            assert module == name and function == task.name
+            assert callable(getattr(import_module(f"okr_pipeline.jobs.{module}"), function))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 from okr_pipeline.config import Schedule, Settings
@@ -47,29 +48,35 @@ class Pipeline:
     schedule: Schedule
 
 
-def _tasks(name: str) -> tuple[Task, ...]:
-    """The tasks of a pipeline; only its own modules load (training's load the model stack)."""
-    if name == "etl":
-        from okr_pipeline.jobs import etl
+def _deferred(module: str, name: str, *upstream: str) -> Task:
+    """The task `name`, the function of that name in `okr_pipeline.jobs.<module>`, imported when
+    the task first runs: reading the definitions costs no import of the model stack (Airflow
+    parses its DAG files over and over, and the ETL never needs it)."""
 
-        return (
-            Task("extract", etl.extract),
-            Task("validate", etl.validate, ("extract",)),
-            Task("load", etl.load, ("extract", "validate")),
-            Task("check", etl.check, ("load",)),
-        )
-    if name == "training":
-        from okr_pipeline.jobs import training
+    def run(settings: Settings, context: RunContext, inputs: Mapping[str, Output]) -> Output:
+        function: TaskFunction = getattr(import_module(f"okr_pipeline.jobs.{module}"), name)
+        return function(settings, context, inputs)
 
-        return (
-            Task("ensure_champion", training.ensure_champion),
-            Task("collect_closed", training.collect_closed, ("ensure_champion",)),
-            Task("update_or_retrain", training.update_or_retrain, ("collect_closed",)),
-            Task("score_open", training.score_open, ("update_or_retrain",)),
-        )
-    from okr_pipeline.jobs import monitoring
+    run.__qualname__ = run.__name__ = f"{module}.{name}"
+    return Task(name, run, upstream)
 
-    return (Task("snapshot", monitoring.snapshot),)
+
+def _definitions() -> dict[str, tuple[Task, ...]]:
+    return {
+        "etl": (
+            _deferred("etl", "extract"),
+            _deferred("etl", "validate", "extract"),
+            _deferred("etl", "load", "extract", "validate"),
+            _deferred("etl", "check", "load"),
+        ),
+        "training": (
+            _deferred("training", "ensure_champion"),
+            _deferred("training", "collect_closed", "ensure_champion"),
+            _deferred("training", "update_or_retrain", "collect_closed"),
+            _deferred("training", "score_open", "update_or_retrain"),
+        ),
+        "monitoring": (_deferred("monitoring", "snapshot"),),
+    }
 
 
 PIPELINES = ("etl", "training", "monitoring")
@@ -79,4 +86,4 @@ def pipeline(settings: Settings, name: str) -> Pipeline:
     """The pipeline `name` with its schedule and retries from the settings."""
     if name not in PIPELINES:
         raise InputError(f"no pipeline {name!r}: choose one of {', '.join(PIPELINES)}")
-    return Pipeline(name, _tasks(name), getattr(settings.pipelines, name))
+    return Pipeline(name, _definitions()[name], getattr(settings.pipelines, name))
