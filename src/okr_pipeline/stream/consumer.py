@@ -167,8 +167,6 @@ def consume(
     end: int | None = None  # a drain stops at the messages there were when it started
     try:
         while not stop.is_set():
-            if drain and end is None and consumer.ready():
-                end = summary.messages + sum(max(n, 0) for n in consumer.lag().values())
             bound = min(n for n in (max_events, end, math.inf) if n is not None)
             limit = stream.batch_size
             if bound < math.inf:
@@ -176,6 +174,9 @@ def consume(
                 if limit <= 0:
                     break
             messages = consumer.poll(limit, stream.poll_timeout_seconds)
+            if drain and end is None and consumer.ready():  # a Kafka member: once it joined
+                # what is not committed yet, including what this poll gave
+                end = summary.messages + sum(max(n, 0) for n in consumer.lag().values())
             if not messages:
                 if not consumer.ready():
                     idle_since = time.monotonic()  # joining the group is not being idle
