@@ -116,12 +116,16 @@ def run_pipeline(
 
 
 def _abandon_unfinished(engine: Engine, name: str) -> None:
-    """Runs of the pipeline still marked running, though none runs (this one holds its turn):
-    their process ended without finishing them."""
+    """Runs of the pipeline still marked running, though none runs here (this one holds its
+    turn): their process ended without finishing them. Airflow's runs are Airflow's to end."""
     with engine.begin() as conn:
         conn.execute(
             update(pipeline_runs)
-            .where(pipeline_runs.c.pipeline == name, pipeline_runs.c.status == "running")
+            .where(
+                pipeline_runs.c.pipeline == name,
+                pipeline_runs.c.status == "running",
+                pipeline_runs.c.trigger != "airflow",
+            )
             .values(status="failed", error="abandoned: its process ended before it finished")
         )
 
