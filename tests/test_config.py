@@ -98,3 +98,22 @@ def test_settings_are_immutable():
     settings = Settings()
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
         settings.data_dir = Path("elsewhere")  # type: ignore[misc]
+
+
+def test_the_webhook_secret_comes_only_from_the_environment(tmp_path, monkeypatch):
+    import json
+
+    import pytest
+
+    from okr_pipeline.config import load_settings
+    from okr_pipeline.errors import ConfigError
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"monitoring": {"alerts": {"webhook_secret": "s3cret"}}}))
+    monkeypatch.setenv("OKR_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="OKR_MONITORING__ALERTS__WEBHOOK_SECRET") as refused:
+        load_settings()
+    assert "s3cret" not in str(refused.value)
+    monkeypatch.delenv("OKR_CONFIG")
+    monkeypatch.setenv("OKR_MONITORING__ALERTS__WEBHOOK_SECRET", "s3cret")
+    assert load_settings().monitoring.alerts.webhook_secret.get_secret_value() == "s3cret"

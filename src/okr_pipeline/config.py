@@ -205,17 +205,58 @@ class Model(_Section):
         return fractions
 
 
-class Monitoring(_Section):
+class Quality(_Section):
+    """Data-quality thresholds: beyond them, an alert."""
+
+    min_completeness: float = Field(0.95, ge=0, le=1)  # share of rows with a required field
+    max_checkin_age_days: float = Field(21.0, gt=0)  # freshness, per department and overall
+    max_quarantine_share: float = Field(0.05, ge=0, le=1)  # of the rows read, per entity
+    max_dead_letter_share: float = Field(0.05, ge=0, le=1)  # of the events consumed
+    volume_tolerance: float = Field(0.5, gt=0)  # check-ins off the usual by more than this share
+
+
+class Drift(_Section):
+    """Drift per feature between the champion's training snapshots and the open key results."""
+
+    p_value: float = Field(0.01, gt=0, lt=1)  # a test below it: drifted (small samples)
+    large_sample: int = Field(2000, ge=10)  # from this many rows on, a distance, not a test
+    max_distance: float = Field(0.1, gt=0)  # Wasserstein (scaled) or Jensen-Shannon
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.2, gt=0)
-    max_quarantine_share: float = Field(0.05, ge=0, le=1)
-    min_auc: float = Field(0.75, ge=0, le=1)
+    max_drifted_share: float = Field(0.3, gt=0, le=1)  # of the features: the dataset alert
 
     @model_validator(mode="after")
-    def _ordered(self) -> Monitoring:
+    def _ordered(self) -> Drift:
         if self.psi_warn >= self.psi_alert:
             raise ValueError("psi_warn must be below psi_alert")
         return self
+
+
+class Performance(_Section):
+    min_auc: float = Field(0.75, ge=0, le=1)  # realized or estimated
+    max_brier: float = Field(0.25, gt=0, le=1)
+    interval: float = Field(0.9, gt=0, lt=1)  # the confidence of the estimates' intervals
+
+
+class Alerts(_Section):
+    window_hours: float = Field(24.0, ge=0)  # one alert per condition and subject within it
+    log: bool = True
+    table: bool = True
+    jsonl: str | None = None  # a JSON lines file, relative to data_dir; None: off
+    webhook_url: str | None = None  # None: off
+    # only from the environment (OKR_MONITORING__ALERTS__WEBHOOK_SECRET): signs each POST
+    webhook_secret: SecretStr | None = None
+    webhook_retries: int = Field(3, ge=0, le=20)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    topic: bool = True  # stream.topics.alerts
+    max_consumer_lag: int = Field(10000, ge=0)  # events not yet consumed
+
+
+class Monitoring(_Section):
+    quality: Quality = Quality()
+    drift: Drift = Drift()
+    performance: Performance = Performance()
+    alerts: Alerts = Alerts()
 
 
 class Api(_Section):
@@ -271,8 +312,14 @@ class RestSource(_Section):
         return paths
 
 
-# secrets that only the environment may hold: section -> keys
-_ENVIRONMENT_ONLY = {"stream": ("sasl_password",), "rest": ("email", "password", "api_key")}
+# secrets that only the environment may hold, by their path of keys
+_ENVIRONMENT_ONLY = (
+    ("stream", "sasl_password"),
+    ("rest", "email"),
+    ("rest", "password"),
+    ("rest", "api_key"),
+    ("monitoring", "alerts", "webhook_secret"),
+)
 
 
 class _JsonFileSource(PydanticBaseSettingsSource):
@@ -296,13 +343,16 @@ class _JsonFileSource(PydanticBaseSettingsSource):
             raise ConfigError(f"config file {self.path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {self.path} must hold a JSON object")
-        for section, keys in _ENVIRONMENT_ONLY.items():
-            for key in keys:
-                if isinstance(data.get(section), dict) and key in data[section]:
-                    raise ConfigError(
-                        f"config file {self.path}: {section}.{key} is a secret; set it only in "
-                        f"the environment (OKR_{section.upper()}__{key.upper()})"
-                    )
+        for keys in _ENVIRONMENT_ONLY:
+            *sections, key = keys
+            part: Any = data
+            for section in sections:
+                part = part.get(section) if isinstance(part, dict) else None
+            if isinstance(part, dict) and key in part:
+                raise ConfigError(
+                    f"config file {self.path}: {'.'.join(keys)} is a secret; set it only in "
+                    f"the environment (OKR_{'__'.join(keys).upper()})"
+                )
         return data
 
 

@@ -117,8 +117,8 @@ def test_valid_snapshot_fractions_are_kept(monkeypatch: pytest.MonkeyPatch):
     ("variable", "value", "key"),
     [
         ("OKR_MODEL__PARAMS__LEARNING_RATE", "nan", "model.params.learning_rate"),
-        ("OKR_MONITORING__PSI_ALERT", "inf", "monitoring.psi_alert"),
-        ("OKR_MONITORING__PSI_WARN", "0.5", "psi_warn must be below psi_alert"),
+        ("OKR_MONITORING__DRIFT__PSI_ALERT", "inf", "monitoring.drift.psi_alert"),
+        ("OKR_MONITORING__DRIFT__PSI_WARN", "0.5", "psi_warn must be below psi_alert"),
         ("OKR_STREAM__POLL_TIMEOUT_SECONDS", "nan", "stream.poll_timeout_seconds"),
         ("OKR_STREAM__PARK_TIMEOUT_SECONDS", "inf", "stream.park_timeout_seconds"),
         ("OKR_MODEL__ACHIEVEMENT_THRESHOLD", "nan", "model.achievement_threshold"),

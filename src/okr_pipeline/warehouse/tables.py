@@ -33,10 +33,13 @@ from okr_pipeline.contract import ENTITIES, EntitySpec
 
 __all__ = [
     "ENTITY_TABLES",
+    "alerts",
     "dead_letters",
     "ingest_runs",
     "metadata",
+    "monitor_runs",
     "parked_events",
+    "performance_estimates",
     "pipeline_runs",
     "predictions",
     "processed_events",
@@ -237,4 +240,52 @@ source_cursors = Table(
     Column("entity", String(32), primary_key=True),
     Column("updated_since", String(64), nullable=False),  # as the source wrote it
     Column("pulled_at", TIMESTAMP, nullable=False),
+)
+
+# --- monitoring: its runs (the document each printed), alerts, performance estimates ----------
+
+monitor_runs = Table(
+    "monitor_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("as_of", TIMESTAMP, nullable=False),
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("document", Text, nullable=False),  # JSON: quality, drift, performance, alerts
+    Column("report", Text),  # the HTML report's path
+    Index(None, "as_of"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of condition and subject
+    Column("condition", String(64), nullable=False),  # e.g. drift.dataset, pipeline.task_failed
+    Column("subject", String(255), nullable=False),  # what it is about: a feature, a pipeline
+    Column("severity", String(16), nullable=False),  # info | warning | critical
+    Column("message", Text, nullable=False),
+    Column("details", Text),  # JSON
+    Column("status", String(16), nullable=False),  # open | acknowledged | cleared
+    Column("first_raised_at", TIMESTAMP, nullable=False),
+    Column("last_raised_at", TIMESTAMP, nullable=False),
+    Column("last_notified_at", TIMESTAMP),  # channels are told again only after the window
+    Column("times_raised", Integer, nullable=False),
+    Column("acknowledged_at", TIMESTAMP),
+    Column("cleared_at", TIMESTAMP),
+    Index(None, "fingerprint"),
+    Index(None, "status"),
+)
+
+performance_estimates = Table(
+    "performance_estimates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("as_of", TIMESTAMP, nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("cohort", String(64), nullable=False),  # the open key results it is about
+    Column("key_results", Integer, nullable=False),
+    Column("estimated", Text, nullable=False),  # JSON: miss_rate, auc, brier with intervals
+    Column("realized", Text),  # JSON, once the cohort's outcomes are known
+    Column("realized_at", TIMESTAMP),
+    Index(None, "as_of"),
 )
