@@ -1,4 +1,6 @@
-"""What every layer shares: the as-of clock, redaction of secrets, pausing the garbage collector."""
+"""What every layer shares: the as-of clock, redaction of secrets, pausing the garbage collector;
+and self-contained HTML reports (`okr_pipeline.core.html_report`, imported where used: it loads
+matplotlib)."""
 
 from okr_pipeline.core.clock import (
     as_of_instant,

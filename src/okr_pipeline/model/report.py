@@ -1,18 +1,9 @@
-"""A one-file HTML evaluation report: the model against the baselines on validation snapshots.
-
-The file is self-contained (inline CSS, figures embedded as base64 PNG, no external reference) so
-that it can be attached to an MLflow run or mailed and still open anywhere, offline.
-
-Figures are drawn on `matplotlib.figure.Figure` with an explicit Agg canvas, never through pyplot:
-pyplot keeps global state (current figure, selected backend) that is neither thread-safe nor ours
-to change for the rest of the process.
-"""
+"""A one-file HTML evaluation report: the model against the baselines on validation snapshots
+(self-contained: see `core.html_report`)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,16 +11,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from okr_pipeline.core.html_report import DPI, figure_card, new_axes, png_uri, write_page
 from okr_pipeline.model.metrics import BUCKETS, best_scorers, compare, direction, score_metrics
 
 __all__ = ["DPI", "TOP_FEATURES", "write_report"]
 
-DPI = 110  # fixed so that reports look alike whatever the machine's matplotlib defaults
 TOP_FEATURES = 20
 CALIBRATION_BINS = 10
 # The first scorer (normally the model) gets the strong blue; baselines get muted colours.
@@ -67,57 +55,6 @@ _HOW_TO_READ = {
     ),
 }
 
-_CSS = """
-body { margin: 0; background: #f5f6f8; color: #1d2330;
-  font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1140px; margin: 0 auto; padding: 28px 24px 48px; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 0 0 12px; }
-h3 { font-size: 16px; margin: 0 0 8px; }
-.subtitle { color: #5a6272; margin: 0 0 20px; }
-.card { background: #fff; border: 1px solid #e1e4ea; border-radius: 8px; padding: 18px 20px;
-  margin-bottom: 20px; }
-.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
-  gap: 10px 24px; margin: 0; }
-.facts dt { color: #5a6272; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.facts dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { padding: 7px 12px; border-bottom: 1px solid #e9ebf0; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-thead th { background: #f0f2f6; font-weight: 600; }
-th.better, td.better { color: #5a6272; text-align: center; }
-td.best { background: #e3f4e8; color: #14632e; font-weight: 700; }
-td.na { color: #9aa1ad; }
-.note, figcaption { color: #5a6272; font-size: 13.5px; margin: 10px 0 0; }
-.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
-.grid .card { margin: 0; }
-.wide { grid-column: 1 / -1; }
-figure { margin: 0; }
-figure img { display: block; width: 100%; height: auto; }
-.wide img { max-width: 860px; margin: 0 auto; }
-@media (max-width: 880px) { .grid { grid-template-columns: 1fr; } }
-"""
-
-
-def _png(fig: Figure) -> str:
-    """The figure as a data URI; the figure is cleared afterwards to free its artists."""
-    try:
-        FigureCanvasAgg(fig)  # attaches an Agg canvas to this figure only
-        buffer = io.BytesIO()
-        # No "Software" chunk: keeps the bytes independent of the matplotlib version.
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    finally:
-        fig.clear()
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _new_axes(width: float, height: float) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    ax = fig.add_subplot()
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.grid(alpha=0.3)
-    return fig, ax
-
 
 def _roc_figure(
     y: np.ndarray,
@@ -125,7 +62,7 @@ def _roc_figure(
     metrics: Mapping[str, Mapping[str, float]],
     colors: dict[str, str],
 ) -> str:
-    fig, ax = _new_axes(5.4, 4.8)
+    fig, ax = new_axes(5.4, 4.8)
     ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1)
     for name, risk in scores.items():
         auc = metrics[name]["auc"]
@@ -138,13 +75,13 @@ def _roc_figure(
     ax.set_xlabel("False-positive rate (achieved KRs flagged)")
     ax.set_ylabel("True-positive rate (missed KRs flagged)")
     ax.legend(loc="lower right", frameon=False)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _calibration_figure(
     y: np.ndarray, scores: Mapping[str, np.ndarray], colors: dict[str, str]
 ) -> str:
-    fig, ax = _new_axes(5.4, 4.8)
+    fig, ax = new_axes(5.4, 4.8)
     ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1, label="perfect calibration")
     for name, risk in scores.items():
         # Equal-count bins (quantiles) rather than fixed-width ones: every point rests on as many
@@ -158,7 +95,7 @@ def _calibration_figure(
     ax.set_xlabel("Mean predicted risk in bin")
     ax.set_ylabel("Observed miss rate in bin")
     ax.legend(loc="upper left", frameon=False)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _bucket_label(low: float, high: float, name: str) -> str:
@@ -168,7 +105,7 @@ def _bucket_label(low: float, high: float, name: str) -> str:
 def _bucket_figure(
     metrics: Mapping[str, Mapping[str, float]], colors: dict[str, str], counts: dict[str, int]
 ) -> str:
-    fig, ax = _new_axes(8.6, 3.8)
+    fig, ax = new_axes(8.6, 3.8)
     x = np.arange(len(BUCKETS))
     width = 0.8 / len(metrics)
     for i, (name, m) in enumerate(metrics.items()):
@@ -185,17 +122,17 @@ def _bucket_figure(
     ax.grid(axis="x", visible=False)
     # Above the axes: inside them the legend would hide the bars it explains.
     fig.legend(loc="outside upper center", ncols=len(metrics), frameon=False)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _importance_figure(importance: pd.Series) -> str:
     gains = pd.to_numeric(importance, errors="coerce").dropna()
     top = gains.sort_values(ascending=False, kind="stable").head(TOP_FEATURES)
-    fig, ax = _new_axes(8.6, 1.2 + 0.3 * max(len(top), 3))
+    fig, ax = new_axes(8.6, 1.2 + 0.3 * max(len(top), 3))
     if top.empty:
         ax.text(0.5, 0.5, "no feature importances given", ha="center", va="center")
         ax.set_axis_off()
-        return _png(fig)
+        return png_uri(fig)
     top = top.iloc[::-1]  # barh draws bottom-up; the largest gain belongs on top
     bars = ax.barh([str(k) for k in top.index], top.to_numpy(), color=PALETTE[0], height=0.7)
     total = float(gains.clip(lower=0).sum())
@@ -204,7 +141,7 @@ def _importance_figure(importance: pd.Series) -> str:
     ax.set_xlabel("Gain (total over all splits)")
     ax.margins(x=0.1)
     ax.grid(axis="y", visible=False)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def _cell(metric: str, value: float) -> str:
@@ -248,13 +185,7 @@ def _metrics_table(rows: list[dict[str, Any]], scorers: list[str]) -> str:
 
 
 def _figure(title: str, uri: str, key: str, *, wide: bool = False) -> str:
-    cls = "card wide" if wide else "card"
-    return (
-        f'<section class="{cls}"><figure><h3>{html.escape(title)}</h3>'
-        f'<img alt="{html.escape(title)}" src="{uri}">'
-        f"<figcaption><strong>How to read:</strong> {html.escape(_HOW_TO_READ[key])}"
-        "</figcaption></figure></section>"
-    )
+    return figure_card(title, uri, _HOW_TO_READ[key], wide=wide)
 
 
 def write_report(
@@ -308,23 +239,12 @@ def write_report(
             wide=True,
         ),
     ]
-    document = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title><style>{_CSS}</style></head>
-<body><main>
-<h1>{esc(title)}</h1>
-<p class="subtitle">Risk that a key result will <em>not</em> be achieved (y = 1: missed),
-scored on validation snapshots: the model against the pace-rule baselines.</p>
+    body = f"""<p class="subtitle">Risk that a key result will <em>not</em> be achieved
+(y = 1: missed), scored on validation snapshots: the model against the pace-rule baselines.</p>
 {context_card}
 <section class="card"><h2>Metrics</h2>{_metrics_table(compare(metrics), names)}
 <p class="note">The best value of each row is highlighted. Brier score and log loss judge the
 probabilities themselves, AUC only their ranking; rows and miss rate describe the data and are the
 same for every scorer.</p></section>
-<div class="grid">{"".join(figures)}</div>
-</main></body></html>
-"""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(document, encoding="utf-8")
-    return path
+<div class="grid">{"".join(figures)}</div>"""
+    return write_page(path, title, body)
