@@ -213,6 +213,8 @@ class Quality(_Section):
     max_quarantine_share: float = Field(0.05, ge=0, le=1)  # of the rows read, per entity
     max_dead_letter_share: float = Field(0.05, ge=0, le=1)  # of the events consumed
     volume_tolerance: float = Field(0.5, gt=0)  # check-ins off the usual by more than this share
+    window_days: int = Field(7, ge=1, le=366)  # the recent window: validity, duplicates, volume
+    series_days: int = Field(28, ge=1, le=366)  # days of the quality-over-time series
 
 
 class Drift(_Section):
