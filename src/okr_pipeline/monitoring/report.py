@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from matplotlib.dates import date2num
+
 from okr_pipeline.core.html_report import figure_card, new_axes, png_uri, write_page
 
 __all__ = ["write_monitoring_report"]
@@ -90,7 +92,10 @@ def _performance_figure(history: Sequence[Mapping[str, Any]]) -> str | None:
     values = [auc["value"] for _, auc in estimated]
     low = [auc["value"] - auc["low"] for _, auc in estimated]
     high = [auc["high"] - auc["value"] for _, auc in estimated]
-    ax.errorbar(times, values, yerr=[low, high], fmt="o", color="#1f5fbf", label="estimated AUC")
+    ax.errorbar(
+        date2num(times), values, yerr=[low, high], fmt="o", color="#1f5fbf", label="estimated AUC"
+    )
+    ax.xaxis_date()
     realized = [
         (datetime.fromisoformat(h["as_of"]), h["realized"]["auc"])
         for h in history
@@ -111,12 +116,13 @@ def _alerts_figure(alerts: Sequence[Mapping[str, Any]]) -> str | None:
     fig, ax = new_axes(9.5, 0.35 * len(conditions) + 1.5)
     for alert in alerts:
         ax.scatter(
-            datetime.fromisoformat(alert["first_raised_at"]),
+            date2num(datetime.fromisoformat(alert["first_raised_at"])),
             conditions.index(alert["condition"]),
             color=SEVERITY_COLOURS.get(alert["severity"], "#6f6f6f"),
             s=30,
         )
     ax.set_yticks(range(len(conditions)), conditions)
+    ax.xaxis_date()
     fig.autofmt_xdate()
     return png_uri(fig)
 
