@@ -249,9 +249,19 @@ class Alerts(_Section):
     # only from the environment (OKR_MONITORING__ALERTS__WEBHOOK_SECRET): signs each POST
     webhook_secret: SecretStr | None = None
     webhook_retries: int = Field(3, ge=0, le=20)
+    webhook_backoff_seconds: float = Field(0.5, ge=0, le=60)  # urllib3's backoff_factor
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
     topic: bool = True  # stream.topics.alerts
     max_consumer_lag: int = Field(10000, ge=0)  # events not yet consumed
+    # quarantined rows or dead letters of the last 24 hours: a spike above this many times the
+    # median day of the 14 before, and at least spike_min_count
+    spike_factor: float = Field(3.0, ge=1)
+    spike_min_count: int = Field(20, ge=1)
+
+    @field_validator("jsonl")
+    @classmethod
+    def _inside_data_dir(cls, value: str | None) -> str | None:
+        return None if value is None else Paths._inside_data_dir(value)
 
 
 class Monitoring(_Section):

@@ -200,6 +200,26 @@ def test_lag_falls_to_zero_once_everything_is_committed(backend: Backend) -> Non
     consumer.close()
 
 
+def test_group_lag_is_read_without_joining_the_group(backend: Backend) -> None:
+    topic, group = backend.topic(), backend.group()
+    backend.log.produce(topic, keyed(30, keys=6))
+    backend.log.flush()
+    reader = backend.open_log()
+    before = reader.group_lag(group, [topic, "no-such-topic"])
+    assert set(before) == {(topic, p) for p in range(PARTITIONS)}
+    if backend.exact_lag:
+        assert sum(before.values()) == 30
+    consumer = backend.log.consumer(group, [topic])  # not refused: the reader never joined
+    got = drain(consumer, 30)
+    consumer.commit(got)
+    deadline = time.monotonic() + 5
+    while any((lag := reader.group_lag(group, [topic])).values()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # while the consumer still holds the group
+    assert set(lag) == set(before) and not any(lag.values())
+    assert reader.group_lag(group, []) == {}
+    consumer.close()
+
+
 def test_poll_times_out_with_nothing_and_returns_as_soon_as_there_is(backend: Backend) -> None:
     topic = backend.topic()
     consumer = backend.log.consumer(backend.group(), [topic])

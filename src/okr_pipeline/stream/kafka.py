@@ -242,6 +242,16 @@ class KafkaEventLog:
             ) from None
         return bool(description.members)
 
+    def group_lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """The group's lag as its consumers see it, from a client of the group that never
+        subscribes: it does not join, so the group's members keep their partitions."""
+        config = self._base | {"group.id": group, "enable.auto.commit": False}
+        reader = KafkaConsumer(config, list(topics), timeout_s=self.timeout_s, join=False)
+        try:
+            return reader.lag()
+        finally:
+            reader.close()
+
     def close(self) -> None:
         """Flush what is still queued; the clients are released with this object."""
         try:
@@ -312,13 +322,17 @@ class KafkaEventLog:
 class KafkaConsumer:
     """A consumer-group member with manual, synchronous commits."""
 
-    def __init__(self, config: dict[str, Any], topics: list[str], *, timeout_s: float) -> None:
+    def __init__(
+        self, config: dict[str, Any], topics: list[str], *, timeout_s: float, join: bool = True
+    ) -> None:
+        """`join` false: never subscribes, so it only reads (offsets, watermarks, lag)."""
         self.topics = topics
         self.timeout_s = timeout_s
         self._servers = config["bootstrap.servers"]
         self._errors = _ErrorTrap()
         self._consumer = Consumer(config | {"error_cb": self._errors})
-        self._consumer.subscribe(topics)
+        if join:
+            self._consumer.subscribe(topics)
         self._committed: dict[tuple[str, int], int] = {}
 
     def ready(self) -> bool:

@@ -63,4 +63,8 @@ class EventLog(Protocol):
     def group_busy(self, group: str) -> bool:
         """Whether a consumer of `group` is running now (a drain then leaves the topic to it)."""
 
+    def group_lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """Messages the group has not committed yet, per (topic, partition) of the `topics` that
+        exist, read without joining the group (so a running consumer keeps its partitions)."""
+
     def close(self) -> None: ...

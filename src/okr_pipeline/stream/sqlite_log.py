@@ -241,6 +241,21 @@ class SqliteEventLog:
     def group_busy(self, group: str) -> bool:
         return _group_held(self.path, group)
 
+    def group_lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+        """Head minus the group's committed offset, read from the tables: no group lock taken."""
+        names = list(dict.fromkeys(topics))
+        if not names:
+            return {}
+        marks = ",".join("?" * len(names))
+        with _sqlite_errors(self.path, "read the lag"):
+            rows = self._conn.execute(
+                "SELECT p.topic, p.part, p.head - coalesce(g.next_offset, 0) FROM partitions p "
+                "LEFT JOIN group_offsets g ON g.partition_id = p.id AND g.grp = ? "
+                f"WHERE p.topic IN ({marks})",
+                (group, *names),
+            ).fetchall()
+        return {(topic, part): max(0, lag) for topic, part, lag in rows}
+
     def close(self) -> None:
         self._conn.close()
 
