@@ -33,6 +33,11 @@ if TYPE_CHECKING:
         train_model,
         update_model,
     )
+    from okr_pipeline.jobs.monitor import (
+        acknowledge_alert,
+        alerts,
+        monitor,
+    )
     from okr_pipeline.jobs.pipelines import (
         PIPELINES,
         Output,
@@ -68,6 +73,9 @@ if TYPE_CHECKING:
     )
 
 _MODULE_OF = {
+    "acknowledge_alert": "monitor",
+    "alerts": "monitor",
+    "monitor": "monitor",
     "PIPELINES": "pipelines",
     "Output": "pipelines",
     "Pipeline": "pipelines",
@@ -121,6 +129,8 @@ __all__ = [
     "Task",
     "TaskFailedError",
     "TaskRun",
+    "acknowledge_alert",
+    "alerts",
     "consume_events",
     "drain_events",
     "evaluate_model",
@@ -129,6 +139,7 @@ __all__ = [
     "key_results",
     "list_runs",
     "model_versions",
+    "monitor",
     "no_progress",
     "pipeline",
     "predict_risks",

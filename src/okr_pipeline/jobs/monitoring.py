@@ -1,19 +1,20 @@
-"""The monitoring pipeline's tasks. For now one: a snapshot of the warehouse (rows, the open
-quarantine, the last ingest runs) and the latest pipeline runs that failed."""
+"""The monitoring pipeline's task: a monitoring run as of the pipeline run's as-of (see
+`jobs.monitor`); its output is the run's summary, the whole document being stored apart."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
 from okr_pipeline.config import Settings
-from okr_pipeline.jobs.data import status
 from okr_pipeline.jobs.pipelines import Output, RunContext
 
-__all__ = ["snapshot"]
+__all__ = ["monitor"]
 
 
-def snapshot(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    from okr_pipeline.jobs.runner import list_runs  # the runner runs this task
+def monitor(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
+    from okr_pipeline.jobs.monitor import monitor as monitoring_run  # loads the model stack
 
-    failed = [r.as_dict() for r in list_runs(settings, status="failed", limit=20)]
-    return {"warehouse": status(settings), "failed_runs": failed}
+    document = monitoring_run(settings, run.as_of)
+    raised = Counter(alert["severity"] for alert in document["alerts"])
+    return {"as_of": document["as_of"], "alerts": dict(raised), "report": document["report"]}

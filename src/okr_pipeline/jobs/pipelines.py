@@ -75,7 +75,7 @@ def _definitions() -> dict[str, tuple[Task, ...]]:
             _deferred("training", "update_or_retrain", "collect_closed"),
             _deferred("training", "score_open", "update_or_retrain"),
         ),
-        "monitoring": (_deferred("monitoring", "snapshot"),),
+        "monitoring": (_deferred("monitoring", "monitor"),),
     }
 
 

@@ -66,6 +66,7 @@ def _quality_figure(series: Sequence[Mapping[str, Any]]) -> str | None:
         return None
     days = [datetime.fromisoformat(day["end"]) for day in series]
     fig, ax = new_axes(9.5, 3.2)
+    plotted = False
     for key, label, colour in (
         ("quarantine_share", "quarantined / read", "#1f5fbf"),
         ("dead_letter_share", "dead-lettered / events", "#e08a1e"),
@@ -73,6 +74,10 @@ def _quality_figure(series: Sequence[Mapping[str, Any]]) -> str | None:
         points = [(d, day[key]) for d, day in zip(days, series) if day.get(key) is not None]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, label=label, color=colour)
+            plotted = True
+    if not plotted:  # days without any row read or event consumed
+        fig.clear()
+        return None
     ax.set_ylabel("share")
     ax.legend(frameon=False)
     fig.autofmt_xdate()

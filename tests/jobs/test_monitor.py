@@ -1,0 +1,63 @@
+"""`okr monitor` and `okr alerts`: the document stored with its time and a report beside it;
+a failing pipeline task raises one alert, which can be acknowledged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from okr_pipeline import jobs
+from okr_pipeline.cli import main
+from okr_pipeline.config import Settings
+from okr_pipeline.jobs import pipelines
+from okr_pipeline.warehouse import monitor_runs, open_warehouse
+
+
+def _okr(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout + result.stderr
+
+
+def _broken(settings: Settings, run: pipelines.RunContext, inputs: Mapping[str, object]) -> dict:
+    raise RuntimeError("the disk is full")
+
+
+def test_monitor_stores_its_document_and_report(settings: Settings) -> None:
+    code, out = _okr("monitor", "--as-of", "2026-03-01", "--json")
+    document = json.loads(out)
+    assert code == 0
+    assert set(document) >= {"as_of", "quality", "performance", "signals", "alerts", "report"}
+    assert set(document["performance"]) >= {"realized", "estimated"}
+    assert document["as_of"] == "2026-03-01T23:59:59.999999"
+    assert Path(document["report"]).is_file()
+    with open_warehouse(settings).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(monitor_runs)).scalar_one() == 1
+
+
+def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OKR_PIPELINES__ETL__RETRIES", "0")
+    broken = {"etl": (pipelines.Task("load", _broken),)}
+    monkeypatch.setattr(pipelines, "_definitions", lambda: broken)
+    assert jobs.run_pipeline(settings, "etl").status == "failed"
+    first = jobs.monitor(settings)
+    failed = [a for a in first["alerts"] if a["condition"] == "pipeline.task_failed"]
+    assert len(failed) == 1 and failed[0]["subject"] == "etl.load"
+    assert "the disk is full" in failed[0]["message"]
+    jobs.monitor(settings)  # the same failure, checked again: still one alert
+    code, out = _okr("alerts", "--open", "--json")
+    listed = [a for a in json.loads(out) if a["condition"] == "pipeline.task_failed"]
+    assert code == 0 and [a["id"] for a in listed] == [failed[0]["id"]]
+
+    code, out = _okr("alerts", "ack", str(failed[0]["id"]), "--json")
+    assert code == 0 and json.loads(out)["status"] == "acknowledged"
+    code, out = _okr("alerts", "ack", "999")
+    assert code == 1 and "no alert 999" in out
