@@ -390,14 +390,14 @@ def drift(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]
     result["current"] |= {"as_of": as_of.isoformat()}
 
     # the champion's risks on the reference against the risks it served at D
-    model = registry.load(champion.version)  # this version, though the alias may move meanwhile
-    reference_risk = pd.Series(model.predict_proba(reference)[:, 1])
     if stored.empty:
         result["prediction"] = {
             "skipped": f"no stored predictions of version {champion.version} for the key "
             f"results open at {as_of.isoformat()}"
         }
         return result
+    model = registry.load(champion.version)  # this version, though the alias may move meanwhile
+    reference_risk = pd.Series(model.predict_proba(reference)[:, 1])
     prediction = compare_column(reference_risk, stored["risk"], settings)
     prediction["rows"] = {"reference": len(reference_risk), "current": len(stored)}
     # how fresh the served risks are: the latest at or before D may be days old
