@@ -1,7 +1,7 @@
 """The risk model: training snapshots, pace baselines, the LightGBM risk model, evaluation,
 the MLflow registry with its promotion gate, and predictions with reasons and lineage."""
 
-from okr_pipeline.model.evaluate import Evaluation, evaluate_champion
+from okr_pipeline.model.evaluate import Evaluation, evaluate_champion, time_split
 from okr_pipeline.model.predict import predict
 from okr_pipeline.model.registry import (
     CHAMPION,
@@ -21,6 +21,7 @@ __all__ = [
     "evaluate_champion",
     "open_registry",
     "predict",
+    "time_split",
     "train",
     "update",
 ]

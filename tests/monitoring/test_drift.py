@@ -1,0 +1,241 @@
+"""Drift: the comparison raises the dataset problem on injected drift and stays quiet on the same
+distribution (statistically: 20 seeded repeats), single features, missing shares, the large-sample
+distances; and end to end against a trained champion and its stored predictions.
+
+The statistical tests compare feature frames built directly from generated bundles: one row per
+closed key result at the middle of its period. The same distribution is two random halves of
+one bundle's key results; the injected drift is the same bundle with two check-ins in three
+removed before ingesting (the current half's key results read from that warehouse).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.features import (
+    FEATURES,
+    closed_before,
+    features_at,
+    load_history,
+    snapshot_instant,
+)
+from okr_pipeline.jobs import ingest_path, predict_risks, train_model
+from okr_pipeline.monitoring.drift import compare, compare_column, drift
+from okr_pipeline.sources.synthetic import generate_bundle
+from okr_pipeline.warehouse import close_warehouses, open_warehouse
+
+AS_OF = date(2026, 7, 1)
+REPEATS = 20
+
+
+def _thin_checkins(bundle: Path, files: list[str]) -> None:
+    """Keep one check-in in three (CSV or JSON lines, as the generator wrote them)."""
+    for name in files:
+        path = bundle / name
+        if name.endswith(".csv"):
+            with path.open(newline="", encoding="utf-8") as handle:
+                header, *rows = list(csv.reader(handle))
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                csv.writer(handle).writerows([header, *rows[::3]])
+        else:
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            path.write_text("".join(lines[::3]), encoding="utf-8")
+
+
+def _mid_period_features(settings: Settings, bundle: Path) -> pd.DataFrame:
+    ingest_path(settings, bundle)
+    with open_warehouse(settings).connect() as conn:
+        history = load_history(conn, settings.model.achievement_threshold)
+    closed = sorted(closed_before(history, datetime(2026, 7, 1)))
+    frame = features_at(history, [(kr, snapshot_instant(history, kr, 0.5)) for kr in closed])
+    return frame.reset_index(level="as_of", drop=True)  # one row per key result
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+    """Mid-period features of one generated bundle, and of it with check-ins thinned."""
+    root = tmp_path_factory.mktemp("drift-frames")
+    original, thinned = root / "original", root / "thinned"
+    manifest = generate_bundle(original, seed=7, scale=0.6, as_of=AS_OF)
+    shutil.copytree(original, thinned)
+    _thin_checkins(thinned, manifest["files"]["check_ins"])
+    built = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OKR_DATA_DIR", str(root / "data"))
+        for name, bundle in (("original", original), ("thinned", thinned)):
+            patch.setenv("OKR_WAREHOUSE__URL", f"sqlite:///{root / f'{name}.db'}")
+            built[name] = _mid_period_features(load_settings(), bundle)
+            close_warehouses()
+    return built
+
+
+def _halves(frame: pd.DataFrame, seed: int) -> tuple[pd.Index, pd.Index]:
+    order = np.random.default_rng(seed).permutation(frame.index)
+    return pd.Index(order[: len(order) // 2]), pd.Index(order[len(order) // 2 :])
+
+
+def _conditions(result: dict) -> set[str]:
+    return {p["condition"] for p in result["problems"]}
+
+
+def test_the_same_distribution_raises_no_dataset_problem(frames: dict, settings: Settings):
+    original = frames["original"]
+    raised = 0
+    for seed in range(REPEATS):
+        reference, current = _halves(original, seed)
+        result = compare(original.loc[reference], original.loc[current], settings)
+        raised += "drift.dataset" in _conditions(result)
+    assert raised <= 1, f"{raised} of {REPEATS} repeats raised the dataset problem"
+
+
+def test_thinned_checkins_raise_the_dataset_problem(frames: dict, settings: Settings):
+    original, thinned = frames["original"], frames["thinned"]
+    raised = 0
+    for seed in range(REPEATS):
+        reference, current = _halves(original, seed)
+        result = compare(original.loc[reference], thinned.loc[current], settings)
+        raised += "drift.dataset" in _conditions(result)
+    assert raised >= REPEATS - 1, f"only {raised} of {REPEATS} repeats raised it"
+    drifted = {n for n, f in result["features"].items() if f["drifted"]}
+    assert {"checkin_count", "checkins_per_week", "days_since_checkin"} <= drifted
+    dataset = next(p for p in result["problems"] if p["condition"] == "drift.dataset")
+    assert dataset["severity"] == "critical" and dataset["subject"] == "features"
+    assert dataset["value"] == result["drifted_share"] > dataset["threshold"]
+
+
+def test_one_shifted_feature_or_category_is_a_feature_problem_only(
+    frames: dict, settings: Settings
+):
+    original = frames["original"]
+    reference, current = _halves(original, 0)
+    shifted = original.loc[current].copy()
+    shifted["progress"] *= 0.6
+    kinds = sorted(shifted["metric_type"].dropna().unique())
+    shifted["metric_type"] = shifted["metric_type"].map(dict(zip(kinds, kinds[1:] + kinds[:1])))
+    result = compare(original.loc[reference], shifted, settings)
+    drifted = {n for n, f in result["features"].items() if f["drifted"]}
+    assert {"progress", "metric_type"} <= drifted and len(drifted) <= 4
+    assert "drift.dataset" not in _conditions(result)
+    progress = result["features"]["progress"]
+    assert progress["test"] == "ks" and progress["p_value"] < settings.monitoring.drift.p_value
+    assert result["features"]["metric_type"]["test"] == "chi2"
+    problems = {p["subject"]: p for p in result["problems"] if p["condition"] == "drift.feature"}
+    assert problems["progress"]["severity"] in {"warning", "critical"}
+    assert problems["progress"]["threshold"] == settings.monitoring.drift.p_value
+    json.dumps(result, allow_nan=False)  # JSON-ready: no NaN, no numpy types
+
+
+def test_a_feature_that_becomes_mostly_missing_has_drifted(settings: Settings):
+    rng = np.random.default_rng(1)
+    reference = pd.Series(rng.normal(size=400))
+    current = pd.Series(rng.normal(size=200))
+    current[current.index % 5 != 0] = np.nan  # 80% missing, the values present unchanged
+    result = compare_column(reference, current, settings)
+    assert result["drifted"] and result["missing_drifted"] and not result["values_drifted"]
+    assert result["missing_share"] == {"reference": 0.0, "current": 0.8}
+
+
+def test_rare_categories_are_merged_and_fisher_decides_two_columns(settings: Settings):
+    reference = pd.Series(["a"] * 60 + ["b"] * 3 + ["c"] * 1)
+    same = pd.Series(["a"] * 30 + ["b"] * 2)
+    swapped = pd.Series(["c"] * 20 + ["a"] * 2)
+    quiet = compare_column(reference, same, settings, categorical=True)
+    assert quiet["test"] == "fisher" and not quiet["drifted"]
+    loud = compare_column(reference, swapped, settings, categorical=True)
+    assert loud["drifted"] and loud["psi"] > settings.monitoring.drift.psi_alert
+
+
+def test_large_samples_use_scaled_distances(frames: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OKR_MONITORING__DRIFT__LARGE_SAMPLE", "100")
+    settings = load_settings()
+    original, thinned = frames["original"], frames["thinned"]
+    reference, current = _halves(original, 3)
+    same = compare(original.loc[reference], original.loc[current], settings)
+    assert same["features"]["progress"]["test"] == "wasserstein"
+    assert same["features"]["department"]["test"] == "jensen_shannon"
+    assert all(f["p_value"] is None for f in same["features"].values())
+    assert "drift.dataset" not in _conditions(same)
+    moved = compare(original.loc[reference], thinned.loc[current], settings)
+    assert "drift.dataset" in _conditions(moved)
+    assert moved["features"]["checkin_count"]["distance"] > settings.monitoring.drift.max_distance
+
+
+# End to end: a champion trained on a generated bundle, its predictions stored at D
+
+
+TRAINED_AS_OF = datetime(2026, 5, 16)
+D = datetime(2026, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data directory: a generated bundle ingested, a champion trained, predictions at D."""
+    root = tmp_path_factory.mktemp("drift-model")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OKR_DATA_DIR", str(root / "data"))
+        settings = load_settings()
+        generate_bundle(root / "bundle", seed=4, scale=0.6, as_of=AS_OF)
+        ingest_path(settings, root / "bundle")
+        train_model(settings, TRAINED_AS_OF)
+        predict_risks(settings, D)
+        close_warehouses()
+    return root / "data"
+
+
+def test_drift_against_the_champion(trained: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_DATA_DIR", str(trained))
+    settings = load_settings()
+    result = drift(settings, open_warehouse(settings), D)
+    json.dumps(result, allow_nan=False)
+    assert result["reference"]["model_version"] == "1"
+    assert result["reference"]["as_of"] == TRAINED_AS_OF.isoformat()
+    assert result["reference"]["rows"] >= settings.model.min_training_key_results
+    assert result["current"] == {"rows": result["current"]["rows"], "as_of": D.isoformat()}
+    assert result["current"]["rows"] > 50
+    assert list(result["features"]) == FEATURES
+    assert result["features"]["elapsed"]["test"] == "matched"
+    assert all(
+        {"kind", "test", "statistic", "p_value", "distance", "psi", "drifted", "missing_share"}
+        <= set(f)
+        for f in result["features"].values()
+    )
+    prediction = result["prediction"]
+    assert prediction["test"] == "ks" and 0 <= prediction["p_value"] <= 1
+    assert prediction["rows"]["current"] == result["current"]["rows"]  # one stored risk each
+    assert prediction["predicted_as_of"] == {"oldest": D.isoformat(), "newest": D.isoformat()}
+    later = drift(settings, open_warehouse(settings), datetime(2026, 6, 10))
+    assert later["prediction"]["predicted_as_of"]["newest"] == D.isoformat()  # the latest before
+    assert 0 <= result["drifted_share"] <= 1
+    for problem in result["problems"]:
+        assert set(problem) == {
+            "condition",
+            "subject",
+            "severity",
+            "message",
+            "value",
+            "threshold",
+        }
+        assert problem["condition"] in {"drift.feature", "drift.dataset", "drift.prediction"}
+        assert problem["severity"] in {"info", "warning", "critical"}
+
+
+def test_drift_without_stored_predictions_says_so(trained: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_DATA_DIR", str(trained))
+    settings = load_settings()
+    # predictions are read at or before D: before the ones stored at D there are none
+    result = drift(settings, open_warehouse(settings), datetime(2026, 5, 25))
+    assert "no stored predictions" in result["prediction"]["skipped"]
+    assert result["features"]
+
+
+def test_drift_without_a_champion_is_skipped(settings: Settings):
+    assert drift(settings, open_warehouse(settings), D) == {"skipped": "no champion model"}
