@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from okr_pipeline import jobs
 from okr_pipeline.cli import main
-from okr_pipeline.config import Settings
+from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.jobs import pipelines
 from okr_pipeline.warehouse import monitor_runs, open_warehouse
 
@@ -33,7 +33,8 @@ def test_monitor_stores_its_document_and_report(settings: Settings) -> None:
     code, out = _okr("monitor", "--as-of", "2026-03-01", "--json")
     document = json.loads(out)
     assert code == 0
-    assert set(document) >= {"as_of", "quality", "performance", "signals", "alerts", "report"}
+    assert set(document) >= {"as_of", "quality", "drift", "performance", "alerts", "report"}
+    assert document["drift"] == {"skipped": "no champion model"}
     assert set(document["performance"]) >= {"realized", "estimated"}
     assert document["as_of"] == "2026-03-01T23:59:59.999999"
     assert Path(document["report"]).is_file()
@@ -42,9 +43,10 @@ def test_monitor_stores_its_document_and_report(settings: Settings) -> None:
 
 
 def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OKR_PIPELINES__ETL__RETRIES", "0")
+    settings = load_settings()
     broken = {"etl": (pipelines.Task("load", _broken),)}
     monkeypatch.setattr(pipelines, "_definitions", lambda: broken)
     assert jobs.run_pipeline(settings, "etl").status == "failed"

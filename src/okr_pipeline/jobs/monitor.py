@@ -21,6 +21,7 @@ from okr_pipeline.monitoring.alerts import (
     list_alerts,
     raise_alerts,
 )
+from okr_pipeline.monitoring.drift import drift as drift_of
 from okr_pipeline.monitoring.performance import performance
 from okr_pipeline.monitoring.quality import quality
 from okr_pipeline.monitoring.report import write_monitoring_report
@@ -46,6 +47,7 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
             select(monitor_runs.c.created_at).order_by(monitor_runs.c.created_at.desc()).limit(1)
         ).scalar()
         quality_found = quality(settings, conn, moment)
+    drift_found = drift_of(settings, engine, moment)
     performance_found = performance(settings, engine, moment, record=True)
     signals = {
         "pipelines": pipeline_problems(settings, engine, since),
@@ -54,6 +56,7 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
     }
     checks: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = [
         (("quality.",), quality_found["problems"]),
+        *([] if "skipped" in drift_found else [(("drift.",), drift_found["problems"])]),
         (("performance.",), performance_found["problems"]),
         *((CHECKED[name], found) for name, found in signals.items()),
     ]
@@ -63,6 +66,7 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
     document: dict[str, Any] = {
         "as_of": moment.isoformat(),
         "quality": quality_found,
+        "drift": drift_found,
         "performance": performance_found,
         "signals": signals,
         "alerts": [alert.as_dict() for alert in raised],
