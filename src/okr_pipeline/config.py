@@ -243,7 +243,6 @@ class Performance(_Section):
 class Alerts(_Section):
     window_hours: float = Field(24.0, ge=0)  # one alert per condition and subject within it
     log: bool = True
-    table: bool = True
     jsonl: str | None = None  # a JSON lines file, relative to data_dir; None: off
     webhook_url: str | None = None  # None: off
     # only from the environment (OKR_MONITORING__ALERTS__WEBHOOK_SECRET): signs each POST
