@@ -149,23 +149,10 @@ class KafkaEventLog:
             new, request_timeout=self.timeout_s, operation_timeout=self.timeout_s
         )
         for topic, future in futures.items():
-            try:
-                future.result(timeout=self.timeout_s + 1)
-            except KafkaException as exc:
-                error = _kafka_error(exc)
-                if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    continue  # another process created it first
-                raise self._admin_errors.error(
-                    self._servers,
-                    f"cannot create Kafka topic {topic!r} on {self._servers}: "
-                    f"{error.str() if error else exc}",
-                ) from None
-            except concurrent.futures.TimeoutError:
-                raise self._admin_errors.error(
-                    self._servers,
-                    f"creating Kafka topic {topic!r} on {self._servers} did not finish within "
-                    f"{self.timeout_s:g} s",
-                ) from None
+            # TOPIC_ALREADY_EXISTS: another process created it first
+            self._admin_answer(
+                future, f"create Kafka topic {topic!r}", KafkaError.TOPIC_ALREADY_EXISTS
+            )
 
     def produce(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
         """Queue the messages (keyed, so one key keeps one partition); `flush` confirms them."""
@@ -223,24 +210,29 @@ class KafkaEventLog:
         future = self._admin_client().describe_consumer_groups(
             [group], request_timeout=self.timeout_s
         )[group]
+        description = self._admin_answer(
+            future, f"describe consumer group {group!r}", KafkaError.GROUP_ID_NOT_FOUND
+        )
+        return description is not None and bool(description.members)
+
+    def _admin_answer(self, future: Any, action: str, absent: int) -> Any:
+        """The result of an admin request; None for the error code `absent` (the answer that
+        says there is nothing to do); other errors and time-outs as clear errors."""
         try:
-            description = future.result(timeout=self.timeout_s + 1)
+            return future.result(timeout=self.timeout_s + 1)
         except KafkaException as exc:
             error = _kafka_error(exc)
-            if error is not None and error.code() == KafkaError.GROUP_ID_NOT_FOUND:
-                return False
+            if error is not None and error.code() == absent:
+                return None
             raise self._admin_errors.error(
                 self._servers,
-                f"cannot describe consumer group {group!r} on {self._servers}: "
-                f"{error.str() if error else exc}",
+                f"cannot {action} on {self._servers}: {error.str() if error else exc}",
             ) from None
         except concurrent.futures.TimeoutError:
             raise self._admin_errors.error(
                 self._servers,
-                f"describing consumer group {group!r} on {self._servers} did not finish within "
-                f"{self.timeout_s:g} s",
+                f"could not {action} on {self._servers} within {self.timeout_s:g} s",
             ) from None
-        return bool(description.members)
 
     def group_lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
         """The group's lag as its consumers see it, from a client of the group that never
