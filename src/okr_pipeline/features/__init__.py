@@ -3,6 +3,7 @@
 from okr_pipeline.features.history import (
     History,
     closed_before,
+    elapsed_share,
     load_history,
     open_at,
     snapshot_instant,
@@ -16,6 +17,7 @@ __all__ = [
     "History",
     "KeyResultState",
     "closed_before",
+    "elapsed_share",
     "features_at",
     "key_result_states",
     "load_history",

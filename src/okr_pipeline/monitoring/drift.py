@@ -67,6 +67,7 @@ from okr_pipeline.features import (
     snapshot_instant,
 )
 from okr_pipeline.model import CHAMPION, open_registry, time_split
+from okr_pipeline.monitoring.problems import problem
 from okr_pipeline.warehouse import chunks, predictions
 
 __all__ = ["compare", "compare_column", "drift", "reference_features"]
@@ -219,15 +220,10 @@ def _problem(
     if not result["drifted"]:
         if psi < drift.psi_warn:
             return None
-        return {
-            "condition": condition,
-            "subject": subject,
-            "severity": "info",
-            "message": f"{subject}: PSI {psi:.3f} >= {drift.psi_warn}, though its test did not "
-            "find drift",
-            "value": psi,
-            "threshold": drift.psi_warn,
-        }
+        message = (
+            f"{subject}: PSI {psi:.3f} >= {drift.psi_warn}, though its test did not find drift"
+        )
+        return problem(condition, subject, "info", message, psi, drift.psi_warn)
     severity: Severity = "critical" if psi >= drift.psi_alert else "warning"
     if result["values_drifted"] and result["p_value"] is not None:
         value, threshold = result["p_value"], drift.p_value
@@ -239,14 +235,8 @@ def _problem(
         shares = result["missing_share"]
         value, threshold = shares["current"], shares["reference"]
         why = f"missing share {value:.1%} against {threshold:.1%} in the reference"
-    return {
-        "condition": condition,
-        "subject": subject,
-        "severity": severity,
-        "message": f"{subject} drifted: {why} (PSI {psi:.3f})",
-        "value": value,
-        "threshold": threshold,
-    }
+    message = f"{subject} drifted: {why} (PSI {psi:.3f})"
+    return problem(condition, subject, severity, message, value, threshold)
 
 
 def _matched(
@@ -295,17 +285,11 @@ def compare(
     ]
     limit = settings.monitoring.drift.max_drifted_share
     if share > limit:
-        problems.append(
-            {
-                "condition": "drift.dataset",
-                "subject": "features",
-                "severity": "critical",
-                "message": f"{len(drifted)} of {len(features)} features drifted "
-                f"({share:.0%} > {limit:.0%}): {', '.join(drifted)}",
-                "value": share,
-                "threshold": limit,
-            }
+        message = (
+            f"{len(drifted)} of {len(features)} features drifted "
+            f"({share:.0%} > {limit:.0%}): {', '.join(drifted)}"
         )
+        problems.append(problem("drift.dataset", "features", "critical", message, share, limit))
     return {
         "reference": {"rows": len(reference)},
         "current": {"rows": len(current)},

@@ -34,8 +34,9 @@ from sqlalchemy import Connection, Engine, select, update
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import days, now_utc
-from okr_pipeline.features import History, closed_before, load_history
+from okr_pipeline.features import History, closed_before, elapsed_share, load_history, open_at
 from okr_pipeline.model.metrics import BUCKETS, score_metrics
+from okr_pipeline.monitoring.problems import problem
 from okr_pipeline.warehouse import performance_estimates, predictions
 
 __all__ = [
@@ -212,8 +213,7 @@ def _stored_predictions(conn: Connection, as_of: datetime) -> list[StoredPredict
 
 def _elapsed(history: History, kr_id: str, moment: datetime) -> float:
     """The elapsed share of the key result's period at `moment` (as the features count it)."""
-    kr = history.key_results[kr_id]
-    return min(max((days(moment) - kr.begin) / max(kr.end - kr.begin, 1.0), 0.0), 1.0)
+    return elapsed_share(history.key_results[kr_id], days(moment))
 
 
 def _bucket(elapsed: float) -> str:
@@ -262,11 +262,10 @@ def estimate(
 ) -> Estimate:
     """Estimated performance on the key results open at `as_of` (not cancelled), from the latest
     stored prediction of each at or before `as_of`."""
-    now = days(as_of)
+    open_now = {k for k in open_at(history, as_of) if not history.key_results[k].cancelled}
     latest: dict[str, StoredPrediction] = {}
     for pred in stored:  # in time order: the last one wins
-        kr = history.key_results.get(pred.key_result_id)
-        if kr is not None and not kr.cancelled and kr.begin <= now <= kr.end:
+        if pred.key_result_id in open_now:
             latest[pred.key_result_id] = pred
     risks = {kr_id: pred.risk for kr_id, pred in sorted(latest.items())}
     ordered = sorted(latest.values(), key=lambda pred: pred.as_of)
@@ -417,14 +416,8 @@ def _problem(
     condition: str, subject: str, severity: str, value: float, threshold: float, where: str
 ) -> dict[str, Any]:
     kind = condition.split(".")[1]
-    return {
-        "condition": condition,
-        "subject": subject,
-        "severity": severity,
-        "message": f"{kind} {subject.upper()} {value:.3f} is {where} the limit {threshold}",
-        "value": value,
-        "threshold": threshold,
-    }
+    message = f"{kind} {subject.upper()} {value:.3f} is {where} the limit {threshold}"
+    return problem(condition, subject, severity, message, value, threshold)
 
 
 def performance(

@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from okr_pipeline.config import Settings
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, FieldSpec
+from okr_pipeline.monitoring.problems import problem
 from okr_pipeline.warehouse import (
     ENTITY_TABLES,
     dead_letters,
@@ -66,14 +67,7 @@ def quality(settings: Settings, conn: Connection, as_of: datetime) -> dict[str, 
 def _problem(
     kind: str, subject: str, severity: str, message: str, value: float | None, threshold: float
 ) -> dict[str, Any]:
-    return {
-        "condition": f"quality.{kind}",
-        "subject": subject,
-        "severity": severity,
-        "message": message,
-        "value": value,
-        "threshold": threshold,
-    }
+    return problem(f"quality.{kind}", subject, severity, message, value, threshold)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -19,6 +19,7 @@ from sqlalchemy.sql.functions import coalesce
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import OkrError
+from okr_pipeline.monitoring.problems import Problem, problem
 from okr_pipeline.stream import open_event_log
 from okr_pipeline.warehouse import dead_letters, pipeline_runs, quarantine, task_runs
 
@@ -39,8 +40,6 @@ CHECKED: Mapping[str, tuple[str, ...]] = {
     "consumer_lag": ("stream.consumer_lag", "stream.unavailable"),
     "spikes": ("ingest.quarantine_spike", "stream.dead_letter_spike"),
 }
-
-Problem = dict[str, Any]
 
 
 def pipeline_problems(settings: Settings, engine: Engine, since: datetime | None) -> list[Problem]:
@@ -77,16 +76,16 @@ def pipeline_problems(settings: Settings, engine: Engine, since: datetime | None
         still = latest.get(name) is not None and latest[name]["status"] == "failed"
         many = f"{len(runs)} runs of {name} failed" if len(runs) > 1 else f"{name} failed"
         problems.append(
-            {
-                "condition": "pipeline.task_failed",
-                "subject": f"{name}.{task}",
-                "severity": "critical" if still else "warning",
-                "message": f"{many} at {task} (run {last_run['run_id']}): {last_error}",
-                "value": len(runs),
-                "threshold": None,
-                "run_ids": [run["run_id"] for run, _ in runs],
-                "still_failing": still,
-            }
+            problem(
+                "pipeline.task_failed",
+                f"{name}.{task}",
+                "critical" if still else "warning",
+                f"{many} at {task} (run {last_run['run_id']}): {last_error}",
+                len(runs),
+                None,
+                run_ids=[run["run_id"] for run, _ in runs],
+                still_failing=still,
+            )
         )
     return problems
 
@@ -117,30 +116,23 @@ def consumer_lag_problems(settings: Settings) -> list[Problem]:
         finally:
             event_log.close()
     except OkrError as exc:
+        message = f"cannot read the lag of consumer group {group}: {exc}"
         return [
-            {
-                "condition": "stream.unavailable",
-                "subject": settings.stream.backend,
-                "severity": "critical",
-                "message": f"cannot read the lag of consumer group {group}: {exc}",
-                "value": None,
-                "threshold": None,
-            }
+            problem("stream.unavailable", settings.stream.backend, "critical", message, None, None)
         ]
     total = sum(lag.values())
     if total <= limit:
         return []
     return [
-        {
-            "condition": "stream.consumer_lag",
-            "subject": group,
-            "severity": "warning",
-            "message": f"consumer group {group} is {total} events behind on {topic} "
-            f"(more than {limit})",
-            "value": total,
-            "threshold": limit,
-            "partitions": {f"{t}[{p}]": n for (t, p), n in sorted(lag.items())},
-        }
+        problem(
+            "stream.consumer_lag",
+            group,
+            "warning",
+            f"consumer group {group} is {total} events behind on {topic} (more than {limit})",
+            total,
+            limit,
+            partitions={f"{t}[{p}]": n for (t, p), n in sorted(lag.items())},
+        )
     ]
 
 
@@ -178,13 +170,13 @@ def _spike(
     config = settings.monitoring.alerts
     if last <= config.spike_factor * usual or last < config.spike_min_count:
         return None
-    return {
-        "condition": condition,
-        "subject": subject,
-        "severity": "warning",
-        "message": f"{last} {subject.replace('_', ' ')} in the last 24 hours, against a "
-        f"median of {usual:g} a day over the {BASELINE_DAYS} days before",
-        "value": last,
-        "threshold": max(config.spike_factor * usual, config.spike_min_count),
-        "usual": usual,
-    }
+    return problem(
+        condition,
+        subject,
+        "warning",
+        f"{last} {subject.replace('_', ' ')} in the last 24 hours, against a median of "
+        f"{usual:g} a day over the {BASELINE_DAYS} days before",
+        last,
+        max(config.spike_factor * usual, config.spike_min_count),
+        usual=usual,
+    )
