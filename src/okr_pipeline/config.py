@@ -226,6 +226,9 @@ class Drift(_Section):
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.2, gt=0)
     max_drifted_share: float = Field(0.3, gt=0, le=1)  # of the features: the dataset alert
+    reference_periods: int = Field(4, ge=1, le=40)  # earlier periods the reference is taken from
+    # drift goes beyond this many times the largest distance of one earlier period to the others
+    period_margin: float = Field(1.5, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Drift:

@@ -37,18 +37,27 @@ AS_OF = date(2026, 7, 1)
 REPEATS = 20
 
 
-def _thin_checkins(bundle: Path, files: list[str]) -> None:
-    """Keep one check-in in three (CSV or JSON lines, as the generator wrote them)."""
+def _thin_checkins(bundle: Path, files: list[str], since: str = "") -> None:
+    """Keep one check-in in three of those on or after the day `since` (all by default; CSV
+    or JSON lines, as the generator wrote them)."""
+
+    def thinned(rows: list, days: list[str]) -> list:
+        late = [row for row, day in zip(rows, days, strict=True) if day >= since]
+        return [row for row, day in zip(rows, days, strict=True) if day < since] + late[::3]
+
     for name in files:
         path = bundle / name
         if name.endswith(".csv"):
             with path.open(newline="", encoding="utf-8") as handle:
                 header, *rows = list(csv.reader(handle))
+            days = [row[header.index("checked_in_at")][:10] for row in rows]
             with path.open("w", newline="", encoding="utf-8") as handle:
-                csv.writer(handle).writerows([header, *rows[::3]])
+                csv.writer(handle).writerows([header, *thinned(rows, days)])
         else:
             lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            path.write_text("".join(lines[::3]), encoding="utf-8")
+            days = [json.loads(line)["checked_in_at"][:10] for line in lines]
+            kept = thinned(lines, days)
+            path.write_text("".join(kept), encoding="utf-8")
 
 
 def _mid_period_features(settings: Settings, bundle: Path) -> pd.DataFrame:
@@ -176,19 +185,25 @@ TRAINED_AS_OF = datetime(2026, 5, 16)
 D = datetime(2026, 6, 1)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data directory: a generated bundle ingested, a champion trained, predictions at D."""
-    root = tmp_path_factory.mktemp("drift-model")
+def _trained(root: Path, thin_since: str | None = None) -> Path:
+    """A data directory: a generated bundle (its check-ins thinned from a day on, if given)
+    ingested, a champion trained, predictions at D."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OKR_DATA_DIR", str(root / "data"))
         settings = load_settings()
-        generate_bundle(root / "bundle", seed=4, scale=0.6, as_of=AS_OF)
+        manifest = generate_bundle(root / "bundle", seed=4, scale=0.6, as_of=AS_OF)
+        if thin_since is not None:
+            _thin_checkins(root / "bundle", manifest["files"]["check_ins"], thin_since)
         ingest_path(settings, root / "bundle")
         train_model(settings, TRAINED_AS_OF)
         predict_risks(settings, D)
         close_warehouses()
     return root / "data"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _trained(tmp_path_factory.mktemp("drift-model"))
 
 
 def test_drift_against_the_champion(trained: Path, monkeypatch: pytest.MonkeyPatch):
@@ -199,15 +214,21 @@ def test_drift_against_the_champion(trained: Path, monkeypatch: pytest.MonkeyPat
     assert result["reference"]["model_version"] == "1"
     assert result["reference"]["as_of"] == TRAINED_AS_OF.isoformat()
     assert result["reference"]["rows"] >= settings.model.min_training_key_results
-    assert result["current"] == {"rows": result["current"]["rows"], "as_of": D.isoformat()}
+    # the reference: the key results open at D's point of the quarters before the champion's
+    assert result["reference"]["moments"] == [  # D is 61 days into Q2 2026: so into each
+        "2025-06-01T00:00:00",
+        "2025-08-31T00:00:00",
+        "2025-12-01T00:00:00",
+        "2026-03-03T00:00:00",
+    ]  # the four latest (`reference_periods`); the champion's as-of, 2026-05-16, ends Q1 2026
+    assert result["current"]["period"] == {"start": "2026-04-01", "end": "2026-06-30"}
     assert result["current"]["rows"] > 50
     assert list(result["features"]) == FEATURES
-    assert result["features"]["elapsed"]["test"] == "matched"
-    assert all(
-        {"kind", "test", "statistic", "p_value", "distance", "psi", "drifted", "missing_share"}
-        <= set(f)
-        for f in result["features"].values()
-    )
+    for feature in result["features"].values():
+        assert {"kind", "test", "statistic", "p_value", "distance", "psi", "drifted"} <= set(
+            feature
+        )
+        assert set(feature["natural"]) == {"distance", "psi", "missing_gap"}
     prediction = result["prediction"]
     assert prediction["test"] == "ks" and 0 <= prediction["p_value"] <= 1
     assert prediction["rows"]["current"] == result["current"]["rows"]  # one stored risk each
@@ -239,3 +260,35 @@ def test_drift_without_stored_predictions_says_so(trained: Path, monkeypatch: py
 
 def test_drift_without_a_champion_is_skipped(settings: Settings):
     assert drift(settings, open_warehouse(settings), D) == {"skipped": "no champion model"}
+
+
+@pytest.mark.parametrize("day", ["2026-04-20", "2026-05-10", "2026-06-01", "2026-06-20"])
+def test_an_ordinary_quarter_raises_no_dataset_problem(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, day: str
+):
+    """Features that grow through a quarter, take one value per quarter or swing from quarter
+    to quarter drift by construction against a mix of points or a pool of rows: the reference at
+    the same point of earlier quarters and their natural variation keep them quiet."""
+    monkeypatch.setenv("OKR_DATA_DIR", str(trained))
+    settings = load_settings()
+    result = drift(settings, open_warehouse(settings), datetime.fromisoformat(day))
+    drifted = [name for name, f in result["features"].items() if f["drifted"]]
+    assert "drift.dataset" not in _conditions(result), drifted
+    assert len(drifted) <= 3, drifted
+
+
+def test_a_quarter_with_few_check_ins_raises_the_dataset_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The same bundle with two check-ins in three removed from the open quarter on."""
+    monkeypatch.setenv("OKR_DATA_DIR", str(_trained(tmp_path, thin_since="2026-04-01")))
+    settings = load_settings()
+    result = drift(settings, open_warehouse(settings), D)
+    assert "drift.dataset" in _conditions(result)
+    drifted = {n for n, f in result["features"].items() if f["drifted"]}
+    assert {"checkin_count", "checkins_per_week", "days_since_checkin"} <= drifted
+    checkins = result["features"]["checkins_per_week"]
+    assert (
+        checkins["distance"]
+        > settings.monitoring.drift.period_margin * (checkins["natural"]["distance"])
+    )

@@ -1,21 +1,20 @@
 """Drift as of D: the features of the key results open at D, and the champion's risks for them,
 compared with what the champion learnt from.
 
-The reference is the champion's training key results (the fit part of `time_split` as of the
-champion's as-of: what it learnt from; the validation part only scored it), each seen at the
-point of its period where an open key result stands at D. Not the training snapshots as they
-are: those spread over `model.snapshot_fractions`, while the key results open at D mostly share
-one quarter and so one elapsed share, and every feature that grows through a period (progress,
-check-ins, tasks, ...) would drift by construction every day. Each training key result gives one
-reference row (independent rows for the tests), at the elapsed share of an open key result taken
-in turn, so the reference has the current mix of elapsed shares; `elapsed` itself is then
-reported, not tested.
+The reference is the key results open at D's point of earlier periods: the periods of the
+current one's kind (`periods.same_point`) that ended before the champion's as-of, the latest
+`reference_periods` of them, with their features as of that point. Not the training snapshots
+as they are: those spread over `model.snapshot_fractions`, while the key results open at D
+mostly share one period and one point of it, so every feature that grows through a period
+(progress, check-ins, tasks, attainment records) would drift by construction every day. At the
+same point of earlier periods, the mix of long and short key results, of elapsed shares and of
+days left is the usual one too.
 
-What the matching leaves (and a dataset alert may reflect): the key results open late in a
-quarter are only the long ones (the short have closed), so `period_days` and `days_left` differ;
-the period-level features (`period_pace`, `department_period_pace`) take one value per quarter
-and department at D against many quarters in the reference; the attainment records grow with
-time.
+Rows of one period are not independent: a period-level feature (`period_pace`) takes one value
+per period, and a good or a bad quarter moves progress, pace and confidence together. So with
+two reference periods or more, a feature drifts only if its tests say so and its distance also
+goes beyond `period_margin` times the natural variation: the largest distance of one reference
+period to the others (the same for the gap in missing share, and for PSI's info).
 
 Per feature (numeric and categorical), on the values present:
 - numeric: two-sample Kolmogorov-Smirnov (p-value vs `p_value`) when both samples are below
@@ -26,7 +25,8 @@ Per feature (numeric and categorical), on the values present:
   `large_sample`, the rarest categories merged until every expected count is at least 5, and
   Fisher's exact test once two columns are left that still fall short; else the Jensen-Shannon
   distance (base 2) vs `max_distance`.
-The share of missing values is compared too (Fisher's exact test, or the absolute difference vs
+The distance (scaled Wasserstein or Jensen-Shannon) is reported at every sample size: it is
+what the natural variation is measured in. The share of missing values is compared too (Fisher's exact test, or the absolute difference vs
 `max_distance` for large samples): a feature that becomes mostly missing has drifted. PSI is
 reported for every feature: ten quantile bins of the reference (categories for categorical
 features), missing values as one more bin, shares floored at `PSI_EPSILON`.
@@ -44,7 +44,7 @@ few hundred rows). More than `max_drifted_share` of the features drifted is the 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,9 +64,9 @@ from okr_pipeline.features import (
     features_at,
     load_history,
     open_at,
-    snapshot_instant,
 )
-from okr_pipeline.model import CHAMPION, open_registry, time_split
+from okr_pipeline.model import CHAMPION, open_registry
+from okr_pipeline.monitoring.periods import objective_periods, same_point
 from okr_pipeline.monitoring.problems import problem
 from okr_pipeline.warehouse import chunks, predictions
 
@@ -76,7 +76,6 @@ PSI_BINS = 10
 PSI_EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
 KS_EXACT_PAIRS = 10_000  # KS's exact p-value up to this many pairs of rows, asymptotic beyond
 MIN_EXPECTED = 5.0  # the usual floor of chi-squared's expected counts
-MATCHED_ON = "elapsed"  # the reference is taken at the open key results' elapsed shares
 MISSING = "(missing)"
 OTHER = "(other)"
 Severity = str  # info | warning | critical
@@ -115,18 +114,22 @@ def _categorical_psi(reference: pd.Series, current: pd.Series) -> float:
     return _psi(filled_r.map(categories).to_numpy(), filled_c.map(categories).to_numpy())
 
 
+def _numeric_distance(reference: np.ndarray, current: np.ndarray) -> float:
+    """The Wasserstein distance over the reference's spread (see the module's docstring)."""
+    spread = float(stats.iqr(reference)) or float(np.std(reference)) or 1.0
+    return float(stats.wasserstein_distance(reference, current)) / spread
+
+
 def _numeric_test(
     reference: np.ndarray, current: np.ndarray, small: bool
-) -> tuple[str, float, float | None, float | None]:
-    """(test, statistic, p-value, scaled distance) of two samples of values present."""
+) -> tuple[str, float, float | None]:
+    """(test, statistic, p-value or None) of two samples of values present."""
     if small:
         # exact for small samples; scipy's exact computation gives up on hundreds of rows
         exact = len(reference) * len(current) <= KS_EXACT_PAIRS
         result = stats.ks_2samp(reference, current, method="exact" if exact else "asymp")
-        return "ks", float(result.statistic), float(result.pvalue), None
-    spread = float(stats.iqr(reference)) or float(np.std(reference)) or 1.0
-    distance = float(stats.wasserstein_distance(reference, current)) / spread
-    return "wasserstein", distance, None, distance
+        return "ks", float(result.statistic), float(result.pvalue)
+    return "wasserstein", _numeric_distance(reference, current), None
 
 
 def _merged_table(reference: pd.Series, current: pd.Series) -> np.ndarray:
@@ -144,21 +147,25 @@ def _merged_table(reference: pd.Series, current: pd.Series) -> np.ndarray:
     return table
 
 
+def _categorical_distance(reference: pd.Series, current: pd.Series) -> float:
+    """The Jensen-Shannon distance (base 2) of the two samples' category shares."""
+    categories = sorted(set(reference) | set(current))
+    p = reference.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
+    q = current.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
+    return float(jensenshannon(p, q, base=2))  # normalises the counts itself
+
+
 def _categorical_test(
     reference: pd.Series, current: pd.Series, small: bool
-) -> tuple[str, float, float | None, float | None]:
+) -> tuple[str, float, float | None]:
     if small:
         table = _merged_table(reference, current)
         if table.shape[1] == 2 and (stats.contingency.expected_freq(table) < MIN_EXPECTED).any():
             result = stats.fisher_exact(table)
-            return "fisher", float(result.statistic), float(result.pvalue), None
+            return "fisher", float(result.statistic), float(result.pvalue)
         chi2 = stats.chi2_contingency(table, correction=False)
-        return "chi2", float(chi2.statistic), float(chi2.pvalue), None
-    categories = sorted(set(reference) | set(current))
-    p = reference.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
-    q = current.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
-    distance = float(jensenshannon(p, q, base=2))  # normalises the counts itself
-    return "jensen_shannon", distance, None, distance
+        return "chi2", float(chi2.statistic), float(chi2.pvalue)
+    return "jensen_shannon", _categorical_distance(reference, current), None
 
 
 def _missing_drifted(reference: pd.Series, current: pd.Series, small: bool, drift: Drift) -> bool:
@@ -171,11 +178,11 @@ def _missing_drifted(reference: pd.Series, current: pd.Series, small: bool, drif
     return abs(c_missing / len(current) - r_missing / len(reference)) > drift.max_distance
 
 
-def compare_column(
-    reference: pd.Series, current: pd.Series, settings: Settings, *, categorical: bool = False
+def _measure(
+    reference: pd.Series, current: pd.Series, settings: Settings, categorical: bool
 ) -> dict[str, Any]:
-    """One feature (or the risk) compared: its test, statistic, p-value or distance, PSI, the
-    share of missing values on each side, and whether it drifted."""
+    """Two samples of one column compared: the test, statistic, p-value, distance and PSI, the
+    share of missing values on each side, and what the tests alone say."""
     drift = settings.monitoring.drift
     small = len(reference) < drift.large_sample and len(current) < drift.large_sample
     r_present, c_present = reference.dropna(), current.dropna()
@@ -185,14 +192,20 @@ def compare_column(
     if len(r_present) >= 2 and len(c_present) >= 2:
         if categorical:
             r_values, c_values = r_present.astype(str), c_present.astype(str)
-            test, statistic, p_value, distance = _categorical_test(r_values, c_values, small)
+            test, statistic, p_value = _categorical_test(r_values, c_values, small)
+            distance = _categorical_distance(r_values, c_values)
         else:
             r_array, c_array = r_present.to_numpy(float), c_present.to_numpy(float)
-            test, statistic, p_value, distance = _numeric_test(r_array, c_array, small)
-    values_drifted = (p_value is not None and p_value < drift.p_value) or (
-        distance is not None and distance > drift.max_distance
-    )
-    missing_drifted = _missing_drifted(reference, current, small, drift)
+            test, statistic, p_value = _numeric_test(r_array, c_array, small)
+            distance = _numeric_distance(r_array, c_array)
+    if p_value is not None:
+        values_drifted = p_value < drift.p_value
+    else:
+        values_drifted = distance is not None and distance > drift.max_distance
+    shares = {
+        "reference": _number(reference.isna().mean()) if len(reference) else None,
+        "current": _number(current.isna().mean()) if len(current) else None,
+    }
     psi = (_categorical_psi if categorical else _numeric_psi)(reference, current)
     return {
         "kind": "categorical" if categorical else "numeric",
@@ -201,14 +214,57 @@ def compare_column(
         "p_value": _number(p_value),
         "distance": _number(distance),
         "psi": _number(psi),
-        "drifted": bool(values_drifted or missing_drifted),
         "values_drifted": bool(values_drifted),
-        "missing_drifted": bool(missing_drifted),
-        "missing_share": {
-            "reference": _number(reference.isna().mean()) if len(reference) else None,
-            "current": _number(current.isna().mean()) if len(current) else None,
-        },
+        "missing_drifted": _missing_drifted(reference, current, small, drift),
+        "missing_share": shares,
     }
+
+
+def _missing_gap(result: dict[str, Any]) -> float:
+    shares = result["missing_share"]
+    if shares["reference"] is None or shares["current"] is None:
+        return 0.0
+    return abs(shares["current"] - shares["reference"])
+
+
+def _natural(
+    reference: pd.Series, periods: np.ndarray, settings: Settings, categorical: bool
+) -> dict[str, float]:
+    """How far one earlier period lies from the others at most: the distance, PSI and gap in
+    missing share of each reference period against the rest, the largest of each."""
+    apart = [
+        _measure(reference[periods != label], reference[periods == label], settings, categorical)
+        for label in np.unique(periods)
+    ]
+    return {
+        "distance": max(r["distance"] or 0.0 for r in apart),
+        "psi": max(r["psi"] or 0.0 for r in apart),
+        "missing_gap": max(_missing_gap(r) for r in apart),
+    }
+
+
+def compare_column(
+    reference: pd.Series,
+    current: pd.Series,
+    settings: Settings,
+    *,
+    categorical: bool = False,
+    periods: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """One feature (or the risk) compared: its test, statistic, p-value, distance, PSI, the
+    share of missing values on each side, and whether it drifted. With the reference's
+    `periods` (a label per row, two labels or more), drift must also go beyond the natural
+    variation between periods (see the module's docstring)."""
+    result = _measure(reference, current, settings, categorical)
+    result["natural"] = None
+    if periods is not None and len(np.unique(periods)) >= 2:
+        natural = _natural(reference, periods, settings, categorical)
+        margin = settings.monitoring.drift.period_margin
+        result["natural"] = natural
+        result["values_drifted"] &= (result["distance"] or 0.0) > margin * natural["distance"]
+        result["missing_drifted"] &= _missing_gap(result) > margin * natural["missing_gap"]
+    result["drifted"] = result["values_drifted"] or result["missing_drifted"]
+    return result
 
 
 def _problem(
@@ -217,11 +273,16 @@ def _problem(
     """The problem a compared column raises, if any (see the module's severity rules)."""
     drift = settings.monitoring.drift
     psi = result["psi"] or 0.0
+    natural = result["natural"]
+    beyond = "" if natural is None else " beyond the variation between earlier periods"
     if not result["drifted"]:
-        if psi < drift.psi_warn:
+        if psi < drift.psi_warn or (
+            natural is not None and psi <= drift.period_margin * natural["psi"]
+        ):
             return None
         message = (
-            f"{subject}: PSI {psi:.3f} >= {drift.psi_warn}, though its test did not find drift"
+            f"{subject}: PSI {psi:.3f} >= {drift.psi_warn}{beyond}, though its test did not "
+            "find drift"
         )
         return problem(condition, subject, "info", message, psi, drift.psi_warn)
     severity: Severity = "critical" if psi >= drift.psi_alert else "warning"
@@ -235,49 +296,34 @@ def _problem(
         shares = result["missing_share"]
         value, threshold = shares["current"], shares["reference"]
         why = f"missing share {value:.1%} against {threshold:.1%} in the reference"
+    if natural is not None and result["values_drifted"]:
+        why += f", distance {result['distance']:.3f} against {natural['distance']:.3f} at most"
+        why += " between earlier periods"
     message = f"{subject} drifted: {why} (PSI {psi:.3f})"
     return problem(condition, subject, severity, message, value, threshold)
-
-
-def _matched(
-    reference: pd.Series, current: pd.Series, settings: Settings, *, categorical: bool
-) -> dict[str, Any]:
-    """A feature the reference was built to match: reported, never tested (its values agree
-    only to the microsecond of the snapshot instants, which a test on tied values would see)."""
-    return {
-        "kind": "categorical" if categorical else "numeric",
-        "test": "matched",
-        "statistic": None,
-        "p_value": None,
-        "distance": None,
-        "psi": None,
-        "drifted": False,
-        "values_drifted": False,
-        "missing_drifted": False,
-        "missing_share": {
-            "reference": _number(reference.isna().mean()) if len(reference) else None,
-            "current": _number(current.isna().mean()) if len(current) else None,
-        },
-    }
 
 
 def compare(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     settings: Settings,
-    matched: Collection[str] = (),
+    periods: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Every feature of FEATURES compared between two feature frames, the share that drifted
-    (of the features not `matched`: those the reference was built to agree on), and the
-    problems: one per drifted (or high-PSI) feature, and the dataset's."""
+    """Every feature of FEATURES compared between two feature frames (with the reference rows'
+    `periods`, if known), the share that drifted, and the problems: one per drifted (or
+    high-PSI) feature, and the dataset's."""
     features = {
-        name: (_matched if name in matched else compare_column)(
-            reference[name], current[name], settings, categorical=name in CATEGORICAL
+        name: compare_column(
+            reference[name],
+            current[name],
+            settings,
+            categorical=name in CATEGORICAL,
+            periods=periods,
         )
         for name in FEATURES
     }
     drifted = [name for name, result in features.items() if result["drifted"]]
-    share = len(drifted) / (len(features) - len(set(matched) & set(features)))
+    share = len(drifted) / len(features)
     problems = [
         p
         for name, result in features.items()
@@ -300,17 +346,17 @@ def compare(
 
 
 def reference_features(
-    history: History, key_results: Sequence[str], elapsed: Sequence[float], seed: int
-) -> pd.DataFrame:
-    """The features of `key_results`, one row each, at the elapsed shares given in turn (in a
-    shuffled order of the key results, so that no share goes with one kind of key result)."""
-    order = np.random.default_rng(seed).permutation(sorted(key_results))
-    shares = sorted(elapsed)
-    pairs = [
-        (str(kr), snapshot_instant(history, str(kr), shares[i % len(shares)]))
-        for i, kr in enumerate(order)
-    ]
-    return features_at(history, pairs)
+    history: History, moments: Sequence[datetime]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The features of the key results open at each of `moments` (cancelled ones left out, as
+    at D), and the index of the moment of each row: its period."""
+    pairs, periods = [], []
+    for i, moment in enumerate(moments):
+        for kr in open_at(history, moment):
+            if not history.key_results[kr].cancelled:
+                pairs.append((kr, moment))
+                periods.append(i)
+    return features_at(history, pairs), np.array(periods, dtype=int)
 
 
 def _stored_risks(
@@ -359,19 +405,30 @@ def drift(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]
         history = load_history(conn, settings.model.achievement_threshold)
         open_ids = [k for k in open_at(history, as_of) if not history.key_results[k].cancelled]
         stored = _stored_risks(conn, open_ids, as_of, champion.version)
-    if not open_ids:
+        found = same_point(objective_periods(conn), as_of)
+    if not open_ids or found is None:
         return {"skipped": f"no key results open at {as_of.isoformat()}"}
+    # the periods the champion learnt from: ended before its as-of
+    learnt = [(p, m) for p, m in found.earlier if p[1] < trained_as_of.date()]
+    learnt = learnt[-settings.monitoring.drift.reference_periods :]
+    if not learnt:
+        start, end = (day.isoformat() for day in found.current)
+        return {
+            "skipped": f"no period like the current one ({start} to {end}) ended before the "
+            f"champion's as-of {trained_as_of.isoformat()}: nothing to compare with"
+        }
     current = features_at(history, [(k, as_of) for k in open_ids])
-    fit, _ = time_split(settings, history, trained_as_of)
-    reference = reference_features(
-        history,
-        list(np.unique(fit.groups)),
-        list(current["elapsed"]),
-        settings.model.random_seed,
-    )
-    result = compare(reference, current, settings, matched=[MATCHED_ON])
-    result["reference"] |= {"as_of": trained_as_of.isoformat(), "model_version": champion.version}
-    result["current"] |= {"as_of": as_of.isoformat()}
+    reference, periods = reference_features(history, [m for _, m in learnt])
+    result = compare(reference, current, settings, periods)
+    result["reference"] |= {
+        "as_of": trained_as_of.isoformat(),
+        "model_version": champion.version,
+        "moments": [m.isoformat() for _, m in learnt],
+    }
+    result["current"] |= {
+        "as_of": as_of.isoformat(),
+        "period": {"start": found.current[0].isoformat(), "end": found.current[1].isoformat()},
+    }
 
     # the champion's risks on the reference against the risks it served at D
     if stored.empty:
@@ -382,7 +439,7 @@ def drift(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]
         return result
     model = registry.load(champion.version)  # this version, though the alias may move meanwhile
     reference_risk = pd.Series(model.predict_proba(reference)[:, 1])
-    prediction = compare_column(reference_risk, stored["risk"], settings)
+    prediction = compare_column(reference_risk, stored["risk"], settings, periods=periods)
     prediction["rows"] = {"reference": len(reference_risk), "current": len(stored)}
     # how fresh the served risks are: the latest at or before D may be days old
     prediction["predicted_as_of"] = {

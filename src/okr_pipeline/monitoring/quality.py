@@ -20,13 +20,14 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from okr_pipeline.config import Settings
 from okr_pipeline.contract import ENTITIES, ENTITY_ORDER, FieldSpec
+from okr_pipeline.monitoring.periods import objective_periods, same_point
 from okr_pipeline.monitoring.problems import problem
 from okr_pipeline.warehouse import (
     ENTITY_TABLES,
@@ -39,8 +40,6 @@ from okr_pipeline.warehouse import (
 __all__ = ["NO_DEPARTMENT", "quality"]
 
 NO_DEPARTMENT = "(none)"  # the department of objectives that name none
-# an earlier period is the same kind of period as the current one if its length is this close
-_SAME_LENGTH = timedelta(days=7)
 Window = tuple[datetime, datetime]  # (start, end]: start excluded, end included
 
 
@@ -467,21 +466,6 @@ def _references(conn: Connection, problems: list[dict[str, Any]]) -> dict[str, A
 # --- volume -------------------------------------------------------------------------------------
 
 
-def _periods(conn: Connection) -> Counter[tuple[date, date]]:
-    """Objectives per (period_start, period_end)."""
-    objectives = ENTITY_TABLES["objectives"]
-    return Counter(
-        {
-            (start, end): n
-            for start, end, n in conn.execute(
-                select(objectives.c.period_start, objectives.c.period_end, func.count()).group_by(
-                    objectives.c.period_start, objectives.c.period_end
-                )
-            )
-        }
-    )
-
-
 def _volume(
     conn: Connection,
     as_of: datetime,
@@ -496,27 +480,18 @@ def _volume(
     checkins = ENTITY_TABLES["check_ins"].c.checked_in_at
     (count,) = _counts(conn, checkins, [window])
     section: dict[str, Any] = {"check_ins": count, "usual": None, "ratio": None, "earlier": []}
-    periods = _periods(conn)
-    day = as_of.date()
-    holding = [p for p in periods if p[0] <= day <= p[1]]
-    if not holding:
+    found = same_point(objective_periods(conn), as_of)
+    if found is None:
         return section
-    current = max(holding, key=lambda p: (periods[p], p))
-    offset = as_of - datetime.combine(current[0], datetime.min.time())
-    length = current[1] - current[0]
-    starts: dict[date, tuple[date, date]] = {}
-    for period in sorted(periods, key=lambda p: (periods[p], p)):  # the most common last: kept
-        if period[1] < current[0] and abs((period[1] - period[0]) - length) <= _SAME_LENGTH:
-            starts[period[0]] = period
     first = conn.execute(select(func.min(checkins))).scalar_one()
     earlier = []
-    for start in sorted(starts):
-        end = datetime.combine(start, datetime.min.time()) + offset
-        stretch = (end - (window[1] - window[0]), end)
+    for _, moment in found.earlier:
+        stretch = (moment - (window[1] - window[0]), moment)
         if first is not None and stretch[0] >= first:
             earlier.append(stretch)
     counts = _counts(conn, checkins, earlier)
-    section["period"] = {"start": current[0].isoformat(), "end": current[1].isoformat()}
+    start, end = found.current
+    section["period"] = {"start": start.isoformat(), "end": end.isoformat()}
     section["earlier"] = [
         {"start": s.isoformat(), "end": e.isoformat(), "check_ins": n}
         for (s, e), n in zip(earlier, counts, strict=True)
