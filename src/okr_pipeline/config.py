@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
@@ -274,8 +275,65 @@ class Monitoring(_Section):
 
 
 class Api(_Section):
+    """The REST API (`okr serve`)."""
+
     host: str = Field("127.0.0.1", pattern=r"\S")
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(5001, ge=1, le=65535)
+    workers: int = Field(2, ge=1, le=256)  # gunicorn worker processes
+    # larger request bodies are refused with 413 (bundles are uploaded whole)
+    max_body_bytes: int = Field(50 << 20, ge=1024, le=1 << 40)
+    # origins allowed to call the API from a browser (CORS); none: closed
+    cors_origins: list[str] = []
+    # failed authentications (401) allowed per client address before 429; flask-limiter notation
+    auth_failures_limit: str = "10 per minute"
+    # where the limiter counts: "memory://" (per worker process) or a shared store such as
+    # "redis://host:6379" for several workers or hosts
+    limiter_storage: str = "memory://"
+    page_size: int = Field(50, ge=1)  # items of a list page when `limit` is not given
+    page_size_max: int = Field(500, ge=1)  # a larger `limit` is capped to it
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            # an origin is scheme and host (and port), nothing else: a browser sends no path
+            if not re.fullmatch(r"https?://[^/?#\s*]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://dashboard.example.com"
+                )
+        return origins
+
+    @field_validator("auth_failures_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many  # flask-limiter's notation, read by its own parser
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                "must be a rate such as '10 per minute' or '5/second; 100/hour'"
+            ) from None
+        return value
+
+    @field_validator("limiter_storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SCHEMES:
+            raise ValueError(
+                f"must be a storage URI of flask-limiter ({', '.join(sorted(SCHEMES))}), "
+                "e.g. memory:// or redis://host:6379"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> Api:
+        if self.page_size > self.page_size_max:
+            raise ValueError("page_size must not exceed page_size_max")
+        return self
 
 
 # the contract's entities (section 1), in the order they are ingested; config sits below the
@@ -425,6 +483,7 @@ class Settings(BaseSettings):
         if self.rest.base_url:
             data["rest"]["base_url"] = redact_url(self.rest.base_url)
         data["rest"]["sign_in_url"] = redact_url(self.rest.sign_in_url)
+        data["api"]["limiter_storage"] = redact_url(self.api.limiter_storage)
         data["config_file"] = str(_config_path()) if _config_path() else None
         return data
 

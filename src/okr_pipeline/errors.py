@@ -1,6 +1,14 @@
 """Errors a user can cause; the CLI and API turn them into clear messages."""
 
-__all__ = ["ConfigError", "InputError", "NoChampionError", "OkrError", "SourceError"]
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "InputError",
+    "NoChampionError",
+    "NotFoundError",
+    "OkrError",
+    "SourceError",
+]
 
 
 class OkrError(Exception):
@@ -21,6 +29,14 @@ class InputError(OkrError):
     """A path or argument given by the user cannot be used."""
 
     retry = False
+
+
+class NotFoundError(InputError):
+    """What the user named does not exist (a key result, a token)."""
+
+
+class ConflictError(InputError):
+    """What the user asks contradicts what is stored (a name taken, a token already revoked)."""
 
 
 class SourceError(OkrError):

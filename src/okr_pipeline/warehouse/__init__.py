@@ -18,6 +18,8 @@ from okr_pipeline.warehouse.locks import pipeline_lock, writers_lock
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     alerts,
+    api_tokens,
+    audit_log,
     dead_letters,
     ingest_runs,
     metadata,
@@ -37,6 +39,8 @@ __all__ = [
     "LOOKUP_CHUNK",
     "Excluded",
     "alerts",
+    "api_tokens",
+    "audit_log",
     "bulk_page_cache",
     "chunks",
     "close_warehouses",

@@ -1,5 +1,6 @@
 """Warehouse tables: one per contract entity, plus the quarantine, the ingest runs, the stream
-consumer's bookkeeping, predictions, pipeline and task runs, and the REST source's cursors.
+consumer's bookkeeping, predictions, pipeline and task runs, the REST source's cursors, and the
+API's tokens and audit log.
 
 Entity columns mirror the contract field for field (docs/data-contract.md); timestamps are
 stored naive in UTC. Every entity row remembers the ingest run that last wrote it (lineage).
@@ -34,6 +35,8 @@ from okr_pipeline.contract import ENTITIES, EntitySpec
 __all__ = [
     "ENTITY_TABLES",
     "alerts",
+    "api_tokens",
+    "audit_log",
     "dead_letters",
     "ingest_runs",
     "metadata",
@@ -288,4 +291,36 @@ performance_estimates = Table(
     Column("realized", Text),  # JSON, once the cohort's outcomes are known
     Column("realized_at", TIMESTAMP),
     Index(None, "as_of"),
+)
+
+# --- the REST API: its bearer tokens and the audit log of writes and admin calls ---------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer | editor | admin
+    Column("token_hash", String(64), nullable=False),  # SHA-256 hex: the token itself is not kept
+    Column("created_at", TIMESTAMP, nullable=False),
+    Column("revoked_at", TIMESTAMP),
+    Column("last_used_at", TIMESTAMP),
+    UniqueConstraint("name"),
+    UniqueConstraint("token_hash"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TIMESTAMP, nullable=False),
+    Column("token_name", String(100)),  # None: no valid token was presented
+    Column("role", String(16)),
+    Column("remote_addr", String(64)),
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("operation_id", String(128), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # allowed | refused | failed
+    Index(None, "at"),
 )
