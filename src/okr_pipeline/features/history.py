@@ -13,10 +13,11 @@ import math
 import statistics
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Table, func, select
 
 from okr_pipeline.core import days, instant
 from okr_pipeline.warehouse import ENTITY_TABLES
@@ -123,9 +124,17 @@ def _none_to_nan(value: float) -> float:
     return math.nan if value is None else float(value)
 
 
-def load_history(conn: Connection, threshold: float) -> History:
-    """Read key results with their objectives, check-ins, milestones and tasks."""
+def load_history(
+    conn: Connection, threshold: float, key_result_ids: Collection[str] | None = None
+) -> History:
+    """Read key results with their objectives, check-ins, milestones and tasks; only those of
+    `key_result_ids` if given (a few: one key result's state needs no other; the outcome
+    records and cohorts then hold only them)."""
     krs_t, obj_t = ENTITY_TABLES["key_results"], ENTITY_TABLES["objectives"]
+    checkins = ENTITY_TABLES["check_ins"]
+    milestones = ENTITY_TABLES["milestones"]
+    tasks = ENTITY_TABLES["tasks"]
+    ids = None if key_result_ids is None else sorted(set(key_result_ids))
     krs: dict[str, KeyResultHistory] = {}
     siblings: dict[str, list[str]] = defaultdict(list)
     rows = conn.execute(
@@ -145,6 +154,7 @@ def load_history(conn: Connection, threshold: float) -> History:
             obj_t.c.status,
         )
         .join(obj_t, obj_t.c.objective_id == krs_t.c.objective_id)
+        .where(*_of(krs_t, ids))
         .order_by(krs_t.c.key_result_id)
     )
     for row in rows:
@@ -165,14 +175,15 @@ def load_history(conn: Connection, threshold: float) -> History:
         )
         siblings[row.objective_id].append(row.key_result_id)
 
-    checkins = ENTITY_TABLES["check_ins"]
     for kr_id, moment, value, confidence in conn.execute(
         select(
             checkins.c.key_result_id,
             checkins.c.checked_in_at,
             checkins.c.value,
             checkins.c.confidence,
-        ).order_by(checkins.c.key_result_id, checkins.c.checked_in_at, checkins.c.check_in_id)
+        )
+        .where(*_of(checkins, ids))
+        .order_by(checkins.c.key_result_id, checkins.c.checked_in_at, checkins.c.check_in_id)
     ):
         kr = krs.get(kr_id)
         if kr is not None:
@@ -180,30 +191,30 @@ def load_history(conn: Connection, threshold: float) -> History:
             kr.checkin_values.append(value)
             kr.checkin_confidence.append(_none_to_nan(confidence))
 
-    milestones = ENTITY_TABLES["milestones"]
     for kr_id, due, done, weight in conn.execute(
         select(
             milestones.c.key_result_id,
             milestones.c.due_date,
             milestones.c.completed_at,
             milestones.c.weight,
-        )
+        ).where(*_of(milestones, ids))
     ):
         if kr_id in krs:
             due_at = days(datetime.combine(due, time.max)) if due else math.inf
             krs[kr_id].milestones.append((due_at, days(done) if done else math.inf, weight))
 
-    tasks = ENTITY_TABLES["tasks"]
     for kr_id, planned, done, weight in conn.execute(
         select(
             tasks.c.key_result_id, tasks.c.planned_for, tasks.c.completed_at, tasks.c.weight
-        ).where(tasks.c.key_result_id.is_not(None))
+        ).where(tasks.c.key_result_id.is_not(None), *_of(tasks, ids))
     ):
         if kr_id in krs:
             planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
             krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
 
-    latest_checkin = conn.execute(select(func.max(checkins.c.checked_in_at))).scalar_one()
+    latest_checkin = conn.execute(
+        select(func.max(checkins.c.checked_in_at)).where(*_of(checkins, ids))
+    ).scalar_one()
     history = History(krs, dict(siblings), {}, {}, OutcomeRecord(), threshold)
     if latest_checkin is not None:
         history.data_until = math.floor(days(latest_checkin)) + 1  # that day's end: no overflow
@@ -212,6 +223,11 @@ def load_history(conn: Connection, threshold: float) -> History:
             history.cohorts.setdefault((kr.begin, department), []).append(kr)
     _index_outcomes(history)
     return history
+
+
+def _of(table: Table, ids: list[str] | None) -> list[ColumnElement[bool]]:
+    """The condition restricting `table` to the key results of `ids` (None: every row)."""
+    return [] if ids is None else [table.c.key_result_id.in_(ids)]
 
 
 def _index_outcomes(history: History) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -38,10 +39,15 @@ class KeyResultState:
 
 
 def key_result_states(
-    conn: Connection, as_of: datetime, threshold: float, state: str | None = None
+    conn: Connection,
+    as_of: datetime,
+    threshold: float,
+    state: str | None = None,
+    key_result_ids: Collection[str] | None = None,
 ) -> list[KeyResultState]:
-    """Every key result as of `as_of`; `state` filters open or closed ones."""
-    history = load_history(conn, threshold)
+    """Every key result as of `as_of` (those of `key_result_ids` only, if given: a few); `state`
+    filters open or closed ones."""
+    history = load_history(conn, threshold, key_result_ids)
     now = days(as_of)
     states = []
     for kr_id, kr in sorted(history.key_results.items()):
