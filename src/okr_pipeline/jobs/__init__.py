@@ -12,6 +12,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from okr_pipeline.jobs.audit import (
+        OUTCOMES,
+        AuditEntry,
+        audit_entries,
+        outcome_of,
+        record_audit,
+    )
     from okr_pipeline.jobs.data import (
         generate_demo,
         ingest_path,
@@ -19,6 +26,9 @@ if TYPE_CHECKING:
         quarantined_rows,
         retry_quarantined,
         status,
+    )
+    from okr_pipeline.jobs.health import (
+        readiness,
     )
     from okr_pipeline.jobs.main_job import (
         run_main_job,
@@ -37,6 +47,18 @@ if TYPE_CHECKING:
         acknowledge_alert,
         alerts,
         monitor,
+    )
+    from okr_pipeline.jobs.okrs import (
+        KEY_RESULT_SORTS,
+        OBJECTIVE_SORTS,
+        KeyResultFilters,
+        ObjectiveFilters,
+        key_result_record,
+        key_results_page,
+        objectives_page,
+    )
+    from okr_pipeline.jobs.pages import (
+        Page,
     )
     from okr_pipeline.jobs.pipelines import (
         PIPELINES,
@@ -71,8 +93,42 @@ if TYPE_CHECKING:
         produce_events,
         simulate_activity,
     )
+    from okr_pipeline.jobs.tokens import (
+        ROLES,
+        TOKEN_NAME,
+        NewToken,
+        TokenInfo,
+        authenticate,
+        create_token,
+        list_tokens,
+        revoke_token,
+        role_allows,
+    )
 
 _MODULE_OF = {
+    "OUTCOMES": "audit",
+    "AuditEntry": "audit",
+    "audit_entries": "audit",
+    "outcome_of": "audit",
+    "record_audit": "audit",
+    "readiness": "health",
+    "KEY_RESULT_SORTS": "okrs",
+    "OBJECTIVE_SORTS": "okrs",
+    "KeyResultFilters": "okrs",
+    "ObjectiveFilters": "okrs",
+    "key_result_record": "okrs",
+    "key_results_page": "okrs",
+    "objectives_page": "okrs",
+    "Page": "pages",
+    "ROLES": "tokens",
+    "TOKEN_NAME": "tokens",
+    "NewToken": "tokens",
+    "TokenInfo": "tokens",
+    "authenticate": "tokens",
+    "create_token": "tokens",
+    "list_tokens": "tokens",
+    "revoke_token": "tokens",
+    "role_allows": "tokens",
     "acknowledge_alert": "monitor",
     "alerts": "monitor",
     "monitor": "monitor",
@@ -116,12 +172,22 @@ _MODULE_OF = {
     "simulate_activity": "stream",
 }
 __all__ = [
+    "KEY_RESULT_SORTS",
+    "OBJECTIVE_SORTS",
+    "OUTCOMES",
     "PIPELINES",
+    "ROLES",
+    "TOKEN_NAME",
     "Advance",
+    "AuditEntry",
     "Consumed",
+    "KeyResultFilters",
     "ModelUpdate",
+    "NewToken",
     "Notify",
+    "ObjectiveFilters",
     "Output",
+    "Page",
     "Pipeline",
     "PipelineRun",
     "ProgressBar",
@@ -129,25 +195,38 @@ __all__ = [
     "Task",
     "TaskFailedError",
     "TaskRun",
+    "TokenInfo",
     "acknowledge_alert",
     "alerts",
+    "audit_entries",
+    "authenticate",
     "consume_events",
+    "create_token",
     "drain_events",
     "evaluate_model",
     "generate_demo",
     "ingest_path",
+    "key_result_record",
     "key_results",
+    "key_results_page",
     "list_runs",
+    "list_tokens",
     "model_versions",
     "monitor",
     "no_progress",
+    "objectives_page",
+    "outcome_of",
     "pipeline",
     "predict_risks",
     "produce_events",
     "promote_model",
     "quarantined_rows",
     "quiet",
+    "readiness",
+    "record_audit",
     "retry_quarantined",
+    "revoke_token",
+    "role_allows",
     "rollback_model",
     "run_main_job",
     "run_pipeline",
