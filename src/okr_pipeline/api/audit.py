@@ -1,0 +1,45 @@
+"""The audit log's writer: every write (POST, PUT, PATCH, DELETE) and every admin operation is
+recorded once answered, allowed or refused (401, 403 and 429 included): who (token and role),
+from where, what (method, path, operation), when, and how it ended. If the record cannot be
+written the call answers 500: an audited call never goes unrecorded in silence."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from okr_pipeline import jobs
+from okr_pipeline.api.context import caller, settings, state
+from okr_pipeline.core import now_utc
+
+__all__ = ["WRITES", "install"]
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _audited() -> bool:
+    if request.endpoint is None:  # no operation: a 404 or 405
+        return False
+    return request.method in WRITES or state().roles[request.endpoint] == "admin"
+
+
+def _record(response: Response) -> Response:
+    if _audited():
+        token = caller()
+        jobs.record_audit(
+            settings(),
+            jobs.AuditEntry(
+                at=now_utc(),
+                token_name=token.name if token else None,
+                role=token.role if token else None,
+                remote_addr=request.remote_addr,
+                method=request.method,
+                path=request.path,
+                operation_id=state().operation_ids[request.endpoint or ""],
+                status=response.status_code,
+            ),
+        )
+    return response
+
+
+def install(app: Flask) -> None:
+    app.after_request(_record)

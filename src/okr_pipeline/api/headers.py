@@ -1,0 +1,89 @@
+"""Security headers on every response, CORS when origins are configured, and the docs pages.
+
+The JSON API gets a Content-Security-Policy that allows nothing at all. The Swagger UI page
+(flask-openapi3-swagger, its scripts and styles served from the wheel) runs one inline script
+and one inline style block: its policy allows those by their SHA-256, taken from the page as
+the app renders it at start, and otherwise only this origin (the UI fetches the OpenAPI
+document and, with "Try it out", the API).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from flask import Flask, Response, redirect, request, url_for
+from flask_cors import CORS
+
+from okr_pipeline.config import Settings
+
+__all__ = ["DOCS_ENDPOINT", "DOCS_PATH", "INDEX_PAGE", "install"]
+
+DOCS_PATH = "/api/v1/docs"
+DOCS_ENDPOINT = "docs"
+SWAGGER_ENDPOINT = "swagger.swagger"
+# the list of documentation pages flask-openapi3 serves at /api/v1/: links only, no script
+INDEX_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>okr-pipeline API</title></head>
+<body><h1>okr-pipeline API</h1><ul>
+{% for ui in ui_templates %}<li><a href="{{ ui.name }}">{{ ui.display_name }}</a></li>{% endfor %}
+<li><a href="openapi.json">OpenAPI document</a></li></ul></body></html>
+"""
+NOTHING = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+_INLINE = re.compile(r"<(script|style)(\s[^>]*)?>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
+
+
+def _hashes(page: str, element: str) -> list[str]:
+    """The CSP hash sources of the inline `element`s (scripts without src) of `page`."""
+    found = []
+    for match in _INLINE.finditer(page):
+        name, attributes, content = match.group(1).lower(), match.group(2) or "", match.group(3)
+        if name == element and "src=" not in attributes.lower():
+            digest = base64.b64encode(hashlib.sha256(content.encode()).digest()).decode()
+            found.append(f"'sha256-{digest}'")
+    return found
+
+
+def _docs_policy(app: Flask) -> str:
+    with app.test_request_context("/api/v1/swagger"):
+        page = app.view_functions[SWAGGER_ENDPOINT]()
+    if not isinstance(page, str):
+        raise RuntimeError("flask-openapi3-swagger's page is not HTML text")
+    scripts = " ".join(["'self'", *_hashes(page, "script")])
+    styles = " ".join(["'self'", *_hashes(page, "style")])
+    return (
+        f"default-src 'none'; script-src {scripts}; style-src {styles}; "
+        "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def install(app: Flask, settings: Settings) -> None:
+    """The headers on every response; the docs page at DOCS_PATH; CORS for the configured
+    origins (none: no cross-origin browser call is allowed)."""
+    app.add_url_rule(DOCS_PATH, DOCS_ENDPOINT, lambda: redirect(url_for(SWAGGER_ENDPOINT)))
+    docs_policy = _docs_policy(app)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.update(HEADERS)
+        docs = request.endpoint == SWAGGER_ENDPOINT
+        response.headers["Content-Security-Policy"] = docs_policy if docs else NOTHING
+        if request.path.startswith("/api/") and response.mimetype == "application/json":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    if settings.api.cors_origins:
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": settings.api.cors_origins}},
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
