@@ -2,7 +2,7 @@
 
 Each module registers the commands of one area on the group defined in `app`."""
 
-from okr_pipeline.cli import data, model, monitoring, pipelines, stream, up  # noqa: F401
+from okr_pipeline.cli import api, data, model, monitoring, pipelines, stream, up  # noqa: F401
 from okr_pipeline.cli.app import main
 
 __all__ = ["main"]
