@@ -21,6 +21,9 @@ from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.warehouse import close_warehouses
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 
+# helpers that test files both import and load as plugins: rewritten for assertions up front
+pytest.register_assert_rewrite("broker", "webhook")
+
 # the conformance bundle of the data contract (docs/data-contract.md, section 6) and its report
 CONTRACT_EXAMPLES = Path(__file__).resolve().parent / "data" / "contract-examples"
 POSTGRES_URL = os.environ.get(

@@ -15,7 +15,11 @@ from okr_pipeline import jobs
 from okr_pipeline.cli import main
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.jobs import pipelines
+from okr_pipeline.stream import open_event_log
 from okr_pipeline.warehouse import monitor_runs, open_warehouse
+from webhook import Hook, signed, webhook_settings
+
+pytest_plugins = ["webhook"]
 
 
 def _okr(*args: str) -> tuple[int, str]:
@@ -63,3 +67,34 @@ def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(
     assert code == 0 and json.loads(out)["status"] == "acknowledged"
     code, out = _okr("alerts", "ack", "999")
     assert code == 1 and "no alert 999" in out
+
+
+def test_monitor_tells_every_channel(monkeypatch: pytest.MonkeyPatch, hook: type[Hook]) -> None:
+    """`okr monitor` end to end: a failed task's alert reaches the JSON lines file, the signed
+    webhook (after a 500) and the alerts topic, each once."""
+    monkeypatch.setenv("OKR_PIPELINES__ETL__RETRIES", "0")
+    monkeypatch.setenv("OKR_MONITORING__ALERTS__JSONL", "alerts.jsonl")
+    settings = webhook_settings(monkeypatch, hook.url)  # type: ignore[attr-defined]
+    broken = {"etl": (pipelines.Task("load", _broken),)}
+    monkeypatch.setattr(pipelines, "_definitions", lambda: broken)
+    jobs.run_pipeline(settings, "etl")
+    hook.answers.append(500)
+    code, out = _okr("monitor", "--json")
+    assert code == 0
+    alert = next(a for a in json.loads(out)["alerts"] if a["subject"] == "etl.load")
+    assert alert["notified"] == ["log", "jsonl", "webhook", "topic"]
+    code, out = _okr("monitor", "--json")  # the same failure within the window: told no one
+    assert code == 0 and [a["notified"] for a in json.loads(out)["alerts"]] == [[]]
+
+    lines = (settings.data_dir / "alerts.jsonl").read_text().splitlines()
+    told = [json.loads(line) for line in lines]
+    assert [a["id"] for a in told if a["subject"] == "etl.load"] == [alert["id"]]
+    posted = [(h, json.loads(b)) for h, b in hook.received]
+    assert [b["id"] for _, b in posted if b["subject"] == "etl.load"] == [alert["id"]] * 2
+    assert all(signed(h, b) for h, b in hook.received)
+    event_log = open_event_log(settings)
+    consumer = event_log.consumer("alert-readers", [settings.stream.topics.alerts])
+    on_topic = [json.loads(m.value) for m in consumer.poll(100, 1.0)]
+    consumer.close()
+    event_log.close()
+    assert [a["id"] for a in on_topic if a["subject"] == "etl.load"] == [alert["id"]]

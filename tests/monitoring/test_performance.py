@@ -235,6 +235,24 @@ def test_problems_name_the_metric_and_the_limit(
     json.dumps(found, allow_nan=False)
 
 
+def test_an_estimate_whose_interval_holds_the_limit_raises_nothing(
+    data_settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """Early in a period the risks are mild: the estimate may dip below the limit while its
+    interval still holds it, and that is no evidence the model got worse."""
+    engine = open_warehouse(data_settings)
+    auc = performance(data_settings, engine, ESTIMATED)["estimated"]["auc"]
+    monkeypatch.setenv(
+        "OKR_MONITORING__PERFORMANCE__MIN_AUC", str((auc["value"] + auc["high"]) / 2)
+    )
+    found = performance(load_settings(), engine, ESTIMATED)["problems"]
+    assert [p for p in found if p["condition"] == "performance.estimated"] == []
+    monkeypatch.setenv("OKR_MONITORING__PERFORMANCE__MIN_AUC", str(auc["high"] + 0.01))
+    [estimated] = performance(load_settings(), engine, ESTIMATED)["problems"]
+    assert estimated["severity"] == "warning" and "interval" in estimated["message"]
+    assert estimated["value"] == auc["value"]
+
+
 def test_too_few_key_results_are_not_recorded(warehouse: Engine):
     made = _estimate(datetime(2026, 5, 1), {f"kr-{i}": 0.5 for i in range(MIN_OUTCOMES - 1)})
     with warehouse.begin() as conn:

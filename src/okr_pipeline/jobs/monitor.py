@@ -77,7 +77,10 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
     drift = settings.monitoring.drift
     document["report"] = str(
         write_monitoring_report(
-            report, document, alerts=history, psi_levels=(drift.psi_warn, drift.psi_alert)
+            report,
+            document,
+            alerts=history,
+            levels=(drift.psi_warn, drift.psi_alert, drift.period_margin),
         )
     )
     with engine.begin() as conn:

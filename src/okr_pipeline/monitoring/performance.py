@@ -388,36 +388,35 @@ def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
 def _problems(
     settings: Settings, realized: dict[str, Any], estimated: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """AUC below `min_auc` or Brier above `max_brier`, realized (critical: the outcomes say so)
-    or estimated (a warning: the model's own risks say so)."""
+    """AUC below `min_auc` or Brier above `max_brier`: realized (critical: the outcomes say so),
+    or estimated with its whole interval past the limit (a warning: the model's own risks say
+    so; early in a period the risks are mild and the estimate alone would often dip below)."""
     limits = settings.monitoring.performance
-    values = (
-        ("performance.realized", "critical", realized["overall"]),
-        ("performance.estimated", "warning", {m: _value(estimated, m) for m in ("auc", "brier")}),
-    )
     problems = []
-    for condition, severity, metrics in values:
-        auc, brier = metrics["auc"], metrics["brier"]
-        if auc is not None and auc < limits.min_auc:
-            problems.append(_problem(condition, "auc", severity, auc, limits.min_auc, "below"))
-        if brier is not None and brier > limits.max_brier:
-            problems.append(
-                _problem(condition, "brier", severity, brier, limits.max_brier, "above")
-            )
+    overall = realized["overall"]
+    if overall["auc"] is not None and overall["auc"] < limits.min_auc:
+        problems.append(_problem("realized", "auc", overall["auc"], limits.min_auc, "below"))
+    if overall["brier"] is not None and overall["brier"] > limits.max_brier:
+        problems.append(_problem("realized", "brier", overall["brier"], limits.max_brier, "above"))
+    auc, brier = estimated.get("auc"), estimated.get("brier")
+    if auc is not None and auc["high"] < limits.min_auc:
+        problems.append(_problem("estimated", "auc", auc, limits.min_auc, "below"))
+    if brier is not None and brier["low"] > limits.max_brier:
+        problems.append(_problem("estimated", "brier", brier, limits.max_brier, "above"))
     return problems
 
 
-def _value(estimated: dict[str, Any], name: str) -> float | None:
-    metric = estimated.get(name)
-    return None if metric is None else metric["value"]
-
-
 def _problem(
-    condition: str, subject: str, severity: str, value: float, threshold: float, where: str
+    kind: str, subject: str, value: float | dict[str, float], threshold: float, where: str
 ) -> dict[str, Any]:
-    kind = condition.split(".")[1]
-    message = f"{kind} {subject.upper()} {value:.3f} is {where} the limit {threshold}"
-    return problem(condition, subject, severity, message, value, threshold)
+    """A metric past its limit: a realized value, or an estimate with its interval."""
+    if isinstance(value, dict):
+        figure = f"{value['value']:.3f} (interval {value['low']:.3f} to {value['high']:.3f})"
+        value, severity = value["value"], "warning"
+    else:
+        figure, severity = f"{value:.3f}", "critical"
+    message = f"{kind} {subject.upper()} {figure} is {where} the limit {threshold}"
+    return problem(f"performance.{kind}", subject, severity, message, value, threshold)
 
 
 def performance(

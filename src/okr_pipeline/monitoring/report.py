@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from matplotlib.dates import date2num
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 
 from okr_pipeline.core.html_report import figure_card, new_axes, png_uri, write_page
 
@@ -22,9 +23,11 @@ TOP_FEATURES = 30
 
 _HOW_TO_READ = {
     "drift": (
-        "Each bar is a feature's population stability index (PSI) between the champion's training "
-        "snapshots and the key results open now; red bars are features whose test or distance "
-        "says they drifted. Dashed lines: the warning and alert levels of PSI."
+        "Each bar is how far a feature moved between the key results open at the same point of "
+        "the earlier quarters the champion learnt from and those open now, over how far one "
+        "earlier quarter lies from the others at most (PSI, with its warning and alert levels, "
+        "when there was only one earlier quarter). Red bars drifted: their test says so and they "
+        "moved past the dashed line. The figures of every feature are in the JSON document."
     ),
     "quality": (
         "Per day, the share of rows read that were quarantined (files and REST) and the share of "
@@ -42,22 +45,37 @@ _HOW_TO_READ = {
 }
 
 
-def _drift_figure(drift: Mapping[str, Any], warn: float, alert: float) -> str | None:
+def _dated(ax: Axes, times: Sequence[datetime]) -> None:
+    """A date x-axis spanning the times with a day's margin at least: matplotlib widens a single
+    date to years on each side."""
+    ax.xaxis_date()
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlim(date2num(min(times)) - 1, date2num(max(times)) + 1)
+
+
+def _drift_figure(drift: Mapping[str, Any], warn: float, alert: float, margin: float) -> str | None:
+    """Per feature, how far it moved against how far one earlier quarter lies from the others
+    (what decides drift), or its PSI where there was a single earlier quarter."""
     features = drift.get("features") or {}
-    rows = sorted(
-        ((name, f.get("psi"), bool(f.get("drifted"))) for name, f in features.items()),
-        key=lambda row: -(row[1] or 0.0),
-    )[:TOP_FEATURES]
+    ratios = {
+        name: (f["distance"] or 0.0) / f["natural"]["distance"]
+        for name, f in features.items()
+        if f.get("natural") and f["natural"]["distance"]
+    }
+    by_ratio = len(ratios) == len(features)
+    measure = ratios if by_ratio else {name: f.get("psi") or 0.0 for name, f in features.items()}
+    rows = sorted(measure.items(), key=lambda row: -row[1])[:TOP_FEATURES]
     if not rows:
         return None
     fig, ax = new_axes(9.5, 0.28 * len(rows) + 1.2)
-    names = [name for name, _, _ in rows][::-1]
-    values = [psi or 0.0 for _, psi, _ in rows][::-1]
-    colours = [DRIFTED if drifted else STEADY for _, _, drifted in rows][::-1]
-    ax.barh(names, values, color=colours)
-    for level in (warn, alert):
+    names = [name for name, _ in rows][::-1]
+    colours = [DRIFTED if features[name]["drifted"] else STEADY for name in names]
+    ax.barh(names, [value for _, value in rows][::-1], color=colours)
+    for level in (margin,) if by_ratio else (warn, alert):
         ax.axvline(level, color="#6f6f6f", linestyle="--", linewidth=1)
-    ax.set_xlabel("PSI")
+    ax.set_xlabel("distance / the largest between earlier quarters" if by_ratio else "PSI")
     return png_uri(fig)
 
 
@@ -100,7 +118,6 @@ def _performance_figure(history: Sequence[Mapping[str, Any]]) -> str | None:
     ax.errorbar(
         date2num(times), values, yerr=[low, high], fmt="o", color="#1f5fbf", label="estimated AUC"
     )
-    ax.xaxis_date()
     realized = [
         (datetime.fromisoformat(h["as_of"]), h["realized"]["auc"])
         for h in history
@@ -108,6 +125,7 @@ def _performance_figure(history: Sequence[Mapping[str, Any]]) -> str | None:
     ]
     if realized:
         ax.plot(*zip(*realized), "s", color="#2e9d5b", label="realized AUC")
+    _dated(ax, times + [when for when, _ in realized])
     ax.set_ylabel("AUC")
     ax.legend(frameon=False)
     fig.autofmt_xdate()
@@ -119,15 +137,16 @@ def _alerts_figure(alerts: Sequence[Mapping[str, Any]]) -> str | None:
         return None
     conditions = sorted({a["condition"] for a in alerts})
     fig, ax = new_axes(9.5, 0.35 * len(conditions) + 1.5)
-    for alert in alerts:
+    times = [datetime.fromisoformat(alert["first_raised_at"]) for alert in alerts]
+    for alert, when in zip(alerts, times, strict=True):
         ax.scatter(
-            date2num(datetime.fromisoformat(alert["first_raised_at"])),
+            date2num(when),
             conditions.index(alert["condition"]),
             color=SEVERITY_COLOURS.get(alert["severity"], "#6f6f6f"),
             s=30,
         )
     ax.set_yticks(range(len(conditions)), conditions)
-    ax.xaxis_date()
+    _dated(ax, times)
     fig.autofmt_xdate()
     return png_uri(fig)
 
@@ -137,14 +156,15 @@ def write_monitoring_report(
     document: Mapping[str, Any],
     *,
     alerts: Sequence[Mapping[str, Any]],
-    psi_levels: tuple[float, float],
+    levels: tuple[float, float, float],
 ) -> Path:
     """Write the report of the monitoring `document` (what `okr monitor` prints) to `path`, with
-    the alerts raised so far (`alerts`, each as `Alert.as_dict()` gives it)."""
+    the alerts raised so far (`alerts`, each as `Alert.as_dict()` gives it) and the drift
+    settings' `levels`: (psi_warn, psi_alert, period_margin)."""
     quality = document.get("quality") or {}
     performance = document.get("performance") or {}
     figures = [
-        ("Drift per feature", _drift_figure(document.get("drift") or {}, *psi_levels), "drift"),
+        ("Drift per feature", _drift_figure(document.get("drift") or {}, *levels), "drift"),
         (
             "Data quality over time",
             _quality_figure((quality.get("validity") or {}).get("series") or []),
