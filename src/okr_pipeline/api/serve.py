@@ -69,6 +69,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     options = {
         "bind": address,
+        "control_socket_disable": True,  # gunicornc's socket would sit in $HOME, one per user
         "workers": workers,
         "worker_class": "sync",
         "proc_name": "okr-api",
@@ -76,7 +77,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "child_exit": _child_exit,
         "when_ready": when_ready,
     }
+    server = os.getpid()
     try:
         _Server(settings, options).run()
     finally:
-        shutil.rmtree(folder)
+        # workers are forked inside run() and leave it through here too: the server cleans up
+        if os.getpid() == server:
+            shutil.rmtree(folder)
