@@ -47,7 +47,6 @@ class NewToken(Model):
     token: str
     name: str
     role: Role
-    created_at: Instant
 
 
 class TokenPath(Model):

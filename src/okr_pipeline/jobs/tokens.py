@@ -75,12 +75,7 @@ class NewToken:
     created_at: datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "name": self.name,
-            "role": self.role,
-            "created_at": self.created_at.isoformat(),
-        }
+        return {"token": self.token, "name": self.name, "role": self.role}
 
 
 def role_allows(role: str, required: str) -> bool:
