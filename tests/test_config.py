@@ -117,3 +117,41 @@ def test_the_webhook_secret_comes_only_from_the_environment(tmp_path, monkeypatc
     monkeypatch.delenv("OKR_CONFIG")
     monkeypatch.setenv("OKR_MONITORING__ALERTS__WEBHOOK_SECRET", "s3cret")
     assert load_settings().monitoring.alerts.webhook_secret.get_secret_value() == "s3cret"
+
+
+def test_api_settings_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch):
+    api = load_settings().api
+    assert (api.host, api.port, api.workers) == ("127.0.0.1", 5001, 2)
+    assert api.max_body_bytes == 50 * 1024 * 1024 and api.cors_origins == []
+    assert (api.page_size, api.page_size_max) == (50, 500)
+    monkeypatch.setenv("OKR_API__CORS_ORIGINS", '["https://dash.example.com:8443"]')
+    monkeypatch.setenv("OKR_API__AUTH_FAILURES_LIMIT", "5/second; 100/hour")
+    api = load_settings().api
+    assert api.cors_origins == ["https://dash.example.com:8443"]
+    assert api.auth_failures_limit == "5/second; 100/hour"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "key"),
+    [
+        ("OKR_API__AUTH_FAILURES_LIMIT", "ten a minute", "api.auth_failures_limit"),
+        ("OKR_API__LIMITER_STORAGE", "ftp://host", "api.limiter_storage"),
+        ("OKR_API__CORS_ORIGINS", '["https://dash.example.com/app"]', "api.cors_origins"),
+        ("OKR_API__CORS_ORIGINS", '["*"]', "api.cors_origins"),
+        ("OKR_API__PAGE_SIZE", "501", "page_size must not exceed page_size_max"),
+        ("OKR_API__MAX_BODY_BYTES", "10", "api.max_body_bytes"),
+    ],
+)
+def test_bad_api_settings_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, key: str
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings()
+
+
+def test_the_limiter_storage_password_is_redacted(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OKR_API__LIMITER_STORAGE", "redis://:s3cret@cache:6379/0")
+    data = load_settings().redacted()
+    assert "s3cret" not in json.dumps(data)
+    assert data["api"]["limiter_storage"] == "redis://:***@cache:6379/0"

@@ -1,0 +1,89 @@
+"""The API's fixtures: a data directory with demo data, a champion and stored risks (made once,
+copied for each test), the app on it with a token of each role, and helpers to call it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from api_calls import AS_OF
+from okr_pipeline import jobs
+from okr_pipeline.api import create_app
+from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.core import as_of_instant
+from okr_pipeline.sources.synthetic import generate_bundle
+from okr_pipeline.warehouse import close_warehouses
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory made once: a generated bundle ingested, a champion trained and the
+    open key results' risks stored as of AS_OF."""
+    root = tmp_path_factory.mktemp("api-demo")
+    data = root / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("OKR_") and name != "OKR_TEST_POSTGRES_URL":
+                patch.delenv(name)
+        patch.setenv("OKR_DATA_DIR", str(data))
+        settings = load_settings()
+        generate_bundle(root / "bundle", seed=4, scale=0.6, as_of=date(2026, 7, 1))
+        jobs.ingest_path(settings, root / "bundle")
+        trained = jobs.train_model(settings, as_of_instant(AS_OF))
+        assert trained.promoted, trained.reason
+        assert jobs.predict_risks(settings, as_of_instant(AS_OF))
+        close_warehouses()
+    return data
+
+
+@pytest.fixture
+def settings(demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings on a copy of the demo data of this test's own; failed authentications are not
+    limited here (the limiter's test sets its own limit)."""
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    monkeypatch.setenv("OKR_DATA_DIR", str(data))
+    monkeypatch.setenv("OKR_API__AUTH_FAILURES_LIMIT", "100000 per minute")
+    return load_settings()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    viewer: str
+    editor: str
+    admin: str
+    revoked: str  # was an admin's
+    unknown: str  # shaped like a token, never issued
+
+    def of(self, who: str) -> str:
+        value: str = getattr(self, who)
+        return value
+
+
+@pytest.fixture
+def tokens(settings: Settings) -> Tokens:
+    """A token of each role made through the application layer, and two that must fail."""
+    made = {role: jobs.create_token(settings, f"test-{role}", role).token for role in jobs.ROLES}
+    revoked = jobs.create_token(settings, "test-revoked", "admin").token
+    jobs.revoke_token(settings, "test-revoked")
+    return Tokens(**made, revoked=revoked, unknown="okr_" + secrets.token_urlsafe(32))
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[FlaskClient]:
+    with app.test_client() as test_client:
+        yield test_client
