@@ -41,6 +41,8 @@ def test_allowed_and_refused_calls_are_audited(
     assert listed.status_code == 403
     read = client.get("/api/v1/objectives", headers=bearer(tokens.viewer))  # a read: not audited
     assert read.status_code == 200
+    preflight = client.options("/api/v1/tokens")  # Flask's own answer, no operation: not audited
+    assert preflight.status_code == 200
 
     newest_first = _audit(settings)
     summary = [

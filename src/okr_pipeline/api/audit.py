@@ -17,7 +17,8 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _audited() -> bool:
-    if request.endpoint is None:  # no operation: a 404 or 405
+    # no operation (a 404 or 405), or Flask's automatic OPTIONS answer (a CORS preflight)
+    if request.endpoint is None or request.method == "OPTIONS":
         return False
     return request.method in WRITES or state().roles[request.endpoint] == "admin"
 
