@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from api_calls import AS_OF
 from okr_pipeline import jobs
@@ -21,7 +22,8 @@ from okr_pipeline.api import create_app
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.core import as_of_instant
 from okr_pipeline.sources.synthetic import generate_bundle
-from okr_pipeline.warehouse import close_warehouses
+from okr_pipeline.warehouse import close_warehouses, insert_rows, open_warehouse, predictions
+from okr_pipeline.warehouse.engine import create_warehouse_engine
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +48,32 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    request: pytest.FixtureRequest,
+    demo_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Settings:
     """Settings on a copy of the demo data of this test's own; failed authentications are not
-    limited here (the limiter's test sets its own limit)."""
+    limited here (the limiter's test sets its own limit). A test parametrized with
+    `settings="postgresql"` gets the same data in a new PostgreSQL warehouse (the bundle
+    ingested again, the stored risks copied); the model store stays the copy's."""
     data = tmp_path / "data"
     shutil.copytree(demo_data, data)
     monkeypatch.setenv("OKR_DATA_DIR", str(data))
     monkeypatch.setenv("OKR_API__AUTH_FAILURES_LIMIT", "100000 per minute")
+    if getattr(request, "param", "sqlite") == "postgresql":
+        monkeypatch.setenv("OKR_WAREHOUSE__URL", request.getfixturevalue("postgres_url"))
+        settings = load_settings()
+        jobs.ingest_path(settings, demo_data.parent / "bundle")
+        demo = create_warehouse_engine(f"sqlite:///{data / 'warehouse.db'}")
+        with demo.connect() as conn:
+            columns = [c for c in predictions.c if c.name != "id"]
+            risks = [dict(row._mapping) for row in conn.execute(select(*columns))]
+        demo.dispose()
+        with open_warehouse(settings).begin() as conn:
+            insert_rows(conn, predictions, risks)
+        return settings
     return load_settings()
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
-from api_calls import bearer
+from api_calls import ON_BOTH, bearer
 from okr_pipeline import jobs
 from okr_pipeline.api import create_app
 from okr_pipeline.config import Settings
@@ -18,6 +19,7 @@ def _audit(settings: Settings) -> list[dict[str, Any]]:
     return jobs.audit_entries(settings, limit=1000).items
 
 
+@pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
 def test_allowed_and_refused_calls_are_audited(
     client: FlaskClient, settings: Settings, tokens: Any
 ):

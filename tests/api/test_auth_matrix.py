@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from api_calls import AS_OF, bearer
+from api_calls import AS_OF, ON_BOTH, bearer
 from okr_pipeline import jobs
 from okr_pipeline.config import Settings
 from okr_pipeline.core import as_of_instant
@@ -137,6 +137,7 @@ def test_malformed_authorization_is_401(client: FlaskClient, header: str):
     assert response.get_json()["error"] == "unauthorized"
 
 
+@pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
 def test_a_token_revoked_while_in_use_is_refused_from_then_on(
     client: FlaskClient, settings: Settings, tokens: Any
 ):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from api_calls import AS_OF, bearer
+from api_calls import AS_OF, ON_BOTH, bearer
 from okr_pipeline import jobs
 from okr_pipeline.api import create_app
 from okr_pipeline.config import Settings
@@ -49,6 +49,7 @@ def test_pages_hold_every_key_result_once_in_order(
         assert missing == list(expected)
 
 
+@pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
 def test_filters_of_key_results(client: FlaskClient, tokens: Any):
     every = _walk(client, "/api/v1/key-results", tokens.viewer, as_of=AS_OF, limit=500)
     risky = _walk(
@@ -117,6 +118,7 @@ def test_objectives_with_progress_and_risk(client: FlaskClient, tokens: Any):
     assert active and {o["status"] for o in active} == {"active"}
 
 
+@pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
 def test_one_key_result_whole(client: FlaskClient, settings: Settings, tokens: Any):
     listed = _walk(client, "/api/v1/key-results", tokens.viewer, as_of=AS_OF, sort="-risk")
     riskiest = next(i for i in listed if i["risk"] is not None and i["last_check_in_at"])
