@@ -9,8 +9,11 @@ memory until it is back, rather than failing the API."""
 
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, Response
-from flask_limiter import ApplicationLimit, Limiter
+from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
 from okr_pipeline.api.auth import is_open
@@ -21,6 +24,13 @@ __all__ = ["install"]
 
 def _failed_authentication(response: Response) -> bool:
     return response.status_code == 401
+
+
+def _retry_after(limit: RequestLimit) -> Response:
+    """The 429's response, saying when the window passes (the errors' handler writes its
+    body). Other responses carry no limiter headers: the allowance is for failures only."""
+    wait = max(1, math.ceil(limit.reset_at - time.time()))
+    return Response(status=429, headers={"Retry-After": str(wait)})
 
 
 def install(app: Flask, settings: Settings) -> Limiter:
@@ -35,6 +45,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
         application_limits=[limit],
         storage_uri=settings.api.limiter_storage,
         in_memory_fallback_enabled=True,
-        headers_enabled=True,
+        headers_enabled=False,
+        on_breach=_retry_after,
         key_prefix="okr-auth-failures",
     )
