@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONTRACT_EXAMPLES
-
 ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_EXAMPLES = ROOT / "tests" / "data" / "contract-examples"
 PUBLISHED = ROOT.parent / "shared"
 
 
