@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         train_model,
         update_model,
     )
-    from okr_pipeline.jobs.monitor import (
+    from okr_pipeline.jobs.monitor_alerts import (
         acknowledge_alert,
         alerts,
         monitor,
@@ -73,9 +73,9 @@ if TYPE_CHECKING:
     )
 
 _MODULE_OF = {
-    "acknowledge_alert": "monitor",
-    "alerts": "monitor",
-    "monitor": "monitor",
+    "acknowledge_alert": "monitor_alerts",
+    "alerts": "monitor_alerts",
+    "monitor": "monitor_alerts",
     "PIPELINES": "pipelines",
     "Output": "pipelines",
     "Pipeline": "pipelines",
