@@ -67,6 +67,13 @@ def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(
     assert code == 0 and json.loads(out)["status"] == "acknowledged"
     code, out = _okr("alerts", "ack", "999")
     assert code == 1 and "no alert 999" in out
+    code, out = _okr("alerts", "ack", "99999999999999999999")  # beyond the id column's range
+    assert code == 1 and "no alert 99999999999999999999" in out
+
+
+def test_an_as_of_too_early_to_look_back_from_is_a_clear_error(settings: Settings) -> None:
+    code, out = _okr("monitor", "--as-of", "0001-01-05")
+    assert code == 1 and "too early: monitoring reads the 28 days before it" in out
 
 
 def test_monitor_tells_every_channel(monkeypatch: pytest.MonkeyPatch, hook: type[Hook]) -> None:

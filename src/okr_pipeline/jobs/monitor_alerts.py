@@ -7,13 +7,14 @@ kept) and an HTML report written beside it. Also the alerts' own use cases."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
+from okr_pipeline.errors import InputError
 from okr_pipeline.monitoring.alerts import (
     Alert,
     acknowledge,
@@ -41,6 +42,13 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
     `{"as_of", "quality", "drift", "performance": {"realized", "estimated", ...}, "signals",
     "alerts", "report"}`; the alerts are those this run raised."""
     moment, now = as_of or now_utc(), now_utc()
+    quality_limits = settings.monitoring.quality
+    looks_back = timedelta(days=max(quality_limits.window_days, quality_limits.series_days))
+    if moment - datetime.min < looks_back:
+        raise InputError(
+            f"as-of {moment.isoformat()} is too early: monitoring reads the "
+            f"{looks_back.days} days before it"
+        )
     engine = open_warehouse(settings)
     with engine.connect() as conn:
         since = conn.execute(
