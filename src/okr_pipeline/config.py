@@ -36,6 +36,7 @@ from okr_pipeline.errors import ConfigError
 __all__ = ["REST_ENTITIES", "Limits", "RestSource", "Schedule", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
+_HTTP_URL = r"^https?://[^/?#\s]+[^\s]*$"
 
 
 class _Section(BaseModel):
@@ -247,7 +248,7 @@ class Alerts(_Section):
     window_hours: float = Field(24.0, ge=0)  # one alert per condition and subject within it
     log: bool = True
     jsonl: str | None = None  # a JSON lines file, relative to data_dir; None: off
-    webhook_url: str | None = None  # None: off
+    webhook_url: str | None = Field(None, pattern=_HTTP_URL)  # None: off
     # only from the environment (OKR_MONITORING__ALERTS__WEBHOOK_SECRET): signs each POST
     webhook_secret: SecretStr | None = None
     webhook_retries: int = Field(3, ge=0, le=20)
@@ -281,7 +282,6 @@ class Api(_Section):
 # the contract's entities (section 1), in the order they are ingested; config sits below the
 # contract's layer, so they are named here too (a test keeps both the same)
 REST_ENTITIES = ("objectives", "key_results", "check_ins", "milestones", "tasks")
-_HTTP_URL = r"^https?://[^/?#\s]+[^\s]*$"
 
 
 class RestSource(_Section):

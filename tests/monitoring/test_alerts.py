@@ -175,8 +175,12 @@ def test_a_webhook_without_its_secret_is_a_configuration_error(
     monkeypatch.setenv("OKR_MONITORING__ALERTS__WEBHOOK_URL", "http://127.0.0.1:9/hook")
     from okr_pipeline.errors import ConfigError
 
+    unsigned = load_settings()
     with pytest.raises(ConfigError, match="OKR_MONITORING__ALERTS__WEBHOOK_SECRET"):
-        raise_alerts(load_settings(), open_warehouse(settings), [problem()], T0)
+        raise_alerts(unsigned, open_warehouse(settings), [problem()], T0)
+    # a monitoring run says so at once, not only once it has something to tell
+    with pytest.raises(ConfigError, match="OKR_MONITORING__ALERTS__WEBHOOK_SECRET"):
+        jobs.monitor(unsigned, T0)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "kafka"])

@@ -22,6 +22,7 @@ from okr_pipeline.monitoring.alerts import (
     list_alerts,
     raise_alerts,
 )
+from okr_pipeline.monitoring.channels import check_channels
 from okr_pipeline.monitoring.drift import drift as drift_of
 from okr_pipeline.monitoring.performance import performance
 from okr_pipeline.monitoring.quality import quality
@@ -49,6 +50,7 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
             f"as-of {moment.isoformat()} is too early: monitoring reads the "
             f"{looks_back.days} days before it"
         )
+    check_channels(settings)  # at once, not only once there is something to tell
     engine = open_warehouse(settings)
     with engine.connect() as conn:
         since = conn.execute(
