@@ -29,7 +29,7 @@ from okr_pipeline.features import (
     snapshot_instant,
 )
 from okr_pipeline.jobs import ingest_path, predict_risks, train_model
-from okr_pipeline.monitoring.drift import compare, compare_column, drift
+from okr_pipeline.monitoring.drift import _problem, compare, compare_column, drift
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse import close_warehouses, open_warehouse
 
@@ -161,6 +161,26 @@ def test_rare_categories_are_merged_and_fisher_decides_two_columns(settings: Set
     assert quiet["test"] == "fisher" and not quiet["drifted"]
     loud = compare_column(reference, swapped, settings, categorical=True)
     assert loud["drifted"] and loud["psi"] > settings.monitoring.drift.psi_alert
+
+
+def test_a_period_level_feature_is_critical_only_beyond_its_natural_psi(settings: Settings):
+    """One value per period (as `period_pace`): any two periods are far apart in PSI, so a PSI
+    over `psi_alert` says nothing more than that the quarter is another one."""
+    rng = np.random.default_rng(2)
+    periods = np.repeat(np.arange(4), 150)
+    levels = np.repeat([0.48, 0.50, 0.52, 0.47], 150)
+    reference = pd.Series(levels + rng.normal(0, 0.001, 600))
+    current = pd.Series(0.70 + rng.normal(0, 0.001, 150))
+    result = compare_column(reference, current, settings, periods=periods)
+    assert result["drifted"] and result["psi"] > settings.monitoring.drift.psi_alert
+    assert result["psi"] <= settings.monitoring.drift.period_margin * result["natural"]["psi"]
+    assert _problem("drift.feature", "period_pace", result, settings)["severity"] == "warning"
+
+    # values spread within each period: a shift moves PSI far beyond the periods' own
+    reference = pd.Series(rng.normal(0, 1, 600) + levels)
+    shifted = compare_column(reference, pd.Series(rng.normal(2, 1, 150)), settings, periods=periods)
+    assert shifted["drifted"]
+    assert _problem("drift.feature", "progress", shifted, settings)["severity"] == "critical"
 
 
 def test_large_samples_use_scaled_distances(frames: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,10 +36,12 @@ The predicted risk is compared the same way (as a numeric column): the latest ri
 version stored at or before D per open key result (`predictions`; another version's risks would
 tell a change of model, not of data) against the champion's risks on the reference rows.
 
-Severity: a drifted feature (or risk) is a warning, critical when its PSI reaches `psi_alert`;
-one that did not drift but whose PSI reaches `psi_warn` is only an info (PSI alone is noisy on a
-few hundred rows). More than `max_drifted_share` of the features drifted is the dataset problem
-(critical).
+Severity: a drifted feature (or risk) is a warning, critical when its PSI reaches `psi_alert`
+and, with two reference periods or more, also goes beyond `period_margin` times their natural
+PSI (a feature with one value per period has a huge PSI between any two periods); one that did
+not drift but whose PSI reaches `psi_warn` (and goes beyond the natural PSI) is only an info (PSI
+alone is noisy on a few hundred rows). More than `max_drifted_share` of the features drifted is
+the dataset problem (critical).
 """
 
 from __future__ import annotations
@@ -279,17 +281,16 @@ def _problem(
     psi = result["psi"] or 0.0
     natural = result["natural"]
     beyond = "" if natural is None else " beyond the variation between earlier periods"
+    usual_psi = natural is not None and psi <= drift.period_margin * natural["psi"]
     if not result["drifted"]:
-        if psi < drift.psi_warn or (
-            natural is not None and psi <= drift.period_margin * natural["psi"]
-        ):
+        if psi < drift.psi_warn or usual_psi:
             return None
         message = (
             f"{subject}: PSI {psi:.3f} >= {drift.psi_warn}{beyond}, though its test did not "
             "find drift"
         )
         return problem(condition, subject, "info", message, psi, drift.psi_warn)
-    severity: Severity = "critical" if psi >= drift.psi_alert else "warning"
+    severity: Severity = "critical" if psi >= drift.psi_alert and not usual_psi else "warning"
     if result["values_drifted"] and result["p_value"] is not None:
         value, threshold = result["p_value"], drift.p_value
         why = f"{result['test']} p-value {value:.2g} < {threshold}"
