@@ -57,6 +57,28 @@ def test_sampled_auc_is_the_rank_statistic_of_each_draw():
     assert np.allclose(draws["miss_rate"], labels.mean(axis=1))
 
 
+def test_labels_are_drawn_a_block_at_a_time_in_bounded_memory(monkeypatch: pytest.MonkeyPatch):
+    import tracemalloc
+
+    from okr_pipeline.monitoring import performance as module
+
+    p = np.round(_risks(300, 5), 2)
+    whole = _sampled_metrics(p, 50, seed=4)
+    monkeypatch.setattr(module, "DRAWN_AT_ONCE", 7 * p.size)  # blocks of 7 draws, the last of 1
+    blocks = _sampled_metrics(p, 50, seed=4)
+    for name in whole:
+        assert np.allclose(whole[name], blocks[name], equal_nan=True), name
+    monkeypatch.undo()
+    many = _risks(50_000, 6)  # all at once: 2000 x 50,000 labels, gigabytes of floats
+    tracemalloc.start()
+    try:
+        estimate_metrics(many, 0.9, seed=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200e6, f"{peak / 1e6:.0f} MB"
+
+
 def test_expected_auc_on_sure_and_uninformative_risks():
     assert expected_auc(np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(1.0)
     assert expected_auc(np.full(50, 0.3)) == pytest.approx(0.5)
@@ -209,6 +231,8 @@ def test_an_open_quarter_estimated_then_realized(data_settings: Settings):
     assert sum(bucket["n"] for bucket in late["realized"]["by_bucket"].values()) == overall["n"]
     assert sum(row["count"] for row in overall["calibration"]) == overall["n"]
     assert late["estimated"]["key_results"] == 0  # nothing scored is open in July
+    assert late["estimated"]["reason"].startswith("0 of the ")  # though key results are open
+    assert "open key results have a stored prediction" in late["estimated"]["reason"]
     assert late["problems"] == []
 
 

@@ -57,6 +57,7 @@ __all__ = [
 MIN_OUTCOMES = 20  # fewer key results: AUC and Brier say more about chance than about the model
 CALIBRATION_BINS = 10  # equal-width bins of predicted risk in the reliability table
 SAMPLES = 2000  # Monte Carlo draws for the intervals: quantiles to about ±0.01 at 90 %
+DRAWN_AT_ONCE = 2_000_000  # labels drawn per block of draws: memory stays bounded (16 MB)
 HISTORY_LIMIT = 200  # past estimates returned by `performance`, the newest
 
 
@@ -84,18 +85,28 @@ def expected_auc(p: np.ndarray) -> float:
 
 def _sampled_metrics(p: np.ndarray, samples: int, seed: int) -> dict[str, np.ndarray]:
     """AUC, Brier and miss rate of `samples` label vectors drawn Bernoulli(p), vectorised: the
-    scores are fixed, so AUC is the rank-sum (Mann-Whitney) statistic of each draw."""
+    scores are fixed, so AUC is the rank-sum (Mann-Whitney) statistic of each draw. Drawn a
+    block of rows at a time (the same numbers as all at once), so that tens of thousands of
+    open key results do not take gigabytes."""
     rng = np.random.default_rng(seed)
-    labels = rng.random((samples, p.size)) < p  # one draw per row
     ranks = _average_ranks(p)
-    missed = labels.sum(axis=1).astype(float)
+    # (y - p)^2 = y (1 - 2p) + p^2 for y in {0, 1}: no matrix of floats per draw
+    brier_weights, brier_base = 1 - 2 * p, float(np.sum(p * p))
+    block = max(1, DRAWN_AT_ONCE // max(p.size, 1))
+    sums: dict[str, list[np.ndarray]] = {"missed": [], "ranks": [], "brier": []}
+    for start in range(0, samples, block):
+        labels = rng.random((min(block, samples - start), p.size)) < p  # one draw per row
+        sums["missed"].append(labels.sum(axis=1).astype(float))
+        sums["ranks"].append(labels @ ranks)
+        sums["brier"].append(labels @ brier_weights)
+    missed, rank_sums = np.concatenate(sums["missed"]), np.concatenate(sums["ranks"])
     achieved = p.size - missed
     with np.errstate(divide="ignore", invalid="ignore"):  # a one-class draw has no AUC: NaN
-        auc = (labels @ ranks - missed * (missed + 1) / 2) / (missed * achieved)
+        auc = (rank_sums - missed * (missed + 1) / 2) / (missed * achieved)
     auc[(missed == 0) | (achieved == 0)] = math.nan
     return {
         "auc": auc,
-        "brier": ((labels - p) ** 2).mean(axis=1),
+        "brier": (np.concatenate(sums["brier"]) + brier_base) / p.size,
         "miss_rate": missed / p.size,
     }
 
@@ -272,6 +283,11 @@ def estimate(
     p = np.fromiter(risks.values(), dtype=float, count=len(risks))
     performance = settings.monitoring.performance
     summary = estimate_metrics(p, performance.interval, settings.model.random_seed)
+    if "reason" in summary:  # open key results may have no stored prediction yet
+        summary["reason"] = (
+            f"{len(risks)} of the {len(open_now)} open key results have a stored prediction "
+            f"(at least {MIN_OUTCOMES} needed)"
+        )
     summary |= {
         "key_results": len(risks),
         # the newest prediction's model; the others' too, if the champion changed in between
