@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from okr_pipeline import jobs
 from okr_pipeline.cli import main
@@ -42,8 +42,12 @@ def test_monitor_stores_its_document_and_report(settings: Settings) -> None:
     assert set(document["performance"]) >= {"realized", "estimated"}
     assert document["as_of"] == "2026-03-01T23:59:59.999999"
     assert Path(document["report"]).is_file()
+    code, out = _okr("monitor", "--as-of", "2026-03-01", "--json")  # again as of the same D
+    again = json.loads(out)["report"]
+    assert again != document["report"] and Path(document["report"]).is_file()
     with open_warehouse(settings).connect() as conn:
-        assert conn.execute(select(func.count()).select_from(monitor_runs)).scalar_one() == 1
+        stored = conn.execute(select(monitor_runs.c.report).order_by(monitor_runs.c.id)).scalars()
+        assert list(stored) == [document["report"], again]
 
 
 def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(

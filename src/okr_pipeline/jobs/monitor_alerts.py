@@ -81,7 +81,10 @@ def monitor(settings: Settings, as_of: datetime | None = None) -> dict[str, Any]
         "signals": signals,
         "alerts": [alert.as_dict() for alert in raised],
     }
-    report = settings.path("results") / f"monitoring-{moment:%Y%m%dT%H%M%S}.html"
+    # as of D, made at its time: a second run as of the same D keeps the first one's report
+    report = (
+        settings.path("results") / f"monitoring-{moment:%Y%m%dT%H%M%S}-{now:%Y%m%dT%H%M%S%f}.html"
+    )
     with engine.connect() as conn:
         history = [alert.as_dict() for alert in list_alerts(settings, conn, open_only=False)]
     drift = settings.monitoring.drift
