@@ -226,10 +226,13 @@ class Drift(_Section):
     max_distance: float = Field(0.1, gt=0)  # Wasserstein (scaled) or Jensen-Shannon
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.2, gt=0)
-    max_drifted_share: float = Field(0.3, gt=0, le=1)  # of the features: the dataset alert
+    # of the features: the dataset alert; beyond the natural variation, an ordinary quarter
+    # drifts 0 to 2 of the 35, one with two check-ins in three lost 4 or more (the cadence's)
+    max_drifted_share: float = Field(0.1, gt=0, le=1)
     reference_periods: int = Field(4, ge=1, le=40)  # earlier periods the reference is taken from
     # drift goes beyond this many times the largest distance of one earlier period to the others
-    period_margin: float = Field(1.5, ge=1)
+    # (with four periods, 1.5 let a quarter's own effect through: up to 10 features drifted)
+    period_margin: float = Field(2.5, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Drift:
