@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from okr_pipeline import jobs
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.features import (
     FEATURES,
@@ -371,3 +372,6 @@ def test_a_quarter_with_few_check_ins_raises_the_dataset_problem(
         checkins["distance"]
         > settings.monitoring.drift.period_margin * (checkins["natural"]["distance"])
     )
+    # and `okr monitor` raises it as an alert, critical
+    raised = {a["condition"]: a for a in jobs.monitor(settings, D)["alerts"]}
+    assert raised["drift.dataset"]["severity"] == "critical"
