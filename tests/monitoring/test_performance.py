@@ -162,6 +162,12 @@ def test_record_and_settle_round_trip(warehouse: Engine, settings: Settings):
     with warehouse.begin() as conn:
         assert record_estimate(conn, made) is not None
         assert record_estimate(conn, made) is None  # the same risks again: not repeated
+        later = _estimate(datetime(2026, 5, 2), risks | {"kr-0": 0.5})
+        assert record_estimate(conn, later) is not None
+        assert record_estimate(conn, made) is None  # as of the past date again: not repeated
+        conn.execute(
+            performance_estimates.delete().where(performance_estimates.c.as_of == later.as_of)
+        )
         assert settle_estimates(conn, settings, datetime(2026, 4, 1)) == 0  # made later
         assert settle_estimates(conn, settings, datetime(2026, 7, 1)) == 1
         assert settle_estimates(conn, settings, datetime(2026, 7, 2)) == 0  # settled once
@@ -230,6 +236,12 @@ def test_an_open_quarter_estimated_then_realized(data_settings: Settings):
     # period, one due at the end of May late in it
     assert sum(bucket["n"] for bucket in late["realized"]["by_bucket"].values()) == overall["n"]
     assert sum(row["count"] for row in overall["calibration"]) == overall["n"]
+    assert realized["known_at"] == "2026-06-30T23:59:59.999999"  # the last due on June 30
+    # looked at again as of mid-May: the outcomes were not known then, and nothing is repeated
+    again = performance(data_settings, engine, ESTIMATED, record=True)
+    assert [(h["as_of"], h["realized"]) for h in again["history"]] == [
+        (ESTIMATED.isoformat(), None)
+    ]
     assert late["estimated"]["key_results"] == 0  # nothing scored is open in July
     assert late["estimated"]["reason"].startswith("0 of the ")  # though key results are open
     assert "open key results have a stored prediction" in late["estimated"]["reason"]

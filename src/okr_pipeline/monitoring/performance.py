@@ -33,7 +33,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 
 from okr_pipeline.config import Settings
-from okr_pipeline.core import days, now_utc
+from okr_pipeline.core import days, instant, now_utc
 from okr_pipeline.features import History, closed_before, elapsed_share, load_history, open_at
 from okr_pipeline.model.metrics import BUCKETS, score_metrics
 from okr_pipeline.monitoring.problems import problem
@@ -302,12 +302,14 @@ def estimate(
 
 def record_estimate(conn: Connection, made: Estimate) -> int | None:
     """Store an estimate with its risks; returns its row id, or None if nothing was estimated (too
-    few open key results) or the latest stored estimate came from the same risks (a monitoring
-    run every two hours between daily predictions would otherwise repeat it)."""
+    few open key results) or the latest stored estimate at or before its as-of came from the same
+    risks (a monitoring run every two hours between daily predictions would otherwise repeat it,
+    and so would a second run as of a past date)."""
     if made.summary["miss_rate"] is None:
         return None
     latest = conn.execute(
         select(performance_estimates.c.cohort, performance_estimates.c.estimated)
+        .where(performance_estimates.c.as_of <= made.as_of)
         .order_by(performance_estimates.c.as_of.desc(), performance_estimates.c.id.desc())
         .limit(1)
     ).first()
@@ -365,12 +367,19 @@ def settle_estimates(
 
 def _settled(history: History, closed: set[str], risks: Mapping[str, float]) -> dict[str, Any]:
     """The realized AUC, Brier and miss rate of the estimate's own risks on the outcomes of its
-    key results (those cancelled or gone since have none and are counted apart)."""
+    key results (those cancelled or gone since have none and are counted apart), and when the
+    last of those outcomes was known (`known_at`: the latest due date among them)."""
     with_outcome = [kr_id for kr_id in risks if kr_id in closed]
     y = np.array([float(bool(history.outcome(kr_id))) for kr_id in with_outcome])
     p = np.array([risks[kr_id] for kr_id in with_outcome])
     scored = _scored(y, p, score_metrics(y, p, np.zeros(y.size))["auc"])
-    return scored | {"key_results": len(with_outcome), "without_outcome": len(risks) - len(y)}
+    ends = [history.key_results[kr_id].end for kr_id in risks if kr_id in history.key_results]
+    known_at = instant(max(ends)).isoformat() if ends else None
+    return scored | {
+        "key_results": len(with_outcome),
+        "without_outcome": len(risks) - len(y),
+        "known_at": known_at,
+    }
 
 
 def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
@@ -384,6 +393,11 @@ def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
     for row in rows:
         estimated = json.loads(row["estimated"])
         estimated.pop("risks")
+        realized = json.loads(row["realized"]) if row["realized"] else None
+        # settled by a later run: its outcomes were not known yet at `as_of`
+        known_at = realized and realized.get("known_at")
+        if known_at and datetime.fromisoformat(known_at) >= as_of:
+            realized = None
         past.append(
             {
                 "as_of": row["as_of"].isoformat(),
@@ -391,8 +405,8 @@ def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
                 "cohort": row["cohort"],
                 "key_results": row["key_results"],
                 "estimated": estimated,
-                "realized": json.loads(row["realized"]) if row["realized"] else None,
-                "realized_at": row["realized_at"] and row["realized_at"].isoformat(),
+                "realized": realized,
+                "realized_at": realized and row["realized_at"] and row["realized_at"].isoformat(),
             }
         )
     return past[::-1]  # oldest first, as a plot reads
