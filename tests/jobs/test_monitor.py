@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from okr_pipeline import jobs
 from okr_pipeline.cli import main
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.jobs import pipelines
+from okr_pipeline.monitoring.alerts import raise_alerts
 from okr_pipeline.stream import open_event_log
 from okr_pipeline.warehouse import monitor_runs, open_warehouse
 from webhook import Hook, signed, webhook_settings
@@ -109,3 +111,21 @@ def test_monitor_tells_every_channel(monkeypatch: pytest.MonkeyPatch, hook: type
     consumer.close()
     event_log.close()
     assert [a["id"] for a in on_topic if a["subject"] == "etl.load"] == [alert["id"]]
+
+
+def test_a_run_as_of_a_past_date_leaves_the_alerts_as_they_are(settings: Settings) -> None:
+    """Looking back finds the problems of then; it neither clears today's alerts nor tells of
+    old ones. A run as of a future date does not make the next ones look back."""
+    assert "looked_back" not in jobs.monitor(settings)
+    now = datetime.now()
+    stale = {"condition": "quality.freshness", "subject": "overall", "severity": "warning"}
+    [alert] = raise_alerts(settings, open_warehouse(settings), [stale | {"message": "m"}], now)
+    back = jobs.monitor(settings, datetime(2026, 3, 1))
+    assert back["alerts"] == [] and "before the latest monitoring run's" in back["looked_back"]
+    assert [a.id for a in jobs.alerts(settings, open_only=True)] == [alert.id]
+    code, out = _okr("monitor", "--as-of", "2026-03-01")
+    assert code == 0 and "no alert was raised, cleared or told" in out
+
+    assert "looked_back" not in jobs.monitor(settings, datetime(2100, 1, 1))
+    assert "looked_back" not in jobs.monitor(settings)  # today again: it clears what holds no more
+    assert jobs.alerts(settings, open_only=True) == []
