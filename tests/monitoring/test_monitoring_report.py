@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,13 @@ import pytest
 from matplotlib.dates import date2num, num2date
 from matplotlib.figure import Figure
 
+from browser import CHROMIUM, screenshot
 from okr_pipeline.monitoring import report as module
 from okr_pipeline.monitoring.report import write_monitoring_report
 
 AS_OF = datetime(2026, 5, 15, 23, 59, 59)
 LEVELS = (0.1, 0.2, 1.5)
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-CHROMIUM = Path("/usr/bin/chromium")
 TITLES = (
     "Drift per feature",
     "Data quality over time",
@@ -238,21 +237,5 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     path = write_monitoring_report(
         tmp_path / "report.html", _document(), alerts=ALERTS, levels=LEVELS
     )
-    screenshot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={screenshot}",
-            "--window-size=1280,2600",
-            path.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    assert screenshot.stat().st_size > 50_000  # a page of figures, not a blank one
+    shot = screenshot(path, tmp_path, window="1280,2600")
+    assert shot.stat().st_size > 50_000  # a page of figures, not a blank one
