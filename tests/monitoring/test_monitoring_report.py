@@ -180,6 +180,11 @@ def test_the_facts_say_why_a_figure_is_missing(tmp_path: Path) -> None:
     assert "<dt>estimated AUC</dt>" not in text
     assert "<dt>drifted features</dt><dd>n/a: no champion model</dd>" in text
     assert "Nothing to plot yet: Drift per feature, Alert timeline." in text
+    looked_back = _document(looked_back="as of a date before the latest monitoring run's (…)")
+    text = write_monitoring_report(
+        tmp_path / "back.html", looked_back, alerts=[], levels=LEVELS
+    ).read_text(encoding="utf-8")
+    assert '<li>none</li></ul><p class="note">as of a date before the latest' in text
 
 
 def test_a_day_of_rows_read_is_drawn_over_the_whole_series_window(

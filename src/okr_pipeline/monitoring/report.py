@@ -303,12 +303,14 @@ def write_monitoring_report(
         for a in document.get("alerts") or []
     )
     note = ", ".join(missing)
+    looked_back = document.get("looked_back")
+    looked_back = f'<p class="note">{html.escape(looked_back)}</p>' if looked_back else ""
     empty = f'<p class="note">Nothing to plot yet: {html.escape(note)}.</p>' if missing else ""
     body = f"""<p class="subtitle">Monitoring as of {html.escape(str(document.get("as_of")))}:
 data quality, drift, and how well the model is doing before and after outcomes arrive.</p>
 {facts_card("This run", _facts(document))}
 <section class="card"><h2>Alerts of this run</h2>
-<ul>{open_alerts or "<li>none</li>"}</ul></section>
+<ul>{open_alerts or "<li>none</li>"}</ul>{looked_back}</section>
 <div class="grid">{"".join(cards)}</div>
 {empty}"""
     return write_page(path, "OKR monitoring report", body)
