@@ -37,6 +37,7 @@ from okr_pipeline.errors import ConfigError
 __all__ = ["REST_ENTITIES", "Limits", "RestSource", "Schedule", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
+_HTTP_URL = r"^https?://[^/?#\s]+[^\s]*$"
 
 
 class _Section(BaseModel):
@@ -226,10 +227,13 @@ class Drift(_Section):
     max_distance: float = Field(0.1, gt=0)  # Wasserstein (scaled) or Jensen-Shannon
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.2, gt=0)
-    max_drifted_share: float = Field(0.3, gt=0, le=1)  # of the features: the dataset alert
+    # of the features: the dataset alert; beyond the natural variation, an ordinary quarter
+    # drifts 0 to 2 of the 35, one with two check-ins in three lost 4 or more (the cadence's)
+    max_drifted_share: float = Field(0.1, gt=0, le=1)
     reference_periods: int = Field(4, ge=1, le=40)  # earlier periods the reference is taken from
     # drift goes beyond this many times the largest distance of one earlier period to the others
-    period_margin: float = Field(1.5, ge=1)
+    # (with four periods, 1.5 let a quarter's own effect through: up to 10 features drifted)
+    period_margin: float = Field(2.5, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Drift:
@@ -248,7 +252,7 @@ class Alerts(_Section):
     window_hours: float = Field(24.0, ge=0)  # one alert per condition and subject within it
     log: bool = True
     jsonl: str | None = None  # a JSON lines file, relative to data_dir; None: off
-    webhook_url: str | None = None  # None: off
+    webhook_url: str | None = Field(None, pattern=_HTTP_URL)  # None: off
     # only from the environment (OKR_MONITORING__ALERTS__WEBHOOK_SECRET): signs each POST
     webhook_secret: SecretStr | None = None
     webhook_retries: int = Field(3, ge=0, le=20)
@@ -339,7 +343,6 @@ class Api(_Section):
 # the contract's entities (section 1), in the order they are ingested; config sits below the
 # contract's layer, so they are named here too (a test keeps both the same)
 REST_ENTITIES = ("objectives", "key_results", "check_ins", "milestones", "tasks")
-_HTTP_URL = r"^https?://[^/?#\s]+[^\s]*$"
 
 
 class RestSource(_Section):

@@ -127,6 +127,8 @@ def test_valid_snapshot_fractions_are_kept(monkeypatch: pytest.MonkeyPatch):
         ("OKR_STREAM__TOPICS__EVENTS", "not a topic", "stream.topics.events"),
         ("OKR_PIPELINES__ETL__SCHEDULE", "every day", "pipelines.etl.schedule"),
         ("OKR_API__HOST", " ", "api.host"),
+        ("OKR_MONITORING__ALERTS__WEBHOOK_URL", "hooks.example.com/okr", "alerts.webhook_url"),
+        ("OKR_MONITORING__ALERTS__WEBHOOK_URL", "", "monitoring.alerts.webhook_url"),
         ("OKR_WAREHOUSE__CONNECT_TIMEOUT_SECONDS", "0", "warehouse.connect_timeout_seconds"),
         ("OKR_WAREHOUSE__STATEMENT_TIMEOUT_SECONDS", "-1", "warehouse.statement_timeout_seconds"),
         ("OKR_WAREHOUSE__SQLITE_BUSY_TIMEOUT_MS", str(2**40), "warehouse.sqlite_busy_timeout_ms"),

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from okr_pipeline import jobs
 from okr_pipeline.cli import main
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.jobs import pipelines
+from okr_pipeline.monitoring.alerts import raise_alerts
 from okr_pipeline.stream import open_event_log
 from okr_pipeline.warehouse import monitor_runs, open_warehouse
 from webhook import Hook, signed, webhook_settings
@@ -42,8 +44,12 @@ def test_monitor_stores_its_document_and_report(settings: Settings) -> None:
     assert set(document["performance"]) >= {"realized", "estimated"}
     assert document["as_of"] == "2026-03-01T23:59:59.999999"
     assert Path(document["report"]).is_file()
+    code, out = _okr("monitor", "--as-of", "2026-03-01", "--json")  # again as of the same D
+    again = json.loads(out)["report"]
+    assert again != document["report"] and Path(document["report"]).is_file()
     with open_warehouse(settings).connect() as conn:
-        assert conn.execute(select(func.count()).select_from(monitor_runs)).scalar_one() == 1
+        stored = conn.execute(select(monitor_runs.c.report).order_by(monitor_runs.c.id)).scalars()
+        assert list(stored) == [document["report"], again]
 
 
 def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(
@@ -67,6 +73,13 @@ def test_a_failing_pipeline_task_raises_one_alert_that_can_be_acknowledged(
     assert code == 0 and json.loads(out)["status"] == "acknowledged"
     code, out = _okr("alerts", "ack", "999")
     assert code == 1 and "no alert 999" in out
+    code, out = _okr("alerts", "ack", "99999999999999999999")  # beyond the id column's range
+    assert code == 1 and "no alert 99999999999999999999" in out
+
+
+def test_an_as_of_too_early_to_look_back_from_is_a_clear_error(settings: Settings) -> None:
+    code, out = _okr("monitor", "--as-of", "0001-01-05")
+    assert code == 1 and "too early: monitoring reads the 28 days before it" in out
 
 
 def test_monitor_tells_every_channel(monkeypatch: pytest.MonkeyPatch, hook: type[Hook]) -> None:
@@ -98,3 +111,21 @@ def test_monitor_tells_every_channel(monkeypatch: pytest.MonkeyPatch, hook: type
     consumer.close()
     event_log.close()
     assert [a["id"] for a in on_topic if a["subject"] == "etl.load"] == [alert["id"]]
+
+
+def test_a_run_as_of_a_past_date_leaves_the_alerts_as_they_are(settings: Settings) -> None:
+    """Looking back finds the problems of then; it neither clears today's alerts nor tells of
+    old ones. A run as of a future date does not make the next ones look back."""
+    assert "looked_back" not in jobs.monitor(settings)
+    now = datetime.now()
+    stale = {"condition": "quality.freshness", "subject": "overall", "severity": "warning"}
+    [alert] = raise_alerts(settings, open_warehouse(settings), [stale | {"message": "m"}], now)
+    back = jobs.monitor(settings, datetime(2026, 3, 1))
+    assert back["alerts"] == [] and "before the latest monitoring run's" in back["looked_back"]
+    assert [a.id for a in jobs.alerts(settings, open_only=True)] == [alert.id]
+    code, out = _okr("monitor", "--as-of", "2026-03-01")
+    assert code == 0 and "no alert was raised, cleared or told" in out
+
+    assert "looked_back" not in jobs.monitor(settings, datetime(2100, 1, 1))
+    assert "looked_back" not in jobs.monitor(settings)  # today again: it clears what holds no more
+    assert jobs.alerts(settings, open_only=True) == []

@@ -6,7 +6,6 @@ import base64
 import html
 import math
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +13,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
+from browser import CHROMIUM, screenshot
 from okr_pipeline.model.metrics import BUCKETS, best_scorers, compare, score_metrics
 from okr_pipeline.model.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
-CHROMIUM = Path("/usr/bin/chromium")
 BUCKET_NAMES = [name for _, _, name in BUCKETS]
 
 
@@ -174,21 +173,4 @@ def test_report_survives_degenerate_input(tmp_path: Path):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed")
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
-    screenshot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={screenshot}",
-            "--window-size=1200,3000",
-            report.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    assert screenshot.read_bytes().startswith(PNG_MAGIC)
+    assert screenshot(report, tmp_path).read_bytes().startswith(PNG_MAGIC)

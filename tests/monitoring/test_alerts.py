@@ -34,7 +34,7 @@ from okr_pipeline.monitoring.signals import (
     spike_problems,
 )
 from okr_pipeline.stream import open_event_log
-from okr_pipeline.warehouse import dead_letters, open_warehouse
+from okr_pipeline.warehouse import dead_letters, ingest_runs, open_warehouse, processed_events
 from webhook import SECRET, Hook, signed, webhook_settings
 
 pytest_plugins = ["broker", "webhook"]
@@ -175,8 +175,12 @@ def test_a_webhook_without_its_secret_is_a_configuration_error(
     monkeypatch.setenv("OKR_MONITORING__ALERTS__WEBHOOK_URL", "http://127.0.0.1:9/hook")
     from okr_pipeline.errors import ConfigError
 
+    unsigned = load_settings()
     with pytest.raises(ConfigError, match="OKR_MONITORING__ALERTS__WEBHOOK_SECRET"):
-        raise_alerts(load_settings(), open_warehouse(settings), [problem()], T0)
+        raise_alerts(unsigned, open_warehouse(settings), [problem()], T0)
+    # a monitoring run says so at once, not only once it has something to tell
+    with pytest.raises(ConfigError, match="OKR_MONITORING__ALERTS__WEBHOOK_SECRET"):
+        jobs.monitor(unsigned, T0)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "kafka"])
@@ -276,6 +280,13 @@ def test_a_day_of_dead_letters_far_above_the_usual_is_a_spike(settings: Settings
     rows = [row for day in range(1, 15) for row in letters(day, 10)]
     with engine.begin() as conn:
         conn.execute(insert(dead_letters), rows + letters(0, 30))
+    assert spike_problems(settings, engine, now) == []  # no event consumed before: no usual day
+    with engine.begin() as conn:
+        conn.execute(
+            insert(processed_events),
+            {"event_id": "e1", "outcome": "stored", "topic": "okr.events", "partition": 0}
+            | {"offset": 1, "processed_at": now - timedelta(days=15)},
+        )
     assert spike_problems(settings, engine, now) == []  # 30 is not above 3 x 10
     with engine.begin() as conn:
         conn.execute(
@@ -284,4 +295,31 @@ def test_a_day_of_dead_letters_far_above_the_usual_is_a_spike(settings: Settings
     [spike] = spike_problems(settings, engine, now)
     assert spike["condition"] == "stream.dead_letter_spike" and spike["value"] == 31
     assert spike["threshold"] == 30 and spike["usual"] == 10
+    assert spike["message"].startswith("31 dead letters in the last 24 hours")
     assert spike_problems(settings, engine, now + timedelta(days=1)) == []  # the day is over
+
+
+def test_a_first_load_with_bad_rows_is_no_quarantine_spike(tmp_path: Path, settings: Settings):
+    """The first bundle of a new warehouse: no day before it to call usual (its quarantine rate
+    is the quality check's); the same bad rows after days of clean loads are a spike."""
+    bad = tmp_path / "objectives.csv"
+    rows = [f"o-{i},Grow,Sales,active,2026-04-01,2026-06-30,wrong" for i in range(25)]
+    header = "objective_id,title,department,status,period_start,period_end,priority"
+    bad.write_text("\n".join([header, *rows]) + "\n")
+    report = jobs.ingest_path(settings, bad)
+    assert report.totals.quarantined == 25
+    engine = open_warehouse(settings)
+    assert spike_problems(settings, engine, datetime.now()) == []
+    with engine.begin() as conn:  # a clean load ten days before
+        conn.execute(
+            insert(ingest_runs).values(
+                run_id="clean",
+                kind="files",
+                source="x",
+                status="completed",
+                started_at=datetime.now() - timedelta(days=10),
+            )
+        )
+    [spike] = spike_problems(settings, engine, datetime.now())
+    assert spike["condition"] == "ingest.quarantine_spike" and spike["value"] == 25
+    assert spike["message"].startswith("25 rows quarantined in the last 24 hours")

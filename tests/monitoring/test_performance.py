@@ -57,6 +57,28 @@ def test_sampled_auc_is_the_rank_statistic_of_each_draw():
     assert np.allclose(draws["miss_rate"], labels.mean(axis=1))
 
 
+def test_labels_are_drawn_a_block_at_a_time_in_bounded_memory(monkeypatch: pytest.MonkeyPatch):
+    import tracemalloc
+
+    from okr_pipeline.monitoring import performance as module
+
+    p = np.round(_risks(300, 5), 2)
+    whole = _sampled_metrics(p, 50, seed=4)
+    monkeypatch.setattr(module, "DRAWN_AT_ONCE", 7 * p.size)  # blocks of 7 draws, the last of 1
+    blocks = _sampled_metrics(p, 50, seed=4)
+    for name in whole:
+        assert np.allclose(whole[name], blocks[name], equal_nan=True), name
+    monkeypatch.undo()
+    many = _risks(50_000, 6)  # all at once: 2000 x 50,000 labels, gigabytes of floats
+    tracemalloc.start()
+    try:
+        estimate_metrics(many, 0.9, seed=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200e6, f"{peak / 1e6:.0f} MB"
+
+
 def test_expected_auc_on_sure_and_uninformative_risks():
     assert expected_auc(np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(1.0)
     assert expected_auc(np.full(50, 0.3)) == pytest.approx(0.5)
@@ -140,6 +162,12 @@ def test_record_and_settle_round_trip(warehouse: Engine, settings: Settings):
     with warehouse.begin() as conn:
         assert record_estimate(conn, made) is not None
         assert record_estimate(conn, made) is None  # the same risks again: not repeated
+        later = _estimate(datetime(2026, 5, 2), risks | {"kr-0": 0.5})
+        assert record_estimate(conn, later) is not None
+        assert record_estimate(conn, made) is None  # as of the past date again: not repeated
+        conn.execute(
+            performance_estimates.delete().where(performance_estimates.c.as_of == later.as_of)
+        )
         assert settle_estimates(conn, settings, datetime(2026, 4, 1)) == 0  # made later
         assert settle_estimates(conn, settings, datetime(2026, 7, 1)) == 1
         assert settle_estimates(conn, settings, datetime(2026, 7, 2)) == 0  # settled once
@@ -208,7 +236,15 @@ def test_an_open_quarter_estimated_then_realized(data_settings: Settings):
     # period, one due at the end of May late in it
     assert sum(bucket["n"] for bucket in late["realized"]["by_bucket"].values()) == overall["n"]
     assert sum(row["count"] for row in overall["calibration"]) == overall["n"]
+    assert realized["known_at"] == "2026-06-30T23:59:59.999999"  # the last due on June 30
+    # looked at again as of mid-May: the outcomes were not known then, and nothing is repeated
+    again = performance(data_settings, engine, ESTIMATED, record=True)
+    assert [(h["as_of"], h["realized"]) for h in again["history"]] == [
+        (ESTIMATED.isoformat(), None)
+    ]
     assert late["estimated"]["key_results"] == 0  # nothing scored is open in July
+    assert late["estimated"]["reason"].startswith("0 of the ")  # though key results are open
+    assert "open key results have a stored prediction" in late["estimated"]["reason"]
     assert late["problems"] == []
 
 

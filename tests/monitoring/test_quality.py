@@ -124,6 +124,14 @@ def test_a_messy_bundle_reports_its_manifest_and_stays_under_the_default_thresho
     assert result["validity"]["quarantine"]["overall"]["tasks"] == {
         k: v for k, v in window["tasks"].items() if k != "new_distinct_rows"
     }
+    # as of a day before they were first seen, none waited; resolved after D, they still did
+    with engine.connect() as conn:
+        before = quality(settings, conn, AS_OF - timedelta(days=3))["references"]
+    assert set(before["open_unknown_reference"].values()) == {0}
+    with engine.begin() as conn:
+        conn.execute(update(quarantine).values(resolved_at=AS_OF + timedelta(days=1)))
+    waiting = _quality(settings, engine)["references"]["open_unknown_reference"]
+    assert waiting == result["references"]["open_unknown_reference"]
 
     monkeypatch.setenv("OKR_MONITORING__QUALITY__MAX_QUARANTINE_SHARE", "0.02")
     strict = load_settings()

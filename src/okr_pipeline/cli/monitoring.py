@@ -34,6 +34,7 @@ def monitor_command(as_of: str | None, as_json: bool) -> None:
             f"estimated AUC {auc if auc is None else round(auc, 3)}, "
             f"{len(d['alerts'])} alerts raised",
             *map(_alert_line, d["alerts"]),
+            *([d["looked_back"]] if "looked_back" in d else []),
             f"report: {d['report']}",
         ]
         return "\n".join(lines)

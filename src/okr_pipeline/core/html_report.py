@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["DPI", "figure_card", "new_axes", "png_uri", "write_page"]
+__all__ = ["DPI", "facts_card", "figure_card", "new_axes", "png_uri", "write_page"]
 
 DPI = 110  # fixed so that reports look alike whatever the machine's matplotlib defaults
 
@@ -82,6 +83,18 @@ def figure_card(title: str, uri: str, how_to_read: str, *, wide: bool = False) -
         f"<figcaption><strong>How to read:</strong> {html.escape(how_to_read)}"
         "</figcaption></figure></section>"
     )
+
+
+def facts_card(title: str, facts: Mapping[str, object]) -> str:
+    """A card of key facts (label -> value), or nothing without any."""
+    items = "".join(
+        f"<div><dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd></div>"
+        for k, v in facts.items()
+    )
+    if not items:
+        return ""
+    heading = f"<h2>{html.escape(title)}</h2>"
+    return f'<section class="card">{heading}<dl class="facts">{items}</dl></section>'
 
 
 def write_page(path: Path, title: str, body: str) -> Path:

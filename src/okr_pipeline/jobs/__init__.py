@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         train_model,
         update_model,
     )
-    from okr_pipeline.jobs.monitor import (
+    from okr_pipeline.jobs.monitor_alerts import (
         acknowledge_alert,
         alerts,
         monitor,
@@ -129,9 +129,9 @@ _MODULE_OF = {
     "list_tokens": "tokens",
     "revoke_token": "tokens",
     "role_allows": "tokens",
-    "acknowledge_alert": "monitor",
-    "alerts": "monitor",
-    "monitor": "monitor",
+    "acknowledge_alert": "monitor_alerts",
+    "alerts": "monitor_alerts",
+    "monitor": "monitor_alerts",
     "PIPELINES": "pipelines",
     "Output": "pipelines",
     "Pipeline": "pipelines",

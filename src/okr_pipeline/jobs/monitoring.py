@@ -13,7 +13,7 @@ __all__ = ["monitor"]
 
 
 def monitor(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    from okr_pipeline.jobs.monitor import monitor as monitoring_run  # loads the model stack
+    from okr_pipeline.jobs.monitor_alerts import monitor as monitoring_run  # loads the model stack
 
     document = monitoring_run(settings, run.as_of)
     raised = Counter(alert["severity"] for alert in document["alerts"])

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from okr_pipeline.core.html_report import DPI, figure_card, new_axes, png_uri, write_page
+from okr_pipeline.core.html_report import (
+    DPI,
+    facts_card,
+    figure_card,
+    new_axes,
+    png_uri,
+    write_page,
+)
 from okr_pipeline.model.metrics import BUCKETS, best_scorers, compare, direction, score_metrics
 
 __all__ = ["DPI", "TOP_FEATURES", "write_report"]
@@ -213,15 +220,7 @@ def write_report(
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     counts = {b: int(next(iter(metrics.values()))[f"n_{b}"]) for _, _, b in BUCKETS}
 
-    esc = html.escape
-    facts = "".join(
-        f"<div><dt>{esc(str(k))}</dt><dd>{esc(str(v))}</dd></div>" for k, v in context.items()
-    )
-    context_card = (
-        f'<section class="card"><h2>Context</h2><dl class="facts">{facts}</dl></section>'
-        if facts
-        else ""
-    )
+    context_card = facts_card("Context", context)
     # Square ROC and calibration plots side by side; the wider bar charts get a full row each.
     figures = [
         _figure("ROC curve", _roc_figure(y, risks, metrics, colors), "roc"),

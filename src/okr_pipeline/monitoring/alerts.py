@@ -47,6 +47,7 @@ __all__ = [
 
 SEVERITIES = ("info", "warning", "critical")
 ACTIVE = ("open", "acknowledged")
+MAX_ID = 2**31 - 1  # alert ids are 32-bit integers on PostgreSQL (64-bit on SQLite)
 _PROBLEM_KEYS = ("condition", "subject", "severity", "message")
 
 
@@ -150,6 +151,8 @@ def acknowledge(
 ) -> Alert:
     """Mark an open alert acknowledged: quiet until its condition clears. Acknowledging it again
     changes nothing; an unknown or cleared alert is an InputError."""
+    if not 1 <= alert_id <= MAX_ID:  # no such id: the warehouse would refuse the number itself
+        raise InputError(f"no alert {alert_id}")
     with engine.begin() as conn:
         row = conn.execute(select(alerts_table).where(alerts_table.c.id == alert_id)).mappings()
         found = row.first()

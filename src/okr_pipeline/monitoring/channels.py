@@ -38,7 +38,7 @@ from okr_pipeline.core import redact_text, redact_url
 from okr_pipeline.errors import ConfigError, OkrError
 from okr_pipeline.stream import EventLog, open_event_log
 
-__all__ = ["CHANNELS", "SECRET_VARIABLE", "Notifier", "sign"]
+__all__ = ["CHANNELS", "SECRET_VARIABLE", "Notifier", "check_channels", "sign"]
 
 CHANNELS = ("log", "jsonl", "webhook", "topic")
 SECRET_VARIABLE = "OKR_MONITORING__ALERTS__WEBHOOK_SECRET"
@@ -59,16 +59,22 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
+def check_channels(settings: Settings) -> None:
+    """Refuse channel settings that cannot work (a ConfigError): a webhook without its secret."""
+    config = settings.monitoring.alerts
+    if config.webhook_url is not None and config.webhook_secret is None:
+        raise ConfigError(
+            f"monitoring.alerts.webhook_url is set but not its secret: set {SECRET_VARIABLE}"
+        )
+
+
 class Notifier:
     """The enabled channels for one batch of notifications; open them with `with`."""
 
     def __init__(self, settings: Settings) -> None:
+        check_channels(settings)
         self.settings = settings
         config = settings.monitoring.alerts
-        if config.webhook_url and config.webhook_secret is None:
-            raise ConfigError(
-                f"monitoring.alerts.webhook_url is set but not its secret: set {SECRET_VARIABLE}"
-            )
         enabled = {
             "log": config.log,
             "jsonl": config.jsonl is not None,

@@ -36,17 +36,20 @@ The predicted risk is compared the same way (as a numeric column): the latest ri
 version stored at or before D per open key result (`predictions`; another version's risks would
 tell a change of model, not of data) against the champion's risks on the reference rows.
 
-Severity: a drifted feature (or risk) is a warning, critical when its PSI reaches `psi_alert`;
-one that did not drift but whose PSI reaches `psi_warn` is only an info (PSI alone is noisy on a
-few hundred rows). More than `max_drifted_share` of the features drifted is the dataset problem
-(critical).
+Severity: a drifted feature (or risk) is a warning, critical when its PSI reaches `psi_alert`
+and, with two reference periods or more, also goes beyond `period_margin` times their natural
+PSI (a feature with one value per period has a huge PSI between any two periods); one that did
+not drift but whose PSI reaches `psi_warn` (and goes beyond the natural PSI) is only an info (PSI
+alone is noisy on a few hundred rows). More than `max_drifted_share` of the features drifted is
+the dataset problem: critical, a warning only against a single earlier period (with no natural
+variation to go beyond, an ordinary quarter drifts 6 to 17 of the 35 features against one).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -67,11 +70,11 @@ from okr_pipeline.features import (
     open_at,
 )
 from okr_pipeline.model import CHAMPION, open_registry
-from okr_pipeline.monitoring.periods import objective_periods, same_point
+from okr_pipeline.monitoring.periods import SamePoint, objective_periods, same_point
 from okr_pipeline.monitoring.problems import problem
 from okr_pipeline.warehouse import chunks, predictions
 
-__all__ = ["compare", "compare_column", "drift", "reference_features"]
+__all__ = ["compare", "compare_column", "drift", "feature_drift", "reference_features"]
 
 PSI_BINS = 10
 PSI_EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
@@ -183,10 +186,15 @@ def _missing_drifted(reference: pd.Series, current: pd.Series, small: bool, drif
 
 
 def _measure(
-    reference: pd.Series, current: pd.Series, settings: Settings, categorical: bool
+    reference: pd.Series,
+    current: pd.Series,
+    settings: Settings,
+    categorical: bool,
+    tested: bool = True,
 ) -> dict[str, Any]:
     """Two samples of one column compared: the test, statistic, p-value, distance and PSI, the
-    share of missing values on each side, and what the tests alone say."""
+    share of missing values on each side, and what the tests alone say (not `tested`: the
+    distance, PSI and missing shares only, as the natural variation needs)."""
     drift = settings.monitoring.drift
     small = len(reference) < drift.large_sample and len(current) < drift.large_sample
     r_present, c_present = reference.dropna(), current.dropna()
@@ -196,11 +204,13 @@ def _measure(
     if len(r_present) >= 2 and len(c_present) >= 2:
         if categorical:
             r_values, c_values = r_present.astype(str), c_present.astype(str)
-            test, statistic, p_value = _categorical_test(r_values, c_values, small)
+            if tested:
+                test, statistic, p_value = _categorical_test(r_values, c_values, small)
             distance = _categorical_distance(r_values, c_values)
         else:
             r_array, c_array = r_present.to_numpy(float), c_present.to_numpy(float)
-            test, statistic, p_value = _numeric_test(r_array, c_array, small)
+            if tested:
+                test, statistic, p_value = _numeric_test(r_array, c_array, small)
             distance = _numeric_distance(r_array, c_array)
     if p_value is not None:
         values_drifted = p_value < drift.p_value
@@ -219,7 +229,7 @@ def _measure(
         "distance": _number(distance),
         "psi": _number(psi),
         "values_drifted": bool(values_drifted),
-        "missing_drifted": _missing_drifted(reference, current, small, drift),
+        "missing_drifted": tested and _missing_drifted(reference, current, small, drift),
         "missing_share": shares,
     }
 
@@ -237,7 +247,13 @@ def _natural(
     """How far one earlier period lies from the others at most: the distance, PSI and gap in
     missing share of each reference period against the rest, the largest of each."""
     apart = [
-        _measure(reference[periods != label], reference[periods == label], settings, categorical)
+        _measure(
+            reference[periods != label],
+            reference[periods == label],
+            settings,
+            categorical,
+            tested=False,
+        )
         for label in np.unique(periods)
     ]
     return {
@@ -279,17 +295,16 @@ def _problem(
     psi = result["psi"] or 0.0
     natural = result["natural"]
     beyond = "" if natural is None else " beyond the variation between earlier periods"
+    usual_psi = natural is not None and psi <= drift.period_margin * natural["psi"]
     if not result["drifted"]:
-        if psi < drift.psi_warn or (
-            natural is not None and psi <= drift.period_margin * natural["psi"]
-        ):
+        if psi < drift.psi_warn or usual_psi:
             return None
         message = (
             f"{subject}: PSI {psi:.3f} >= {drift.psi_warn}{beyond}, though its test did not "
             "find drift"
         )
         return problem(condition, subject, "info", message, psi, drift.psi_warn)
-    severity: Severity = "critical" if psi >= drift.psi_alert else "warning"
+    severity: Severity = "critical" if psi >= drift.psi_alert and not usual_psi else "warning"
     if result["values_drifted"] and result["p_value"] is not None:
         value, threshold = result["p_value"], drift.p_value
         why = f"{result['test']} p-value {value:.2g} < {threshold}"
@@ -335,11 +350,17 @@ def compare(
     ]
     limit = settings.monitoring.drift.max_drifted_share
     if share > limit:
+        # without two earlier periods, a quarter's own effect cannot be told from drift: an
+        # ordinary quarter drifts 6 to 17 of the 35 features against a single earlier one
+        natural = periods is not None and len(np.unique(periods)) >= 2
         message = (
             f"{len(drifted)} of {len(features)} features drifted "
             f"({share:.0%} > {limit:.0%}): {', '.join(drifted)}"
         )
-        problems.append(problem("drift.dataset", "features", "critical", message, share, limit))
+        if not natural:
+            message += " (against one earlier period: its natural variation is unknown)"
+        severity = "critical" if natural else "warning"
+        problems.append(problem("drift.dataset", "features", severity, message, share, limit))
     return {
         "reference": {"rows": len(reference)},
         "current": {"rows": len(current)},
@@ -392,9 +413,43 @@ def _stored_risks(
     )
 
 
+def feature_drift(
+    settings: Settings,
+    history: History,
+    found: SamePoint | None,
+    as_of: datetime,
+    learnt_before: date,
+) -> tuple[dict[str, Any], pd.DataFrame, np.ndarray]:
+    """The features of the key results open at `as_of` against those open at the same point
+    (`found`) of the latest `reference_periods` earlier periods that ended before
+    `learnt_before` (see the module's docstring): the comparison, the reference rows and their
+    periods; `{"skipped": why}` and no rows when there is nothing to compare."""
+    nothing = (pd.DataFrame(), np.array([], dtype=int))
+    open_ids = [k for k in open_at(history, as_of) if not history.key_results[k].cancelled]
+    if not open_ids or found is None:
+        return {"skipped": f"no key results open at {as_of.isoformat()}"}, *nothing
+    learnt = [(p, m) for p, m in found.earlier if p[1] < learnt_before]
+    learnt = learnt[-settings.monitoring.drift.reference_periods :]
+    if not learnt:
+        start, end = (day.isoformat() for day in found.current)
+        return {
+            "skipped": f"no period like the current one ({start} to {end}) ended before "
+            f"{learnt_before.isoformat()}: nothing to compare with"
+        }, *nothing
+    current = features_at(history, [(k, as_of) for k in open_ids])
+    reference, periods = reference_features(history, [m for _, m in learnt])
+    result = compare(reference, current, settings, periods)
+    result["reference"]["moments"] = [m.isoformat() for _, m in learnt]
+    result["current"] |= {
+        "as_of": as_of.isoformat(),
+        "period": {"start": found.current[0].isoformat(), "end": found.current[1].isoformat()},
+    }
+    return result, reference, periods
+
+
 def drift(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]:
     """Drift of the features and of the predicted risk of the key results open at `as_of`
-    against the champion's training key results (see the module's docstring)."""
+    against the key results the champion learnt from (see the module's docstring)."""
     registry = open_registry(settings)
     champion = registry.version(CHAMPION)
     if champion is None:
@@ -410,28 +465,15 @@ def drift(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]
         open_ids = [k for k in open_at(history, as_of) if not history.key_results[k].cancelled]
         stored = _stored_risks(conn, open_ids, as_of, champion.version)
         found = same_point(objective_periods(conn), as_of)
-    if not open_ids or found is None:
-        return {"skipped": f"no key results open at {as_of.isoformat()}"}
     # the periods the champion learnt from: ended before its as-of
-    learnt = [(p, m) for p, m in found.earlier if p[1] < trained_as_of.date()]
-    learnt = learnt[-settings.monitoring.drift.reference_periods :]
-    if not learnt:
-        start, end = (day.isoformat() for day in found.current)
-        return {
-            "skipped": f"no period like the current one ({start} to {end}) ended before the "
-            f"champion's as-of {trained_as_of.isoformat()}: nothing to compare with"
-        }
-    current = features_at(history, [(k, as_of) for k in open_ids])
-    reference, periods = reference_features(history, [m for _, m in learnt])
-    result = compare(reference, current, settings, periods)
+    result, reference, periods = feature_drift(
+        settings, history, found, as_of, trained_as_of.date()
+    )
+    if "skipped" in result:
+        return result
     result["reference"] |= {
         "as_of": trained_as_of.isoformat(),
         "model_version": champion.version,
-        "moments": [m.isoformat() for _, m in learnt],
-    }
-    result["current"] |= {
-        "as_of": as_of.isoformat(),
-        "period": {"start": found.current[0].isoformat(), "end": found.current[1].isoformat()},
     }
 
     # the champion's risks on the reference against the risks it served at D

@@ -33,7 +33,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 
 from okr_pipeline.config import Settings
-from okr_pipeline.core import days, now_utc
+from okr_pipeline.core import days, instant, now_utc
 from okr_pipeline.features import History, closed_before, elapsed_share, load_history, open_at
 from okr_pipeline.model.metrics import BUCKETS, score_metrics
 from okr_pipeline.monitoring.problems import problem
@@ -57,6 +57,7 @@ __all__ = [
 MIN_OUTCOMES = 20  # fewer key results: AUC and Brier say more about chance than about the model
 CALIBRATION_BINS = 10  # equal-width bins of predicted risk in the reliability table
 SAMPLES = 2000  # Monte Carlo draws for the intervals: quantiles to about ±0.01 at 90 %
+DRAWN_AT_ONCE = 2_000_000  # labels drawn per block of draws: memory stays bounded (16 MB)
 HISTORY_LIMIT = 200  # past estimates returned by `performance`, the newest
 
 
@@ -84,18 +85,28 @@ def expected_auc(p: np.ndarray) -> float:
 
 def _sampled_metrics(p: np.ndarray, samples: int, seed: int) -> dict[str, np.ndarray]:
     """AUC, Brier and miss rate of `samples` label vectors drawn Bernoulli(p), vectorised: the
-    scores are fixed, so AUC is the rank-sum (Mann-Whitney) statistic of each draw."""
+    scores are fixed, so AUC is the rank-sum (Mann-Whitney) statistic of each draw. Drawn a
+    block of rows at a time (the same numbers as all at once), so that tens of thousands of
+    open key results do not take gigabytes."""
     rng = np.random.default_rng(seed)
-    labels = rng.random((samples, p.size)) < p  # one draw per row
     ranks = _average_ranks(p)
-    missed = labels.sum(axis=1).astype(float)
+    # (y - p)^2 = y (1 - 2p) + p^2 for y in {0, 1}: no matrix of floats per draw
+    brier_weights, brier_base = 1 - 2 * p, float(np.sum(p * p))
+    block = max(1, DRAWN_AT_ONCE // max(p.size, 1))
+    sums: dict[str, list[np.ndarray]] = {"missed": [], "ranks": [], "brier": []}
+    for start in range(0, samples, block):
+        labels = rng.random((min(block, samples - start), p.size)) < p  # one draw per row
+        sums["missed"].append(labels.sum(axis=1).astype(float))
+        sums["ranks"].append(labels @ ranks)
+        sums["brier"].append(labels @ brier_weights)
+    missed, rank_sums = np.concatenate(sums["missed"]), np.concatenate(sums["ranks"])
     achieved = p.size - missed
     with np.errstate(divide="ignore", invalid="ignore"):  # a one-class draw has no AUC: NaN
-        auc = (labels @ ranks - missed * (missed + 1) / 2) / (missed * achieved)
+        auc = (rank_sums - missed * (missed + 1) / 2) / (missed * achieved)
     auc[(missed == 0) | (achieved == 0)] = math.nan
     return {
         "auc": auc,
-        "brier": ((labels - p) ** 2).mean(axis=1),
+        "brier": (np.concatenate(sums["brier"]) + brier_base) / p.size,
         "miss_rate": missed / p.size,
     }
 
@@ -272,6 +283,11 @@ def estimate(
     p = np.fromiter(risks.values(), dtype=float, count=len(risks))
     performance = settings.monitoring.performance
     summary = estimate_metrics(p, performance.interval, settings.model.random_seed)
+    if "reason" in summary:  # open key results may have no stored prediction yet
+        summary["reason"] = (
+            f"{len(risks)} of the {len(open_now)} open key results have a stored prediction "
+            f"(at least {MIN_OUTCOMES} needed)"
+        )
     summary |= {
         "key_results": len(risks),
         # the newest prediction's model; the others' too, if the champion changed in between
@@ -286,12 +302,14 @@ def estimate(
 
 def record_estimate(conn: Connection, made: Estimate) -> int | None:
     """Store an estimate with its risks; returns its row id, or None if nothing was estimated (too
-    few open key results) or the latest stored estimate came from the same risks (a monitoring
-    run every two hours between daily predictions would otherwise repeat it)."""
+    few open key results) or the latest stored estimate at or before its as-of came from the same
+    risks (a monitoring run every two hours between daily predictions would otherwise repeat it,
+    and so would a second run as of a past date)."""
     if made.summary["miss_rate"] is None:
         return None
     latest = conn.execute(
         select(performance_estimates.c.cohort, performance_estimates.c.estimated)
+        .where(performance_estimates.c.as_of <= made.as_of)
         .order_by(performance_estimates.c.as_of.desc(), performance_estimates.c.id.desc())
         .limit(1)
     ).first()
@@ -349,12 +367,19 @@ def settle_estimates(
 
 def _settled(history: History, closed: set[str], risks: Mapping[str, float]) -> dict[str, Any]:
     """The realized AUC, Brier and miss rate of the estimate's own risks on the outcomes of its
-    key results (those cancelled or gone since have none and are counted apart)."""
+    key results (those cancelled or gone since have none and are counted apart), and when the
+    last of those outcomes was known (`known_at`: the latest due date among them)."""
     with_outcome = [kr_id for kr_id in risks if kr_id in closed]
     y = np.array([float(bool(history.outcome(kr_id))) for kr_id in with_outcome])
     p = np.array([risks[kr_id] for kr_id in with_outcome])
     scored = _scored(y, p, score_metrics(y, p, np.zeros(y.size))["auc"])
-    return scored | {"key_results": len(with_outcome), "without_outcome": len(risks) - len(y)}
+    ends = [history.key_results[kr_id].end for kr_id in risks if kr_id in history.key_results]
+    known_at = instant(max(ends)).isoformat() if ends else None
+    return scored | {
+        "key_results": len(with_outcome),
+        "without_outcome": len(risks) - len(y),
+        "known_at": known_at,
+    }
 
 
 def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
@@ -368,6 +393,11 @@ def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
     for row in rows:
         estimated = json.loads(row["estimated"])
         estimated.pop("risks")
+        realized = json.loads(row["realized"]) if row["realized"] else None
+        # settled by a later run: its outcomes were not known yet at `as_of`
+        known_at = realized and realized.get("known_at")
+        if known_at and datetime.fromisoformat(known_at) >= as_of:
+            realized = None
         past.append(
             {
                 "as_of": row["as_of"].isoformat(),
@@ -375,8 +405,8 @@ def _history(conn: Connection, as_of: datetime) -> list[dict[str, Any]]:
                 "cohort": row["cohort"],
                 "key_results": row["key_results"],
                 "estimated": estimated,
-                "realized": json.loads(row["realized"]) if row["realized"] else None,
-                "realized_at": row["realized_at"] and row["realized_at"].isoformat(),
+                "realized": realized,
+                "realized_at": realized and row["realized_at"] and row["realized_at"].isoformat(),
             }
         )
     return past[::-1]  # oldest first, as a plot reads

@@ -3,8 +3,10 @@ freshness of the check-ins, validity (quarantine and dead-letter rates), duplica
 reference integrity and the volume of check-ins against the usual for the time of the quarter.
 
 Every figure counts only what was there at D: check-ins by `checked_in_at`, ingest runs by
-`started_at`, quarantined rows by `first_seen_at`, stream events by `processed_at` and dead
-letters by `created_at`. The recent window is the `window_days` before D, (D - window, D].
+`started_at`, quarantined rows by `first_seen_at` (and `resolved_at`), stream events by
+`processed_at` and dead letters by `created_at`. The recent window is the `window_days` before D,
+(D - window, D]. Completeness and orphans are of the rows stored now: a stored row keeps no
+instant it was first stored at.
 
 Each breach of a `monitoring.quality` threshold is a problem for the alerts: a warning, critical
 when it is twice as far (rates and ages above twice the threshold, a department with open key
@@ -57,7 +59,7 @@ def quality(settings: Settings, conn: Connection, as_of: datetime) -> dict[str, 
         "freshness": _freshness(conn, as_of, limits.max_checkin_age_days, problems),
         "validity": _validity(conn, settings, as_of, window, runs, problems),
         "duplicates": _duplicates(window, runs),
-        "references": _references(conn, problems),
+        "references": _references(conn, as_of, problems),
         "volume": _volume(conn, as_of, window, limits.volume_tolerance, problems),
         "problems": problems,
     }
@@ -422,9 +424,11 @@ def _duplicates(window: Window, runs: list[_Run]) -> dict[str, Any]:
 # --- reference integrity ------------------------------------------------------------------------
 
 
-def _references(conn: Connection, problems: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stored rows whose reference names no stored parent, and quarantined rows still waiting
-    for theirs (`unknown_reference`, not resolved)."""
+def _references(
+    conn: Connection, as_of: datetime, problems: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Stored rows whose reference names no stored parent, and quarantined rows waiting for
+    theirs at D (`unknown_reference`, seen by D and not resolved by then)."""
     orphans: dict[str, int] = {}
     for entity in ENTITY_ORDER:
         spec = ENTITIES[entity]
@@ -453,7 +457,11 @@ def _references(conn: Connection, problems: list[dict[str, Any]]) -> dict[str, A
     waiting: dict[Any, Any] = dict(
         conn.execute(
             select(quarantine.c.entity, func.count())
-            .where(quarantine.c.reason == "unknown_reference", quarantine.c.resolved_at.is_(None))
+            .where(
+                quarantine.c.reason == "unknown_reference",
+                quarantine.c.first_seen_at <= as_of,
+                or_(quarantine.c.resolved_at.is_(None), quarantine.c.resolved_at > as_of),
+            )
             .group_by(quarantine.c.entity)
         ).all()
     )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Engine, Table, func, select
+from sqlalchemy import Column, Engine, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.functions import coalesce
 
@@ -21,7 +21,14 @@ from okr_pipeline.config import Settings
 from okr_pipeline.errors import OkrError
 from okr_pipeline.monitoring.problems import Problem, problem
 from okr_pipeline.stream import open_event_log
-from okr_pipeline.warehouse import dead_letters, pipeline_runs, quarantine, task_runs
+from okr_pipeline.warehouse import (
+    dead_letters,
+    ingest_runs,
+    pipeline_runs,
+    processed_events,
+    quarantine,
+    task_runs,
+)
 
 __all__ = [
     "BASELINE_DAYS",
@@ -138,22 +145,41 @@ def consumer_lag_problems(settings: Settings) -> list[Problem]:
 
 def spike_problems(settings: Settings, engine: Engine, now: datetime) -> list[Problem]:
     """Quarantined rows (first seen) and dead letters of the last 24 hours: a spike above
-    `spike_factor` times the median of the 14 days before, and at least `spike_min_count`."""
+    `spike_factor` times the median of the 14 days before, and at least `spike_min_count`.
+    Only once there was a day before: files ingested (for the quarantine) or events consumed
+    (for the dead letters) before the last 24 hours; the first load is no spike (its rates are
+    the quality check's)."""
     sources = (
-        ("ingest.quarantine_spike", "quarantine", quarantine, quarantine.c.first_seen_at),
-        ("stream.dead_letter_spike", "dead_letters", dead_letters, dead_letters.c.created_at),
+        (
+            "ingest.quarantine_spike",
+            "quarantine",
+            "rows quarantined",
+            quarantine.c.first_seen_at,
+            ingest_runs.c.started_at,
+        ),
+        (
+            "stream.dead_letter_spike",
+            "dead_letters",
+            "dead letters",
+            dead_letters.c.created_at,
+            processed_events.c.processed_at,
+        ),
     )
     problems = []
-    for condition, subject, table, column in sources:
-        counts = _daily_counts(engine, table, column, now)
+    for condition, subject, noun, column, activity in sources:
+        with engine.connect() as conn:
+            first = conn.scalar(select(func.min(activity)))
+        if first is None or first > now - DAY:
+            continue  # no usual day to compare with
+        counts = _daily_counts(engine, column.table, column, now)
         last, usual = counts[-1], statistics.median(counts[:-1])
-        problem = _spike(settings, condition, subject, last, usual)
+        problem = _spike(settings, condition, subject, noun, last, usual)
         if problem is not None:
             problems.append(problem)
     return problems
 
 
-def _daily_counts(engine: Engine, table: Table, column: Column[Any], now: datetime) -> list[int]:
+def _daily_counts(engine: Engine, table: Any, column: Column[Any], now: datetime) -> list[int]:
     """Rows per 24 hours ending at `now`, the oldest of BASELINE_DAYS + 1 first."""
     counts = []
     with engine.connect() as conn:
@@ -165,7 +191,7 @@ def _daily_counts(engine: Engine, table: Table, column: Column[Any], now: dateti
 
 
 def _spike(
-    settings: Settings, condition: str, subject: str, last: int, usual: float
+    settings: Settings, condition: str, subject: str, noun: str, last: int, usual: float
 ) -> Problem | None:
     config = settings.monitoring.alerts
     if last <= config.spike_factor * usual or last < config.spike_min_count:
@@ -174,8 +200,8 @@ def _spike(
         condition,
         subject,
         "warning",
-        f"{last} {subject.replace('_', ' ')} in the last 24 hours, against a median of "
-        f"{usual:g} a day over the {BASELINE_DAYS} days before",
+        f"{last} {noun} in the last 24 hours, against a median of {usual:g} a day over the "
+        f"{BASELINE_DAYS} days before",
         last,
         max(config.spike_factor * usual, config.spike_min_count),
         usual=usual,
