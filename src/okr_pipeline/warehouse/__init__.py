@@ -14,7 +14,7 @@ from okr_pipeline.warehouse.bulk import (
     upserts,
 )
 from okr_pipeline.warehouse.engine import close_warehouses, open_warehouse
-from okr_pipeline.warehouse.locks import pipeline_lock, writers_lock
+from okr_pipeline.warehouse.locks import pipeline_lock, write_turn, writers_lock
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     alerts,
@@ -65,5 +65,6 @@ __all__ = [
     "task_runs",
     "upsert",
     "upserts",
+    "write_turn",
     "writers_lock",
 ]

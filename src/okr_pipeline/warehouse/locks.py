@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, false, text, update
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["pipeline_lock", "schema_lock", "sqlite_schema_lock", "writers_lock"]
+__all__ = ["pipeline_lock", "schema_lock", "sqlite_schema_lock", "write_turn", "writers_lock"]
 
 _WRITERS = 0x6F6B725F77726974  # "okr_writ"
 _SCHEMA = 0x6F6B725F6D696772  # "okr_migr"
@@ -44,6 +44,18 @@ def _hold(conn: Connection, key: int) -> None:
 def writers_lock(conn: Connection) -> None:
     """The turn of this transaction to write entity rows, the quarantine or stream bookkeeping."""
     _hold(conn, _WRITERS)
+
+
+def write_turn(conn: Connection, table: Table) -> None:
+    """The writers' turn for this transaction, taken now rather than at its first write: what
+    it reads from here on, no other writer changes before it ends. On SQLite, whose transaction
+    begins at its first write (reads before it see whatever is committed meanwhile), a write to
+    `table` that changes nothing takes the database's write lock, waiting as any writer does."""
+    if conn.dialect.name == "sqlite":
+        key = table.primary_key.columns[0]
+        conn.execute(update(table).where(false()).values({key.name: key}))
+    else:
+        writers_lock(conn)
 
 
 def schema_lock(conn: Connection) -> None:
