@@ -36,7 +36,7 @@ CHECKS = [
 EXAMPLES = 20  # per operation and mode: the whole test stays under a minute
 # operations whose every call takes seconds: starting a pipeline run waits for its process to
 # record the run
-FEWER_EXAMPLES = {"start_pipeline_run": 4}
+FEWER_EXAMPLES = {"start_pipeline_run": 3}
 
 
 @pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
