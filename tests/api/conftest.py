@@ -3,9 +3,11 @@ copied for each test), the app on it with a token of each role, and helpers to c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +45,9 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         trained = jobs.train_model(settings, as_of_instant(AS_OF))
         assert trained.promoted, trained.reason
         assert jobs.predict_risks(settings, as_of_instant(AS_OF))
+        # a pipeline run, and the monitoring run it made with the alerts it raised
+        monitored = jobs.run_pipeline(settings, "monitoring", as_of=as_of_instant(AS_OF))
+        assert monitored.status == "succeeded", monitored.error
         close_warehouses()
     return data
 
@@ -97,6 +102,29 @@ def tokens(settings: Settings) -> Tokens:
     revoked = jobs.create_token(settings, "test-revoked", "admin").token
     jobs.revoke_token(settings, "test-revoked")
     return Tokens(**made, revoked=revoked, unknown="okr_" + secrets.token_urlsafe(32))
+
+
+def _pipeline_runs_started_here() -> list[int]:
+    """The `okr run` processes this test process started (the API starts them detached)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+        if parent == os.getpid() and command[1:4] == [b"-m", b"okr_pipeline", b"run"]:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_pipeline_run_outlives_its_test() -> Iterator[None]:
+    """Runs started through the API are stopped with their test: their data goes with it."""
+    yield
+    for pid in _pipeline_runs_started_here():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # its session: forked parsers too
 
 
 @pytest.fixture

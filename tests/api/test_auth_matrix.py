@@ -37,10 +37,27 @@ def _a_live_token(settings: Settings) -> str:
     return jobs.create_token(settings, f"matrix-{secrets.token_hex(4)}", "viewer").name
 
 
+def _a_pipeline_run(settings: Settings) -> str:
+    return str(jobs.list_runs(settings, limit=1)[0].run_id)  # the demo's monitoring run
+
+
+def _a_monitoring_run(settings: Settings) -> str:
+    return str(jobs.latest_monitoring(settings, as_of_instant(AS_OF))["id"])
+
+
+def _an_alert(settings: Settings) -> str:
+    return str(jobs.alerts_page(settings, limit=1).items[0]["id"])
+
+
 # path parameter name -> a real value (made fresh for each call)
 PATH_VALUES: dict[str, Callable[[Settings], str]] = {
     "key_result_id": _a_key_result,
     "name": _a_live_token,
+    "version": lambda _: "champion",
+    "pipeline": lambda _: "etl",
+    "run_id": _a_pipeline_run,
+    "monitoring_run_id": _a_monitoring_run,
+    "alert_id": _an_alert,
 }
 # operation id -> a valid minimal body (made fresh for each call)
 BODIES: dict[str, Callable[[Settings], dict[str, Any]]] = {
@@ -154,6 +171,8 @@ def test_no_token_exists_means_only_health_and_ready_answer(tmp_path, monkeypatc
     from okr_pipeline.config import load_settings
 
     monkeypatch.setenv("OKR_DATA_DIR", str(tmp_path / "empty"))
+    # every one of its many calls fails authentication: none may be limited here
+    monkeypatch.setenv("OKR_API__AUTH_FAILURES_LIMIT", "100000 per minute")
     client = create_app(load_settings()).test_client()
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 503  # no champion, but it answers

@@ -9,7 +9,22 @@ from flask import current_app, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from okr_pipeline.api import admin, audit, auth, data, errors, headers, limiter, meta, metrics
+from okr_pipeline.api import (
+    admin,
+    audit,
+    auth,
+    data,
+    dead_letters,
+    errors,
+    headers,
+    limiter,
+    meta,
+    metrics,
+    monitoring,
+    pipelines,
+    quarantine,
+    registry,
+)
 from okr_pipeline.api.area import SECURITY_SCHEME, Area
 from okr_pipeline.api.context import EXTENSION, ApiState
 from okr_pipeline.api.models import ErrorBody
@@ -18,7 +33,16 @@ from okr_pipeline.config import Settings, load_settings
 __all__ = ["AREAS", "create_app"]
 
 # every area of the API; a new one is added here
-AREAS: tuple[Area, ...] = (meta.area, data.area, admin.area)
+AREAS: tuple[Area, ...] = (
+    meta.area,
+    data.area,
+    admin.area,
+    registry.area,
+    pipelines.area,
+    monitoring.area,
+    quarantine.area,
+    dead_letters.area,
+)
 # endpoints that are no operation of an area: flask-openapi3's document and docs pages
 _DOCUMENTATION = ("openapi.", "swagger.")
 

@@ -31,15 +31,22 @@ def _run_text(run: dict[str, Any]) -> str:
 @app.main.command("run")
 @click.argument("pipeline", type=click.Choice(PIPELINE_NAMES))
 @app.AS_OF_OPTION
+# the id to record the run under: the API makes it ahead, to say where to watch the run
+@click.option("--run-id", hidden=True)
 @app.JSON_OPTION
 @app.guarded
-def run_command(pipeline: str, as_of: str | None, as_json: bool) -> None:
+def run_command(pipeline: str, as_of: str | None, run_id: str | None, as_json: bool) -> None:
     """Run PIPELINE now. Exit status 1 if it fails or is stopped (SIGTERM or Ctrl-C: the task
     in hand finishes first), 3 if a run of it is in progress elsewhere (this one is skipped)."""
     moment = app.parse_as_of(as_of) if as_of else None
     with app.stop_on_signals() as stop:
         run = jobs.run_pipeline(
-            app.get_settings(), pipeline, as_of=moment, stop=stop, notify=app.notify
+            app.get_settings(),
+            pipeline,
+            as_of=moment,
+            stop=stop,
+            notify=app.notify,
+            run_id=run_id,
         )
     app.emit(run.as_dict(), as_json, _run_text)
     if run.status != "succeeded":

@@ -4,7 +4,7 @@ source's cursors, advanced once its rows are stored."""
 
 from okr_pipeline.ingest.cursors import commit_cursors, pull_rest_bundle, stored_cursors
 from okr_pipeline.ingest.files import ingest_loaded, ingest_path
-from okr_pipeline.ingest.quarantine import list_quarantine, retry_quarantine
+from okr_pipeline.ingest.quarantine import list_quarantine, quarantine_after, retry_quarantine
 from okr_pipeline.ingest.status import warehouse_status
 from okr_pipeline.ingest.store import (
     CHUNK_ROWS,
@@ -28,6 +28,7 @@ __all__ = [
     "ingest_path",
     "list_quarantine",
     "pull_rest_bundle",
+    "quarantine_after",
     "retry_quarantine",
     "storable_text",
     "stored_cursors",

@@ -12,6 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from okr_pipeline.jobs.alert_pages import (
+        acknowledge_alert_by_id,
+        alerts_page,
+    )
     from okr_pipeline.jobs.audit import (
         OUTCOMES,
         AuditEntry,
@@ -26,6 +30,11 @@ if TYPE_CHECKING:
         quarantined_rows,
         retry_quarantined,
         status,
+    )
+    from okr_pipeline.jobs.dead_letters import (
+        DEAD_LETTER_REASONS,
+        dead_letters_page,
+        retry_dead_lettered,
     )
     from okr_pipeline.jobs.health import (
         readiness,
@@ -43,10 +52,19 @@ if TYPE_CHECKING:
         train_model,
         update_model,
     )
+    from okr_pipeline.jobs.model_registry import (
+        model_version,
+        registered_versions,
+    )
     from okr_pipeline.jobs.monitor_alerts import (
         acknowledge_alert,
         alerts,
         monitor,
+    )
+    from okr_pipeline.jobs.monitoring_runs import (
+        latest_monitoring,
+        monitoring_run,
+        monitoring_runs_page,
     )
     from okr_pipeline.jobs.okrs import (
         KEY_RESULT_SORTS,
@@ -59,6 +77,16 @@ if TYPE_CHECKING:
     )
     from okr_pipeline.jobs.pages import (
         Page,
+    )
+    from okr_pipeline.jobs.pipeline_runs import (
+        RUN_STATUSES,
+        pipeline_definitions,
+        pipeline_run,
+        pipeline_runs_page,
+    )
+    from okr_pipeline.jobs.pipeline_start import (
+        StartedRun,
+        start_pipeline_run,
     )
     from okr_pipeline.jobs.pipelines import (
         PIPELINES,
@@ -75,11 +103,17 @@ if TYPE_CHECKING:
         no_progress,
         quiet,
     )
+    from okr_pipeline.jobs.quarantine_pages import (
+        QUARANTINE_ENTITIES,
+        QUARANTINE_REASONS,
+        quarantine_page,
+    )
     from okr_pipeline.jobs.runner import (
         PipelineRun,
         TaskFailedError,
         TaskRun,
         list_runs,
+        new_run_id,
         run_pipeline,
         run_task,
     )
@@ -170,13 +204,37 @@ _MODULE_OF = {
     "consume_events": "stream",
     "produce_events": "stream",
     "simulate_activity": "stream",
+    "acknowledge_alert_by_id": "alert_pages",
+    "alerts_page": "alert_pages",
+    "DEAD_LETTER_REASONS": "dead_letters",
+    "dead_letters_page": "dead_letters",
+    "retry_dead_lettered": "dead_letters",
+    "model_version": "model_registry",
+    "registered_versions": "model_registry",
+    "latest_monitoring": "monitoring_runs",
+    "monitoring_run": "monitoring_runs",
+    "monitoring_runs_page": "monitoring_runs",
+    "RUN_STATUSES": "pipeline_runs",
+    "pipeline_definitions": "pipeline_runs",
+    "pipeline_run": "pipeline_runs",
+    "pipeline_runs_page": "pipeline_runs",
+    "StartedRun": "pipeline_start",
+    "start_pipeline_run": "pipeline_start",
+    "QUARANTINE_ENTITIES": "quarantine_pages",
+    "QUARANTINE_REASONS": "quarantine_pages",
+    "quarantine_page": "quarantine_pages",
+    "new_run_id": "runner",
 }
 __all__ = [
+    "DEAD_LETTER_REASONS",
     "KEY_RESULT_SORTS",
     "OBJECTIVE_SORTS",
     "OUTCOMES",
     "PIPELINES",
+    "QUARANTINE_ENTITIES",
+    "QUARANTINE_REASONS",
     "ROLES",
+    "RUN_STATUSES",
     "TOKEN_NAME",
     "Advance",
     "AuditEntry",
@@ -192,16 +250,20 @@ __all__ = [
     "PipelineRun",
     "ProgressBar",
     "RunContext",
+    "StartedRun",
     "Task",
     "TaskFailedError",
     "TaskRun",
     "TokenInfo",
     "acknowledge_alert",
+    "acknowledge_alert_by_id",
     "alerts",
+    "alerts_page",
     "audit_entries",
     "authenticate",
     "consume_events",
     "create_token",
+    "dead_letters_page",
     "drain_events",
     "evaluate_model",
     "generate_demo",
@@ -209,21 +271,32 @@ __all__ = [
     "key_result_record",
     "key_results",
     "key_results_page",
+    "latest_monitoring",
     "list_runs",
     "list_tokens",
+    "model_version",
     "model_versions",
     "monitor",
+    "monitoring_run",
+    "monitoring_runs_page",
+    "new_run_id",
     "no_progress",
     "objectives_page",
     "outcome_of",
     "pipeline",
+    "pipeline_definitions",
+    "pipeline_run",
+    "pipeline_runs_page",
     "predict_risks",
     "produce_events",
     "promote_model",
+    "quarantine_page",
     "quarantined_rows",
     "quiet",
     "readiness",
     "record_audit",
+    "registered_versions",
+    "retry_dead_lettered",
     "retry_quarantined",
     "revoke_token",
     "role_allows",
@@ -233,6 +306,7 @@ __all__ = [
     "run_scheduler",
     "run_task",
     "simulate_activity",
+    "start_pipeline_run",
     "status",
     "train_model",
     "update_model",

@@ -3,16 +3,21 @@ log back, newest first, a page at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import InputError
-from okr_pipeline.jobs.pages import Page, decode_cursor, encode_cursor
-from okr_pipeline.warehouse import audit_log, open_warehouse
+from okr_pipeline.jobs.audit_backlog import backlog_of
+from okr_pipeline.jobs.pages import Page, decode_id_cursor, encode_cursor
+from okr_pipeline.warehouse import audit_log, open_warehouse, sqlite_busy, sqlite_wait
 
 __all__ = ["OUTCOMES", "AuditEntry", "audit_entries", "outcome_of", "record_audit"]
 
@@ -22,6 +27,9 @@ OUTCOMES = ("allowed", "refused", "failed")
 _REFUSED = {401, 403, 429}
 MAX_PATH = 2048  # a path is kept up to this long: the log must not grow with hostile input
 _SORT = "audit"  # the one order of the log (newest first), named in its cursors
+# how long a call's entry may wait for another writer's lock before it joins the backlog: a
+# commit of the consumer's (a batch) is over by then, an ingest's is not
+BRIEF_WAIT_MS = 250
 
 
 @dataclass(frozen=True)
@@ -53,21 +61,48 @@ def _text(value: str, length: int) -> str:
 
 
 def record_audit(settings: Settings, entry: AuditEntry) -> None:
-    """Append `entry` to the audit log."""
-    with open_warehouse(settings).begin() as conn:
+    """Append `entry` to the audit log. If another writer holds the warehouse past a brief
+    wait (on SQLite an ingest holds its one write lock throughout), the entry joins this
+    process's backlog, written as soon as the lock is free (see `audit_backlog`): the call it
+    records is answered meanwhile. Any other failure raises."""
+    engine = open_warehouse(settings)
+    backlog = backlog_of(settings.warehouse_url, partial(_write, engine))
+    if len(backlog):  # entries wait already: this one goes after them
+        backlog.add(entry)
+        return
+    try:
+        _write(engine, [entry], wait_ms=BRIEF_WAIT_MS)
+    except OperationalError as exc:
+        if not sqlite_busy(exc):
+            raise
+        backlog.add(entry)
+
+
+def _write(engine: Engine, entries: Sequence[AuditEntry], wait_ms: int | None = None) -> None:
+    """Insert the entries in one transaction, waiting for another writer's lock at most
+    `wait_ms` (None: the warehouse's busy timeout)."""
+    with engine.begin() as conn, _waiting(conn, wait_ms):
         conn.execute(
-            insert(audit_log).values(
-                at=entry.at,
-                token_name=entry.token_name,
-                role=entry.role,
-                remote_addr=entry.remote_addr and _text(entry.remote_addr, 64),
-                method=_text(entry.method, 16),
-                path=_text(entry.path, MAX_PATH),
-                operation_id=_text(entry.operation_id, 128),
-                status=entry.status,
-                outcome=entry.outcome,
-            )
+            insert(audit_log),
+            [
+                {
+                    "at": entry.at,
+                    "token_name": entry.token_name,
+                    "role": entry.role,
+                    "remote_addr": entry.remote_addr and _text(entry.remote_addr, 64),
+                    "method": _text(entry.method, 16),
+                    "path": _text(entry.path, MAX_PATH),
+                    "operation_id": _text(entry.operation_id, 128),
+                    "status": entry.status,
+                    "outcome": entry.outcome,
+                }
+                for entry in entries
+            ],
         )
+
+
+def _waiting(conn: Connection, wait_ms: int | None) -> AbstractContextManager[None]:
+    return nullcontext() if wait_ms is None else sqlite_wait(conn, wait_ms)
 
 
 def audit_entries(
@@ -82,12 +117,7 @@ def audit_entries(
     of the token `token_name` if given."""
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit + 1)
     if cursor is not None:
-        position = decode_cursor(cursor, _SORT)
-        last = position[0] if len(position) == 1 else None
-        # an id as the database stores it (a larger number is no id and overflows SQLite's)
-        if not (isinstance(last, int) and not isinstance(last, bool) and 0 < last < 2**63):
-            raise InputError(f"cursor {cursor!r} is not a cursor this API gave")
-        query = query.where(audit_log.c.id < last)
+        query = query.where(audit_log.c.id < decode_id_cursor(cursor, _SORT))
     if outcome is not None:
         if outcome not in OUTCOMES:
             raise InputError(f"unknown outcome {outcome!r}; the outcomes are {', '.join(OUTCOMES)}")

@@ -18,7 +18,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from okr_pipeline.errors import InputError
 
-__all__ = ["Page", "decode_cursor", "encode_cursor", "page_of", "parse_sort"]
+__all__ = ["Page", "decode_cursor", "decode_id_cursor", "encode_cursor", "page_of", "parse_sort"]
 
 T = TypeVar("T")
 Kind = Literal["number", "text"]
@@ -56,6 +56,16 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
         raise InputError(f"cursor {cursor!r} belongs to another sort order than {sort!r}")
     position: list[Any] = data["p"]
     return position
+
+
+def decode_id_cursor(cursor: str, sort: str, max_id: int = 2**63 - 1) -> int:
+    """The id a cursor of a list in the order of its ids (`encode_cursor(sort, [id])`) names;
+    InputError if it is not one this API gave (an id beyond `max_id` is none a table holds)."""
+    position = decode_cursor(cursor, sort)
+    last = position[0] if len(position) == 1 else None
+    if not (isinstance(last, int) and not isinstance(last, bool) and 0 < last <= max_id):
+        raise InputError(f"cursor {cursor!r} is not a cursor this API gave")
+    return last
 
 
 def parse_sort(sort: str, fields: dict[str, Kind]) -> tuple[str, Kind, bool]:

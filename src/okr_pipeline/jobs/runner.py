@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
@@ -25,7 +26,15 @@ from okr_pipeline.jobs.pipelines import Output, Pipeline, RunContext, Task, pipe
 from okr_pipeline.jobs.progress import Notify, quiet
 from okr_pipeline.warehouse import open_warehouse, pipeline_lock, pipeline_runs, task_runs
 
-__all__ = ["PipelineRun", "TaskFailedError", "TaskRun", "list_runs", "run_pipeline", "run_task"]
+__all__ = [
+    "PipelineRun",
+    "TaskFailedError",
+    "TaskRun",
+    "list_runs",
+    "new_run_id",
+    "run_pipeline",
+    "run_task",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,16 @@ class TaskStoppedError(OkrError):
     """A stop request came while a failed task waited to be tried again."""
 
 
+def new_run_id(name: str, as_of: datetime) -> str:
+    """A new run id for a run of the pipeline `name` as of `as_of`."""
+    # ISO 8601's basic form: its year has four digits (strftime's %Y may have fewer)
+    moment = as_of.replace(microsecond=0, tzinfo=None).isoformat().replace("-", "").replace(":", "")
+    return f"{name}-{moment}-{uuid.uuid4().hex[:8]}"
+
+
+_RUN_ID = re.compile(r"[a-z]+-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}")
+
+
 def run_pipeline(
     settings: Settings,
     name: str,
@@ -86,12 +105,17 @@ def run_pipeline(
     trigger: str = "manual",
     stop: threading.Event | None = None,
     notify: Notify = quiet,
+    run_id: str | None = None,
 ) -> PipelineRun:
     """Run the pipeline `name` as of `as_of` (now by default) and return its record. A stop
-    request lets the task in hand finish, then ends the run as stopped."""
+    request lets the task in hand finish, then ends the run as stopped. `run_id` is the id the
+    run is recorded under (one of `new_run_id`'s, made ahead by whoever started the process and
+    told where to find the run); a new one by default."""
     definition = pipeline(settings, name)
     moment = as_of or now_utc()
-    context = RunContext(f"{name}-{moment:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}", name, moment)
+    if run_id is not None and not (_RUN_ID.fullmatch(run_id) and run_id.startswith(f"{name}-")):
+        raise InputError(f"run id {run_id!r} is not one of a run of {name}")
+    context = RunContext(run_id or new_run_id(name, moment), name, moment)
     engine = open_warehouse(settings)
     stop = stop or threading.Event()
     with pipeline_lock(engine, name, settings.data_dir / "locks") as turn:
@@ -316,13 +340,27 @@ def list_runs(
     pipeline: str | None = None,
     status: str | None = None,
     limit: int = 20,
+    after: tuple[datetime, str] | None = None,
+    run_id: str | None = None,
 ) -> list[PipelineRun]:
-    """The latest pipeline runs, newest first, each with its task runs."""
-    query = select(pipeline_runs).order_by(pipeline_runs.c.started_at.desc()).limit(limit)
+    """The latest pipeline runs, newest first (by start, then id), each with its task runs;
+    only those after `after` (a run's start and id) in that order, or the run `run_id`, if
+    given."""
+    started = pipeline_runs.c.started_at
+    query = (
+        select(pipeline_runs).order_by(started.desc(), pipeline_runs.c.run_id.desc()).limit(limit)
+    )
     if pipeline is not None:
         query = query.where(pipeline_runs.c.pipeline == pipeline)
     if status is not None:
         query = query.where(pipeline_runs.c.status == status)
+    if after is not None:
+        moment, last = after
+        query = query.where(
+            or_(started < moment, and_(started == moment, pipeline_runs.c.run_id < last))
+        )
+    if run_id is not None:
+        query = query.where(pipeline_runs.c.run_id == run_id)
     with open_warehouse(settings).connect() as conn:
         runs = [PipelineRun(**row._asdict()) for row in conn.execute(query)]
         ids = [run.run_id for run in runs]

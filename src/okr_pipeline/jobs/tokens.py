@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import ConflictError, InputError, NotFoundError
-from okr_pipeline.warehouse import api_tokens, open_warehouse
+from okr_pipeline.warehouse import api_tokens, open_warehouse, sqlite_busy, sqlite_wait
 
 __all__ = [
     "ROLES",
@@ -34,6 +35,8 @@ __all__ = [
     "revoke_token",
     "role_allows",
 ]
+
+log = logging.getLogger(__name__)
 
 # each role may do what the roles before it may: viewer reads; editor also writes events and
 # ingests; admin also manages tokens, models, pipelines, alerts and reads the audit log
@@ -183,8 +186,20 @@ def authenticate(settings: Settings, token: str) -> TokenInfo | None:
         return None
     now = now_utc()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
-        with engine.begin() as conn:
-            conn.execute(
-                update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
-            )
+        _note_use(engine, row.id, now)
     return _info(row)
+
+
+def _note_use(engine: Engine, token_id: int, now: datetime) -> None:
+    """The token's last use, written only if no other writer holds the warehouse now: a read
+    must not wait for a long write (an ingest holds SQLite's lock for its whole transaction).
+    Skipped, it is written at a later use."""
+    try:
+        with engine.begin() as conn, sqlite_wait(conn, 0):
+            conn.execute(
+                update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now)
+            )
+    except OperationalError as exc:
+        if not sqlite_busy(exc):
+            raise
+        log.debug("last use of token %s not written: the warehouse is busy", token_id)

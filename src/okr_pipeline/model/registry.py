@@ -29,7 +29,14 @@ from sqlalchemy.engine import make_url
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import redact_text, redact_url
-from okr_pipeline.errors import ConfigError, InputError, NoChampionError, OkrError
+from okr_pipeline.errors import (
+    ConfigError,
+    ConflictError,
+    InputError,
+    NoChampionError,
+    NotFoundError,
+    OkrError,
+)
 
 __all__ = [
     "CHALLENGER",
@@ -249,7 +256,7 @@ class Registry:
         with self._mlflow():
             history = self._history()
             if not history:
-                raise OkrError(
+                raise ConflictError(
                     f"{self.registered_name} has no previous champion to roll back to "
                     f"(in {self._where})"
                 )
@@ -319,7 +326,7 @@ class Registry:
     def _require(self, alias_or_number: str) -> ModelVersion:
         found = self.version(alias_or_number)
         if found is None:
-            raise OkrError(
+            raise NotFoundError(
                 f"{self.registered_name} has no version or alias {alias_or_number!r} "
                 f"(in {self._where})"
             )

@@ -5,9 +5,16 @@ from okr_pipeline.stream.backends import open_event_log
 from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
 from okr_pipeline.stream.log import EventLog, GroupBusyError, Message
 from okr_pipeline.stream.producer import Published, events_from_path, publish
+from okr_pipeline.stream.redelivery import (
+    DEAD_LETTER_REASONS,
+    Redelivery,
+    dead_letters_after,
+    retry_dead_letters,
+)
 from okr_pipeline.stream.simulator import OpenKeyResult, live_events
 
 __all__ = [
+    "DEAD_LETTER_REASONS",
     "ConsumeSummary",
     "EventLog",
     "GroupBusyError",
@@ -15,9 +22,12 @@ __all__ = [
     "Message",
     "OpenKeyResult",
     "Published",
+    "Redelivery",
     "consume",
+    "dead_letters_after",
     "events_from_path",
     "live_events",
     "open_event_log",
     "publish",
+    "retry_dead_letters",
 ]

@@ -211,9 +211,15 @@ class _Batch:
     """The outcomes of one batch's events, written at the end of its transaction."""
 
     def __init__(
-        self, conn: Connection, source: str, now: datetime, park_timeout: float, result: BatchResult
+        self,
+        conn: Connection,
+        source: str,
+        now: datetime,
+        park_timeout: float,
+        result: BatchResult,
+        kind: str = "stream",
     ) -> None:
-        self.conn, self.source, self.now = conn, source, now
+        self.conn, self.source, self.now, self.kind = conn, source, now, kind
         self.park_timeout, self.result = park_timeout, result
         self.run_id: str | None = None
         self.letters: list[dict[str, Any]] = []
@@ -230,7 +236,7 @@ class _Batch:
             self.conn.execute(
                 insert(ingest_runs).values(
                     run_id=self.run_id,
-                    kind="stream",
+                    kind=self.kind,
                     source=self.source,
                     status="running",
                     started_at=self.now,
@@ -258,8 +264,9 @@ class _Batch:
                     else:
                         self.still_waiting.append(item.event_id)
                     continue
-                waited = (self.now - (item.expired_at or self.now)).total_seconds()
-                detail += f" (waited {timedelta(seconds=round(waited))} for it)"
+                if item.expired_at is not None:  # it was parked and waited in vain
+                    waited = (self.now - item.expired_at).total_seconds()
+                    detail += f" (waited {timedelta(seconds=round(waited))} for it)"
             result.dead_lettered += 1
             result.by_reason[reason] += 1
             self.letters.append(

@@ -14,7 +14,13 @@ from okr_pipeline.warehouse.bulk import (
     upserts,
 )
 from okr_pipeline.warehouse.engine import close_warehouses, open_warehouse
-from okr_pipeline.warehouse.locks import pipeline_lock, writers_lock
+from okr_pipeline.warehouse.locks import (
+    pipeline_lock,
+    sqlite_busy,
+    sqlite_wait,
+    write_turn,
+    writers_lock,
+)
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     alerts,
@@ -61,9 +67,12 @@ __all__ = [
     "processed_events",
     "quarantine",
     "source_cursors",
+    "sqlite_busy",
     "sqlite_text",
+    "sqlite_wait",
     "task_runs",
     "upsert",
     "upserts",
+    "write_turn",
     "writers_lock",
 ]

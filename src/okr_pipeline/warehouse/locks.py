@@ -18,14 +18,23 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, false, text, update
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["pipeline_lock", "schema_lock", "sqlite_schema_lock", "writers_lock"]
+__all__ = [
+    "pipeline_lock",
+    "schema_lock",
+    "sqlite_busy",
+    "sqlite_schema_lock",
+    "sqlite_wait",
+    "write_turn",
+    "writers_lock",
+]
 
 _WRITERS = 0x6F6B725F77726974  # "okr_writ"
 _SCHEMA = 0x6F6B725F6D696772  # "okr_migr"
@@ -44,6 +53,50 @@ def _hold(conn: Connection, key: int) -> None:
 def writers_lock(conn: Connection) -> None:
     """The turn of this transaction to write entity rows, the quarantine or stream bookkeeping."""
     _hold(conn, _WRITERS)
+
+
+def write_turn(conn: Connection, table: Table) -> None:
+    """The writers' turn for this transaction, taken now rather than at its first write: what
+    it reads from here on, no other writer changes before it ends. On SQLite, whose transaction
+    begins at its first write (reads before it see whatever is committed meanwhile), a write to
+    `table` that changes nothing takes the database's write lock, waiting as any writer does."""
+    if conn.dialect.name == "sqlite":
+        key = table.primary_key.columns[0]
+        conn.execute(update(table).where(false()).values({key.name: key}))
+    else:
+        writers_lock(conn)
+
+
+@contextmanager
+def sqlite_wait(conn: Connection, milliseconds: int) -> Iterator[None]:
+    """On SQLite, a statement of the block waits at most `milliseconds` for another writer's
+    lock (then fails: see `sqlite_busy`) rather than the warehouse's busy timeout: for small writes
+    that must not wait behind a long one (an ingest holds the lock for its whole transaction).
+    Nothing elsewhere: PostgreSQL's writers lock rows, and the writers' lock is taken by name."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(milliseconds)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {before}")
+
+
+def sqlite_busy(exc: BaseException) -> bool:
+    """Whether a statement failed because another writer held SQLite's lock (past the wait)."""
+    cause = getattr(exc, "orig", None)
+    code = getattr(cause, "sqlite_errorcode", None)  # extended codes: the primary in the low byte
+    return (
+        isinstance(cause, sqlite3.Error)
+        and code is not None
+        and code & 0xFF
+        in (
+            sqlite3.SQLITE_BUSY,
+            sqlite3.SQLITE_LOCKED,
+        )
+    )
 
 
 def schema_lock(conn: Connection) -> None:
