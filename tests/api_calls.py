@@ -1,7 +1,16 @@
 """What the API's tests share besides fixtures: the demo's as-of date, the headers that carry
-a token, and the warehouses a test may run on."""
+a token, the warehouses a test may run on, and feature rows and events made from the demo."""
+
+import json
+import secrets
+from typing import Any
 
 import pytest
+
+from okr_pipeline.config import Settings
+from okr_pipeline.core import as_of_instant
+from okr_pipeline.features import features_at, load_history, open_at
+from okr_pipeline.warehouse import open_warehouse
 
 AS_OF = "2026-05-15"  # the demo's "now": its model is trained and its risks stored as of it
 
@@ -12,3 +21,37 @@ def bearer(token: str) -> dict[str, str]:
 
 # a test on both warehouses: @pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
 ON_BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def feature_frame(settings: Settings, count: int | None = None, as_of: str = AS_OF) -> Any:
+    """The features of the key results open at `as_of` (the first `count` of them), as the
+    model scores them: a DataFrame, one row per key result."""
+    moment = as_of_instant(as_of)
+    with open_warehouse(settings).connect() as conn:
+        history = load_history(conn, settings.model.achievement_threshold)
+    open_ids = [k for k in open_at(history, moment) if not history.key_results[k].cancelled]
+    return features_at(history, [(k, moment) for k in open_ids[:count]])
+
+
+def feature_records(settings: Settings, count: int | None = None) -> list[dict[str, Any]]:
+    """Feature rows as `dataframe_records` (missing values as null)."""
+    frame = feature_frame(settings, count).reset_index(drop=True)
+    records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+    return records
+
+
+def check_in_event(key_result_id: str, value: float = 1.0) -> dict[str, Any]:
+    """A valid check-in event (contract section 4) for a stored key result."""
+    check_in_id = f"api-{secrets.token_hex(6)}"
+    return {
+        "event_id": f"evt-{check_in_id}",
+        "event_type": "check_in.recorded",
+        "source": "api-test",
+        "payload": {
+            "check_in_id": check_in_id,
+            "key_result_id": key_result_id,
+            "checked_in_at": "2026-05-14T09:00:00Z",
+            "value": value,
+            "confidence": 6,
+        },
+    }

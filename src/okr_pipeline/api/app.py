@@ -9,8 +9,21 @@ from flask import current_app, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from okr_pipeline.api import admin, audit, auth, data, errors, headers, limiter, meta, metrics
+from okr_pipeline.api import (
+    admin,
+    audit,
+    auth,
+    data,
+    errors,
+    headers,
+    intake,
+    limiter,
+    meta,
+    metrics,
+    risks,
+)
 from okr_pipeline.api.area import SECURITY_SCHEME, Area
+from okr_pipeline.api.bodies import BoundedJSONProvider
 from okr_pipeline.api.context import EXTENSION, ApiState
 from okr_pipeline.api.models import ErrorBody
 from okr_pipeline.config import Settings, load_settings
@@ -18,7 +31,7 @@ from okr_pipeline.config import Settings, load_settings
 __all__ = ["AREAS", "create_app"]
 
 # every area of the API; a new one is added here
-AREAS: tuple[Area, ...] = (meta.area, data.area, admin.area)
+AREAS: tuple[Area, ...] = (meta.area, data.area, admin.area, risks.area, intake.area)
 # endpoints that are no operation of an area: flask-openapi3's document and docs pages
 _DOCUMENTATION = ("openapi.", "swagger.")
 
@@ -62,6 +75,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_callback=errors.validation_error,
         static_folder=None,
     )
+    app.json = BoundedJSONProvider(app)  # a body nested too deeply is bad input, not a 500
     app.config.update(
         MAX_CONTENT_LENGTH=settings.api.max_body_bytes,  # larger bodies: 413
         OPENAPI_HTML_STRING=headers.INDEX_PAGE,

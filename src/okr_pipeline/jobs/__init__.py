@@ -27,6 +27,11 @@ if TYPE_CHECKING:
         retry_quarantined,
         status,
     )
+    from okr_pipeline.jobs.events import (
+        PostedEvents,
+        Rejection,
+        post_events,
+    )
     from okr_pipeline.jobs.health import (
         readiness,
     )
@@ -75,6 +80,9 @@ if TYPE_CHECKING:
         no_progress,
         quiet,
     )
+    from okr_pipeline.jobs.risk import (
+        key_result_risk,
+    )
     from okr_pipeline.jobs.runner import (
         PipelineRun,
         TaskFailedError,
@@ -85,6 +93,11 @@ if TYPE_CHECKING:
     )
     from okr_pipeline.jobs.scheduler import (
         run_scheduler,
+    )
+    from okr_pipeline.jobs.scoring import (
+        RowsRejected,
+        Scored,
+        score_rows,
     )
     from okr_pipeline.jobs.stream import (
         Consumed,
@@ -103,6 +116,11 @@ if TYPE_CHECKING:
         list_tokens,
         revoke_token,
         role_allows,
+    )
+    from okr_pipeline.jobs.uploads import (
+        IngestedUpload,
+        ingest_upload,
+        upload_folder,
     )
 
 _MODULE_OF = {
@@ -170,6 +188,16 @@ _MODULE_OF = {
     "consume_events": "stream",
     "produce_events": "stream",
     "simulate_activity": "stream",
+    "key_result_risk": "risk",
+    "RowsRejected": "scoring",
+    "Scored": "scoring",
+    "score_rows": "scoring",
+    "PostedEvents": "events",
+    "Rejection": "events",
+    "post_events": "events",
+    "IngestedUpload": "uploads",
+    "ingest_upload": "uploads",
+    "upload_folder": "uploads",
 }
 __all__ = [
     "KEY_RESULT_SORTS",
@@ -181,6 +209,7 @@ __all__ = [
     "Advance",
     "AuditEntry",
     "Consumed",
+    "IngestedUpload",
     "KeyResultFilters",
     "ModelUpdate",
     "NewToken",
@@ -190,8 +219,12 @@ __all__ = [
     "Page",
     "Pipeline",
     "PipelineRun",
+    "PostedEvents",
     "ProgressBar",
+    "Rejection",
+    "RowsRejected",
     "RunContext",
+    "Scored",
     "Task",
     "TaskFailedError",
     "TaskRun",
@@ -206,7 +239,9 @@ __all__ = [
     "evaluate_model",
     "generate_demo",
     "ingest_path",
+    "ingest_upload",
     "key_result_record",
+    "key_result_risk",
     "key_results",
     "key_results_page",
     "list_runs",
@@ -217,6 +252,7 @@ __all__ = [
     "objectives_page",
     "outcome_of",
     "pipeline",
+    "post_events",
     "predict_risks",
     "produce_events",
     "promote_model",
@@ -232,10 +268,12 @@ __all__ = [
     "run_pipeline",
     "run_scheduler",
     "run_task",
+    "score_rows",
     "simulate_activity",
     "status",
     "train_model",
     "update_model",
+    "upload_folder",
 ]
 
 

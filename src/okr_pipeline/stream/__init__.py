@@ -6,6 +6,7 @@ from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
 from okr_pipeline.stream.log import EventLog, GroupBusyError, Message
 from okr_pipeline.stream.producer import Published, events_from_path, publish
 from okr_pipeline.stream.simulator import OpenKeyResult, live_events
+from okr_pipeline.stream.verdicts import Verdict, judge_events
 
 __all__ = [
     "ConsumeSummary",
@@ -15,8 +16,10 @@ __all__ = [
     "Message",
     "OpenKeyResult",
     "Published",
+    "Verdict",
     "consume",
     "events_from_path",
+    "judge_events",
     "live_events",
     "open_event_log",
     "publish",
