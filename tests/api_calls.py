@@ -1,7 +1,6 @@
 """What the API's tests share besides fixtures: the demo's as-of date, the headers that carry
 a token, the warehouses a test may run on, and feature rows and events made from the demo."""
 
-import json
 import secrets
 from typing import Any
 
@@ -33,11 +32,24 @@ def feature_frame(settings: Settings, count: int | None = None, as_of: str = AS_
     return features_at(history, [(k, moment) for k in open_ids[:count]])
 
 
+def plain_rows(frame: Any) -> list[list[Any]]:
+    """A frame's rows as lists of plain values, missing ones None (pandas' to_json would round
+    the floats to 10 digits)."""
+    return [
+        [None if value is None or value != value else value for value in row]
+        for row in frame.astype(object).itertuples(index=False, name=None)
+    ]
+
+
 def feature_records(settings: Settings, count: int | None = None) -> list[dict[str, Any]]:
     """Feature rows as `dataframe_records` (missing values as null)."""
-    frame = feature_frame(settings, count).reset_index(drop=True)
-    records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
-    return records
+    frame = feature_frame(settings, count)
+    return [dict(zip(frame.columns, row)) for row in plain_rows(frame)]
+
+
+def feature_split(frame: Any) -> dict[str, Any]:
+    """Feature rows as `dataframe_split`."""
+    return {"columns": list(frame.columns), "data": plain_rows(frame)}
 
 
 def check_in_event(key_result_id: str, value: float = 1.0) -> dict[str, Any]:
@@ -55,3 +67,13 @@ def check_in_event(key_result_id: str, value: float = 1.0) -> dict[str, Any]:
             "confidence": 6,
         },
     }
+
+
+def error_detail(response: Any, status: int, code: str) -> Any:
+    """The detail of an error response, checked to be `{"error": code, "detail": ...}` JSON
+    with `status`."""
+    assert response.status_code == status, response.get_data(True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error", "detail"} and body["error"] == code and body["detail"], body
+    return body["detail"]

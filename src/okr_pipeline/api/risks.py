@@ -124,6 +124,6 @@ def predict(body: PredictRequest) -> Response:
             data=split.data if split else None,
         )
     except jobs.RowsRejected as exc:
-        problems = [Problem(loc=["body", *p.loc], msg=p.message, type=p.type) for p in exc.problems]
+        problems = [Problem(loc=list(p.loc), msg=p.message, type=p.type) for p in exc.problems]
         return error_response(422, problems)
     return json_response(Predictions.model_validate(scored.as_dict()))

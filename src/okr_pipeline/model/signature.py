@@ -171,7 +171,11 @@ class InputSchema:
                 frame[column.name] = np.full(rows, math.nan if _numeric(column) else None)
         if problems:
             raise RowsRejected(problems)
-        return pd.DataFrame(frame, columns=self.names)
+        result = pd.DataFrame(frame, columns=self.names)
+        for column in self.columns:
+            if column.kind == "string":  # text as object, as the feature table holds it
+                result[column.name] = result[column.name].astype("object")
+        return result
 
 
 def _numeric(column: Column) -> bool:
