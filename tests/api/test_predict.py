@@ -268,13 +268,15 @@ def test_the_schema_reads_the_signature():
 
 
 def test_an_optional_column_left_out_is_missing_and_nulls_are_missing():
-    frame = _schema().frame_of_records(
+    schema = _schema()
+    columns = schema.records(
         [
             {"level": 1, "count": 2, "flag": True, "kind": None},
             {"share": 0.25, "level": None, "count": 3, "flag": False, "kind": "x"},
         ],
         "rows",
     )
+    frame = schema.frame(columns)
     assert list(frame.columns) == ["share", "level", "count", "flag", "kind"]
     assert math.isnan(frame["share"][0]) and frame["share"][1] == 0.25
     assert frame["level"].tolist()[0] == 1.0 and math.isnan(frame["level"][1])
@@ -303,12 +305,30 @@ def test_an_optional_column_left_out_is_missing_and_nulls_are_missing():
 def test_a_value_of_the_wrong_type_is_named(column: str, value: Any, kind: str):
     row = {"share": 0.5, "level": 1.0, "count": 1, "flag": True, "kind": "a"}
     with pytest.raises(RowsRejected) as refused:
-        _schema().frame_of_records([dict(row), row | {column: value}], "rows")
+        _schema().records([dict(row), row | {column: value}], "rows")
     assert [(p.loc, p.type) for p in refused.value.problems] == [(("rows", 1, column), kind)]
 
 
 def test_problems_are_told_up_to_a_bound():
     rows = [{"level": "x", "count": "y", "flag": 1, "kind": 2} for _ in range(1000)]
     with pytest.raises(RowsRejected) as refused:
-        _schema().frame_of_records(rows, "rows")
+        _schema().records(rows, "rows")
     assert len(refused.value.problems) == 100
+
+
+def test_the_columns_path_scores_as_lightgbm_and_scikit_learn_score_a_dataframe(
+    settings: Settings,
+):
+    """RiskModel.predict_proba_columns (what POST /predict runs) against predict_proba (the
+    libraries' own path: LightGBM's predict of the DataFrame with its categories, then the
+    calibrator's predict_proba; what MLflow's pyfunc runs), on real rows and on rows with
+    unseen categories and missing values."""
+    model = open_registry(settings).load("champion")
+    frame = feature_frame(settings)
+    odd = frame.head(6).copy()
+    odd["department"] = ["Nowhere", None, float("nan"), "Sales", "sales", "Engineering"]
+    odd["priority"] = [None, "urgent", "high", "low", None, "medium"]
+    odd.iloc[0, 0] = float("nan")
+    for rows in (frame, odd):
+        columns = {name: rows[name].tolist() for name in rows.columns}
+        assert np.array_equal(model.predict_proba_columns(columns), model.predict_proba(rows))

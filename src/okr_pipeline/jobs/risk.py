@@ -13,36 +13,63 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, and_, bindparam, select
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import instant, now_utc
 from okr_pipeline.errors import InputError, NotFoundError
 from okr_pipeline.features import load_history, open_at
-from okr_pipeline.model import score, served_champion
 from okr_pipeline.warehouse import ENTITY_TABLES, open_warehouse, predictions
 
 __all__ = ["key_result_risk"]
 
 
+def _lookup(latest: bool) -> Select[Any]:
+    """The statement finding a key result and the risk stored for it: the latest for an as-of
+    up to `:as_of`, or the one for exactly `:as_of` (the newest if several were), in one
+    indexed query. A key result without one gives a row of nulls beside its id; an unknown id
+    gives no row. Made once: building a statement costs more than running it."""
+    krs = ENTITY_TABLES["key_results"]
+    when = (
+        predictions.c.as_of <= bindparam("as_of")
+        if latest
+        else predictions.c.as_of == bindparam("as_of")
+    )
+    joined = krs.outerjoin(
+        predictions, and_(predictions.c.key_result_id == krs.c.key_result_id, when)
+    )
+    return (
+        select(
+            krs.c.key_result_id,
+            predictions.c.as_of,
+            predictions.c.risk,
+            predictions.c.status,
+            predictions.c.reasons,
+            predictions.c.model_version,
+            predictions.c.created_at,
+        )
+        .select_from(joined)
+        .where(krs.c.key_result_id == bindparam("key_result_id"))
+        .order_by(
+            predictions.c.as_of.desc(), predictions.c.created_at.desc(), predictions.c.id.desc()
+        )
+        .limit(1)
+    )
+
+
+_LATEST, _EXACT = _lookup(latest=True), _lookup(latest=False)
+
+
 def _stored(conn: Connection, key_result_id: str, as_of: datetime | None) -> dict[str, Any] | None:
-    """The risk stored for exactly `as_of` (None: the latest for an as-of up to now), the
-    newest if several were; None if there is none. One indexed query."""
-    query = select(
-        predictions.c.as_of,
-        predictions.c.risk,
-        predictions.c.status,
-        predictions.c.reasons,
-        predictions.c.model_version,
-        predictions.c.created_at,
-    ).where(predictions.c.key_result_id == key_result_id)
-    if as_of is None:
-        query = query.where(predictions.c.as_of <= now_utc())
-    else:
-        query = query.where(predictions.c.as_of == as_of)
-    order = (predictions.c.as_of.desc(), predictions.c.created_at.desc(), predictions.c.id.desc())
-    row = conn.execute(query.order_by(*order).limit(1)).first()
+    """The risk stored for exactly `as_of` (None: the latest for an as-of up to now); None if
+    there is none; NotFoundError for an unknown key result."""
+    statement = _LATEST if as_of is None else _EXACT
+    row = conn.execute(
+        statement, {"key_result_id": key_result_id, "as_of": as_of or now_utc()}
+    ).first()
     if row is None:
+        raise NotFoundError(f"no key result {key_result_id!r}")
+    if row.as_of is None:
         return None
     return {
         "as_of": row.as_of,
@@ -55,12 +82,6 @@ def _stored(conn: Connection, key_result_id: str, as_of: datetime | None) -> dic
     }
 
 
-def _exists(conn: Connection, key_result_id: str) -> bool:
-    table = ENTITY_TABLES["key_results"]
-    query = select(table.c.key_result_id).where(table.c.key_result_id == key_result_id)
-    return conn.execute(query).first() is not None
-
-
 def key_result_risk(
     settings: Settings, key_result_id: str, as_of: datetime | None = None
 ) -> dict[str, Any]:
@@ -68,8 +89,6 @@ def key_result_risk(
     (`stored` says which); NotFoundError for an unknown key result or one not open then,
     NoChampionError when it must be computed and there is no champion."""
     with open_warehouse(settings).connect() as conn:
-        if not _exists(conn, key_result_id):
-            raise NotFoundError(f"no key result {key_result_id!r}")
         found = _stored(conn, key_result_id, as_of)
         if found is not None:
             return {"key_result_id": key_result_id, **found}
@@ -89,6 +108,8 @@ def key_result_risk(
             f"key result {key_result_id!r} has no risk as of {moment.isoformat()}: {why} "
             f"(its period runs from {instant(kr.begin).date()} to {kr.due_date})"
         )
+    from okr_pipeline.model import score, served_champion  # the model stack: only to compute
+
     champion = served_champion(settings)
     scores = score(settings, history, moment, champion.version, champion.model, [key_result_id])
     return {

@@ -49,10 +49,10 @@ def score_rows(
         raise TooLargeError(f"{len(rows)} rows: at most {limit} per request (api.predict_max_rows)")
     champion = served_champion(settings)
     if records is not None:
-        frame = champion.schema.frame_of_records(records, shape)
+        given = champion.schema.records(records, shape)
     else:
-        frame = champion.schema.frame_of_split(columns or [], rows, shape)
-    risks = champion.model.predict_proba(frame)[:, 1].tolist()
+        given = champion.schema.split(columns or [], rows, shape)
+    risks = champion.model.predict_proba_columns(given)[:, 1].tolist()
     thresholds = settings.model.risk_thresholds
     return Scored(
         champion.version.version,

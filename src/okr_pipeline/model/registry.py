@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -71,6 +71,8 @@ class RiskPredictor(Predictor, Protocol):
     predictions, what it was trained on, and a copy taught more."""
 
     trained_key_results_: frozenset[str]
+
+    def predict_proba_columns(self, columns: Mapping[str, Any]) -> np.ndarray: ...
 
     def reasons(self, features: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]: ...
 

@@ -1,5 +1,6 @@
 """Feature rows from outside, checked against a model's MLflow signature (the input schema that
-`mlflow models serve` enforces) and made into the frame the model scores.
+`mlflow models serve` enforces) and made into the columns the model scores (arrays by name: a
+server builds no DataFrame per request, see RiskModel.predict_proba_columns).
 
 MLflow's scoring server takes a DataFrame as `dataframe_records` (one object per row) or
 `dataframe_split` (`columns` and `data`); both are read here. The checks are the signature's,
@@ -27,11 +28,13 @@ from mlflow.types import ColSpec, DataType
 
 from okr_pipeline.errors import InputError, OkrError
 
-__all__ = ["MAX_PROBLEMS", "Column", "InputSchema", "RowProblem", "RowsRejected"]
+__all__ = ["MAX_PROBLEMS", "Column", "Columns", "InputSchema", "RowProblem", "RowsRejected"]
 
 MAX_PROBLEMS = 100  # problems told at most: a bad request of many rows gets a bounded answer
 _ABSENT = object()  # a column left out of a row
 _NUMBER = {float, int}
+
+Columns = dict[str, np.ndarray]  # values by column name, one array each, rows in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +97,9 @@ class InputSchema:
     def names(self) -> list[str]:
         return [column.name for column in self.columns]
 
-    def frame_of_records(self, records: Sequence[Any], where: str) -> pd.DataFrame:
-        """The frame of rows given as objects (`dataframe_records`); RowsRejected if any breaks
-        the schema. `where` names the rows in the body for the problems' places."""
+    def records(self, records: Sequence[Any], where: str) -> Columns:
+        """The columns of rows given as objects (`dataframe_records`); RowsRejected if any
+        breaks the schema. `where` names the rows in the body for the problems' places."""
         problems: list[RowProblem] = []
         rows: list[dict[str, Any]] = []
         for i, record in enumerate(records):
@@ -117,10 +120,8 @@ class InputSchema:
         }
         return self._frame(values, len(rows), lambda i, name: (where, i, name), problems)
 
-    def frame_of_split(
-        self, columns: Sequence[Any], data: Sequence[Any], where: str
-    ) -> pd.DataFrame:
-        """The frame of rows given as `columns` and `data` (`dataframe_split`)."""
+    def split(self, columns: Sequence[Any], data: Sequence[Any], where: str) -> Columns:
+        """The columns of rows given as `columns` and `data` (`dataframe_split`)."""
         known = {column.name for column in self.columns}
         problems: list[RowProblem] = []
         seen: set[str] = set()
@@ -158,24 +159,29 @@ class InputSchema:
 
     def _frame(
         self, values: dict[str, list[Any]], rows: int, place: Any, problems: list[RowProblem]
-    ) -> pd.DataFrame:
-        """The frame of the columns' values for `rows` rows (a column left out: missing in
-        every row), or RowsRejected with `problems` found before and those of the values."""
-        frame: dict[str, Any] = {}
+    ) -> Columns:
+        """The columns' values as arrays for `rows` rows (a column left out: missing in every
+        row), or RowsRejected with `problems` found before and those of the values."""
+        columns: Columns = {}
         for column in self.columns:
             if len(problems) >= MAX_PROBLEMS:
                 break
             if column.name in values:
-                frame[column.name] = _column(column, values[column.name], place, problems)
+                columns[column.name] = _column(column, values[column.name], place, problems)
             elif not column.required:  # told already if it is required (split)
-                frame[column.name] = np.full(rows, math.nan if _numeric(column) else None)
+                columns[column.name] = np.full(rows, math.nan if _numeric(column) else None)
         if problems:
             raise RowsRejected(problems)
-        result = pd.DataFrame(frame, columns=self.names)
+        return columns
+
+    def frame(self, columns: Columns) -> pd.DataFrame:
+        """The columns as a DataFrame in the schema's order, text as object (as the feature
+        table holds it): what MLflow's pyfunc would hand the model."""
+        frame = pd.DataFrame(columns, columns=self.names)
         for column in self.columns:
-            if column.kind == "string":  # text as object, as the feature table holds it
-                result[column.name] = result[column.name].astype("object")
-        return result
+            if column.kind == "string":
+                frame[column.name] = frame[column.name].astype("object")
+        return frame
 
 
 def _numeric(column: Column) -> bool:
