@@ -295,6 +295,15 @@ class Api(_Section):
     limiter_storage: str = "memory://"
     page_size: int = Field(50, ge=1)  # items of a list page when `limit` is not given
     page_size_max: int = Field(500, ge=1)  # a larger `limit` is capped to it
+    # POST /predict: feature rows per request; the champion's alias is looked at again (one
+    # registry call) at most this often, so a promotion is served within it (0: every request)
+    predict_max_rows: int = Field(10_000, ge=1)
+    champion_check_seconds: float = Field(1.0, ge=0, le=3600)
+    events_max: int = Field(10_000, ge=1)  # POST /events: events per request
+    # POST /ingest: files in an upload (parts, or entries of a zip) and their total size
+    # unpacked (a zip bomb is refused before a byte is written)
+    upload_max_files: int = Field(100, ge=1, le=100_000)
+    upload_max_bytes: int = Field(1 << 30, ge=1024, le=1 << 40)
 
     @field_validator("cors_origins")
     @classmethod

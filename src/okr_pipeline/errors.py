@@ -8,6 +8,7 @@ __all__ = [
     "NotFoundError",
     "OkrError",
     "SourceError",
+    "TooLargeError",
 ]
 
 
@@ -37,6 +38,10 @@ class NotFoundError(InputError):
 
 class ConflictError(InputError):
     """What the user asks contradicts what is stored (a name taken, a token already revoked)."""
+
+
+class TooLargeError(InputError):
+    """Input over a configured size limit (rows, events or files of one request)."""
 
 
 class SourceError(OkrError):

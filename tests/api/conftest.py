@@ -45,9 +45,12 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         trained = jobs.train_model(settings, as_of_instant(AS_OF))
         assert trained.promoted, trained.reason
         assert jobs.predict_risks(settings, as_of_instant(AS_OF))
-        # a pipeline run, and the monitoring run it made with the alerts it raised
-        monitored = jobs.run_pipeline(settings, "monitoring", as_of=as_of_instant(AS_OF))
+        # a pipeline run, and the monitoring run it made with the alerts it raised (a limit
+        # no model meets makes sure there is one)
+        patch.setenv("OKR_MONITORING__PERFORMANCE__MIN_AUC", "0.999")
+        monitored = jobs.run_pipeline(load_settings(), "monitoring", as_of=as_of_instant(AS_OF))
         assert monitored.status == "succeeded", monitored.error
+        assert jobs.alerts(settings), "the demo's monitoring run raised no alert"
         close_warehouses()
     return data
 

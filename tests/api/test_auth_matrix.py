@@ -4,11 +4,13 @@ token, a revoked token, and a token of each role. An operation that requires a r
 and those above it; an open operation never asks for a token.
 
 The operations are read from /api/v1/openapi.json, so those added later are covered as they
-are. An operation with path parameters or a body needs real values: PATH_VALUES and BODIES give
-them by parameter name and operation id, and the test says which one is missing."""
+are. An operation with path parameters or a body needs real values: PATH_VALUES, BODIES and
+FORMS (multipart bodies) give them by parameter name and operation id, and the test says which
+one is missing."""
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from api_calls import AS_OF, ON_BOTH, bearer
+from api_calls import AS_OF, ON_BOTH, bearer, check_in_event, feature_records
 from okr_pipeline import jobs
 from okr_pipeline.config import Settings
 from okr_pipeline.core import as_of_instant
@@ -60,8 +62,16 @@ PATH_VALUES: dict[str, Callable[[Settings], str]] = {
     "alert_id": _an_alert,
 }
 # operation id -> a valid minimal body (made fresh for each call)
-BODIES: dict[str, Callable[[Settings], dict[str, Any]]] = {
+BODIES: dict[str, Callable[[Settings], Any]] = {
     "create_token": lambda _: {"name": f"matrix-{secrets.token_hex(4)}", "role": "viewer"},
+    "predict": lambda s: {"dataframe_records": feature_records(s, 1)},
+    "post_events": lambda s: check_in_event(_a_key_result(s)),
+}
+# operation id -> a valid multipart form (a body sent as multipart/form-data)
+FORMS: dict[str, Callable[[Settings], dict[str, Any]]] = {
+    "ingest": lambda _: {
+        "files": (io.BytesIO(b"objective_id,title,period_start,period_end\n"), "objectives.csv")
+    },
 }
 
 
@@ -76,18 +86,23 @@ def _operations(client: FlaskClient) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _request(
     client: FlaskClient, settings: Settings, method: str, path: str, operation: dict[str, Any]
-) -> tuple[str, dict[str, Any] | None]:
+) -> tuple[str, dict[str, Any]]:
+    """The URL and the body arguments (json=, or data= for a form) of a call."""
     url = path
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "path":
             name = parameter["name"]
             assert name in PATH_VALUES, f"{method} {path}: give PATH_VALUES a value for {name!r}"
             url = url.replace(f"{{{name}}}", PATH_VALUES[name](settings))
-    body = None
+    body: dict[str, Any] = {"json": None}
     if "requestBody" in operation:
         operation_id = operation["operationId"]
-        assert operation_id in BODIES, f"{method} {path}: give BODIES a body for {operation_id}"
-        body = BODIES[operation_id](settings)
+        if "multipart/form-data" in operation["requestBody"]["content"]:
+            assert operation_id in FORMS, f"{method} {path}: give FORMS a form for {operation_id}"
+            body = {"data": FORMS[operation_id](settings), "content_type": "multipart/form-data"}
+        else:
+            assert operation_id in BODIES, f"{method} {path}: give BODIES a body for {operation_id}"
+            body = {"json": BODIES[operation_id](settings)}
     return url, body
 
 
@@ -115,7 +130,7 @@ def test_every_operation_answers_each_caller_as_its_role_says(
     headers = {} if caller == "none" else bearer(tokens.of(caller))
     for method, path, operation in _operations(client):
         url, body = _request(client, settings, method, path, operation)
-        response = client.open(url, method=method, headers=headers, json=body)
+        response = client.open(url, method=method, headers=headers, **body)
         required = operation.get("x-required-role")
         where = f"{caller}: {method} {url} -> {response.status_code} {response.get_data(True)}"
         if required is None:

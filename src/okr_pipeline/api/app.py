@@ -17,6 +17,7 @@ from okr_pipeline.api import (
     dead_letters,
     errors,
     headers,
+    intake,
     limiter,
     meta,
     metrics,
@@ -24,8 +25,10 @@ from okr_pipeline.api import (
     pipelines,
     quarantine,
     registry,
+    risks,
 )
 from okr_pipeline.api.area import SECURITY_SCHEME, Area
+from okr_pipeline.api.bodies import BoundedJSONProvider
 from okr_pipeline.api.context import EXTENSION, ApiState
 from okr_pipeline.api.models import ErrorBody
 from okr_pipeline.config import Settings, load_settings
@@ -36,6 +39,8 @@ __all__ = ["AREAS", "create_app"]
 AREAS: tuple[Area, ...] = (
     meta.area,
     data.area,
+    risks.area,
+    intake.area,
     admin.area,
     registry.area,
     pipelines.area,
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validation_error_callback=errors.validation_error,
         static_folder=None,
     )
+    app.json = BoundedJSONProvider(app)  # a body nested too deeply is bad input, not a 500
     app.config.update(
         MAX_CONTENT_LENGTH=settings.api.max_body_bytes,  # larger bodies: 413
         OPENAPI_HTML_STRING=headers.INDEX_PAGE,

@@ -21,6 +21,7 @@ from okr_pipeline.errors import (
     NoChampionError,
     NotFoundError,
     OkrError,
+    TooLargeError,
 )
 
 __all__ = ["error_response", "install", "validation_error"]
@@ -75,6 +76,8 @@ def _okr_error(exc: OkrError) -> Response:
         return error_response(404, str(exc))
     if isinstance(exc, ConflictError):
         return error_response(409, str(exc))
+    if isinstance(exc, TooLargeError):
+        return error_response(413, str(exc))
     if isinstance(exc, InputError):
         return error_response(400, str(exc))
     if isinstance(exc, NoChampionError):

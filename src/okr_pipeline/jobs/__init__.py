@@ -36,6 +36,11 @@ if TYPE_CHECKING:
         dead_letters_page,
         retry_dead_lettered,
     )
+    from okr_pipeline.jobs.events import (
+        PostedEvents,
+        Rejection,
+        post_events,
+    )
     from okr_pipeline.jobs.health import (
         readiness,
     )
@@ -108,6 +113,9 @@ if TYPE_CHECKING:
         QUARANTINE_REASONS,
         quarantine_page,
     )
+    from okr_pipeline.jobs.risk import (
+        key_result_risk,
+    )
     from okr_pipeline.jobs.runner import (
         PipelineRun,
         TaskFailedError,
@@ -119,6 +127,11 @@ if TYPE_CHECKING:
     )
     from okr_pipeline.jobs.scheduler import (
         run_scheduler,
+    )
+    from okr_pipeline.jobs.scoring import (
+        RowsRejected,
+        Scored,
+        score_rows,
     )
     from okr_pipeline.jobs.stream import (
         Consumed,
@@ -137,6 +150,11 @@ if TYPE_CHECKING:
         list_tokens,
         revoke_token,
         role_allows,
+    )
+    from okr_pipeline.jobs.uploads import (
+        IngestedUpload,
+        ingest_upload,
+        upload_folder,
     )
 
 _MODULE_OF = {
@@ -224,6 +242,16 @@ _MODULE_OF = {
     "QUARANTINE_REASONS": "quarantine_pages",
     "quarantine_page": "quarantine_pages",
     "new_run_id": "runner",
+    "key_result_risk": "risk",
+    "RowsRejected": "scoring",
+    "Scored": "scoring",
+    "score_rows": "scoring",
+    "PostedEvents": "events",
+    "Rejection": "events",
+    "post_events": "events",
+    "IngestedUpload": "uploads",
+    "ingest_upload": "uploads",
+    "upload_folder": "uploads",
 }
 __all__ = [
     "DEAD_LETTER_REASONS",
@@ -239,6 +267,7 @@ __all__ = [
     "Advance",
     "AuditEntry",
     "Consumed",
+    "IngestedUpload",
     "KeyResultFilters",
     "ModelUpdate",
     "NewToken",
@@ -248,8 +277,12 @@ __all__ = [
     "Page",
     "Pipeline",
     "PipelineRun",
+    "PostedEvents",
     "ProgressBar",
+    "Rejection",
+    "RowsRejected",
     "RunContext",
+    "Scored",
     "StartedRun",
     "Task",
     "TaskFailedError",
@@ -268,7 +301,9 @@ __all__ = [
     "evaluate_model",
     "generate_demo",
     "ingest_path",
+    "ingest_upload",
     "key_result_record",
+    "key_result_risk",
     "key_results",
     "key_results_page",
     "latest_monitoring",
@@ -287,6 +322,7 @@ __all__ = [
     "pipeline_definitions",
     "pipeline_run",
     "pipeline_runs_page",
+    "post_events",
     "predict_risks",
     "produce_events",
     "promote_model",
@@ -305,11 +341,13 @@ __all__ = [
     "run_pipeline",
     "run_scheduler",
     "run_task",
+    "score_rows",
     "simulate_activity",
     "start_pipeline_run",
     "status",
     "train_model",
     "update_model",
+    "upload_folder",
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +15,11 @@ from sqlalchemy import Engine, delete
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
-from okr_pipeline.features import features_at, load_history, open_at
-from okr_pipeline.model.registry import load_champion
+from okr_pipeline.features import History, features_at, load_history, open_at
+from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion
 from okr_pipeline.warehouse import chunks, insert_rows, predictions
 
-__all__ = ["predict", "risk_status"]
+__all__ = ["Scores", "predict", "risk_status", "score"]
 
 
 def risk_status(risk: float, at_risk: float, off_track: float) -> str:
@@ -32,6 +33,62 @@ def _feature_hash(row: pd.Series) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Risks computed (not stored) for key results as of one instant, with their reasons and
+    the features they came from (one row per key result, in the same order)."""
+
+    as_of: datetime
+    model_version: str
+    key_result_ids: list[str]
+    risks: list[float]  # as computed, unrounded
+    statuses: list[str]
+    reasons: list[list[dict[str, Any]]]
+    features: pd.DataFrame
+
+    def results(self) -> list[dict[str, Any]]:
+        """One dict per key result, as `okr predict` shows them (risk rounded)."""
+        return [
+            {
+                "key_result_id": kr_id,
+                "risk": round(risk, 4),
+                "status": status,
+                "reasons": why,
+                "model_version": self.model_version,
+                "as_of": self.as_of.isoformat(),
+            }
+            for kr_id, risk, status, why in zip(
+                self.key_result_ids, self.risks, self.statuses, self.reasons, strict=True
+            )
+        ]
+
+
+def score(
+    settings: Settings,
+    history: History,
+    as_of: datetime,
+    champion: ModelVersion,
+    model: RiskPredictor,
+    key_result_ids: Collection[str] | None = None,
+) -> Scores:
+    """The risks of the key results open at `as_of` (all, or those of `key_result_ids`;
+    cancelled ones have none) by `model`, with their reasons; nothing is stored."""
+    open_ids = [
+        k
+        for k in open_at(history, as_of)
+        if not history.key_results[k].cancelled and (key_result_ids is None or k in key_result_ids)
+    ]
+    features = features_at(history, [(k, as_of) for k in open_ids])
+    risks: list[float] = []
+    reasons: list[list[dict[str, Any]]] = []
+    if open_ids:
+        risks = [float(risk) for risk in model.predict_proba(features)[:, 1]]
+        reasons = model.reasons(features)
+    thresholds = settings.model.risk_thresholds
+    statuses = [risk_status(risk, thresholds.at_risk, thresholds.off_track) for risk in risks]
+    return Scores(as_of, champion.version, open_ids, risks, statuses, reasons, features)
+
+
 def predict(
     settings: Settings,
     engine: Engine,
@@ -43,48 +100,33 @@ def predict(
     champion, model = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
-    open_ids = [
-        k
-        for k in open_at(history, as_of)
-        if not history.key_results[k].cancelled and (key_result_ids is None or k in key_result_ids)
-    ]
-    if not open_ids:
+    scores = score(settings, history, as_of, champion, model, key_result_ids)
+    if not scores.key_result_ids:
         return []
-    features = features_at(history, [(k, as_of) for k in open_ids])
-    risks = model.predict_proba(features)[:, 1]
-    reasons = model.reasons(features)
-    thresholds = settings.model.risk_thresholds
     created = now_utc()
-    results, rows = [], []
-    for kr_id, risk, why, (_, row) in zip(
-        open_ids, risks, reasons, features.iterrows(), strict=True
-    ):
-        status = risk_status(float(risk), thresholds.at_risk, thresholds.off_track)
-        results.append(
-            {
-                "key_result_id": kr_id,
-                "risk": round(float(risk), 4),
-                "status": status,
-                "reasons": why,
-                "model_version": champion.version,
-                "as_of": as_of.isoformat(),
-            }
+    rows = [
+        {
+            "key_result_id": kr_id,
+            "as_of": as_of,
+            "risk": risk,
+            "status": status,
+            "reasons": json.dumps(why),
+            "model_version": champion.version,
+            "feature_hash": _feature_hash(row),
+            "created_at": created,
+        }
+        for kr_id, risk, status, why, (_, row) in zip(
+            scores.key_result_ids,
+            scores.risks,
+            scores.statuses,
+            scores.reasons,
+            scores.features.iterrows(),
+            strict=True,
         )
-        rows.append(
-            {
-                "key_result_id": kr_id,
-                "as_of": as_of,
-                "risk": float(risk),
-                "status": status,
-                "reasons": json.dumps(why),
-                "model_version": champion.version,
-                "feature_hash": _feature_hash(row),
-                "created_at": created,
-            }
-        )
+    ]
     with engine.begin() as conn:
         # predicting the same as-of with the same model again replaces the earlier rows
-        for part in chunks(open_ids, 900):
+        for part in chunks(scores.key_result_ids, 900):
             conn.execute(
                 delete(predictions).where(
                     predictions.c.as_of == as_of,
@@ -93,4 +135,4 @@ def predict(
                 )
             )
         insert_rows(conn, predictions, rows)
-    return results
+    return scores.results()

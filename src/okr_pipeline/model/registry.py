@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -23,7 +23,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion as MlflowModelVersion
 from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import Model as MlflowModel
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from sqlalchemy.engine import make_url
 
@@ -77,6 +78,8 @@ class RiskPredictor(Predictor, Protocol):
     predictions, what it was trained on, and a copy taught more."""
 
     trained_key_results_: frozenset[str]
+
+    def predict_proba_columns(self, columns: Mapping[str, Any]) -> np.ndarray: ...
 
     def reasons(self, features: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]: ...
 
@@ -193,6 +196,11 @@ class Registry:
 
     def load(self, version: str) -> Predictor:
         """The model object of a version (a number, or an alias such as "champion")."""
+        return self.load_with_signature(version)[0]
+
+    def load_with_signature(self, version: str) -> tuple[Predictor, ModelSignature | None]:
+        """The model object of a version and the signature it was logged with (what
+        `mlflow models serve` checks its input against)."""
         number = self._require(version).version
         with self._mlflow(), tempfile.TemporaryDirectory(prefix="okr-model-") as tmp:
             # Not a models:/ URI: MLflow resolves those through the process-wide registry URI.
@@ -200,7 +208,20 @@ class Registry:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=source, dst_path=tmp, tracking_uri=self.tracking_uri
             )
-            return mlflow.sklearn.load_model(local)
+            return mlflow.sklearn.load_model(local), MlflowModel.load(local).signature
+
+    def alias_version(self, alias: str) -> str | None:
+        """The number of the version holding `alias` (None: no version holds it), in one call
+        to the registry: cheap enough to ask before serving."""
+        with self._mlflow():
+            try:
+                found = self._client.get_model_version_by_alias(self.registered_name, alias)
+            except MlflowException as exc:
+                # no such registered model; or it exists and no version holds the alias
+                if exc.error_code == _NOT_FOUND or "not found" in exc.message:
+                    return None
+                raise
+            return str(found.version)
 
     def version(self, alias_or_number: str) -> ModelVersion | None:
         """The version with this number or alias; None if there is none."""

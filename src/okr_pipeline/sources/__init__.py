@@ -6,6 +6,7 @@ from okr_pipeline.sources.files import (
     LoadedBundle,
     LoadedFile,
     discover,
+    is_contract_file,
     load_bundle,
     parse_file,
     read_path,
@@ -18,6 +19,7 @@ from okr_pipeline.sources.rest import (
     pull_bundle,
     source_name,
 )
+from okr_pipeline.sources.uploads import Unpacked, write_upload
 
 __all__ = [
     "CURSOR_FIELDS",
@@ -25,11 +27,14 @@ __all__ = [
     "LoadedFile",
     "PullError",
     "Pulled",
+    "Unpacked",
     "discover",
+    "is_contract_file",
     "load_bundle",
     "parse_file",
     "pull_bundle",
     "read_path",
     "read_regular_file",
     "source_name",
+    "write_upload",
 ]

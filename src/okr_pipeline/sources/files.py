@@ -50,6 +50,7 @@ __all__ = [
     "LoadedBundle",
     "LoadedFile",
     "discover",
+    "is_contract_file",
     "load_bundle",
     "load_files",
     "parse_file",
@@ -91,6 +92,12 @@ def _file_kind(path: Path) -> tuple[str, str] | None:
     if stem in ENTITIES and suffix in ("csv", "jsonl"):
         return stem, suffix
     return None
+
+
+def is_contract_file(name: str) -> bool:
+    """Whether a file of this name belongs in a bundle (ENTITY.csv, ENTITY.jsonl, plan_tasks.json,
+    in any case)."""
+    return _file_kind(Path(name)) is not None
 
 
 # A file of a bundle: its path, the entity it holds and its format (csv, jsonl, plan_tasks).

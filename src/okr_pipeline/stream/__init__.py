@@ -12,6 +12,7 @@ from okr_pipeline.stream.redelivery import (
     retry_dead_letters,
 )
 from okr_pipeline.stream.simulator import OpenKeyResult, live_events
+from okr_pipeline.stream.verdicts import Verdict, judge_events
 
 __all__ = [
     "DEAD_LETTER_REASONS",
@@ -23,9 +24,11 @@ __all__ = [
     "OpenKeyResult",
     "Published",
     "Redelivery",
+    "Verdict",
     "consume",
     "dead_letters_after",
     "events_from_path",
+    "judge_events",
     "live_events",
     "open_event_log",
     "publish",
