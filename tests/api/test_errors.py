@@ -49,6 +49,7 @@ def test_wrong_method_is_405_json_with_allow(client: FlaskClient, tokens: Any):
         ("department=", "department"),
         ("owner=a%00b", "owner"),
         ("colour=red", "colour"),  # unknown parameters are refused, not ignored
+        ("owner=a&owner=b", "owner"),  # no parameter takes a list: not read as its first value
     ],
 )
 def test_a_bad_query_parameter_is_422_naming_it(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -30,7 +30,7 @@ from okr_pipeline.api import (
 from okr_pipeline.api.area import SECURITY_SCHEME, Area
 from okr_pipeline.api.bodies import BoundedJSONProvider
 from okr_pipeline.api.context import EXTENSION, ApiState
-from okr_pipeline.api.models import ErrorBody
+from okr_pipeline.api.models import ErrorBody, Problem
 from okr_pipeline.config import Settings, load_settings
 
 __all__ = ["AREAS", "create_app"]
@@ -114,8 +114,22 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     limiter.install(app, settings)
     auth.install(app)
     audit.install(app)
+    app.before_request(_refuse_repeated_parameters)
     errors.install(app)
     return app
+
+
+def _refuse_repeated_parameters() -> Response | None:
+    """No parameter of the API takes a list: a repeated one (`?owner=a&owner=b`) is refused,
+    not read as its first value."""
+    if not request.path.startswith("/api/"):
+        return None
+    repeated = sorted(name for name in request.args if len(request.args.getlist(name)) > 1)
+    if not repeated:
+        return None
+    return errors.error_response(
+        422, [Problem(loc=[name], msg="given more than once", type="repeated") for name in repeated]
+    )
 
 
 def _refuse_large_bodies() -> None:
