@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,9 +35,7 @@ def get(
         return error.code, error.headers, error.read()
 
 
-def wait_until_up(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
-) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[Any], log: Path, timeout: float = 90) -> None:
     """Until `url` answers 200; fails the test with the log if the process ends or never does."""
     deadline = time.monotonic() + timeout
     while True:

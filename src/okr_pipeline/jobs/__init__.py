@@ -27,6 +27,11 @@ if TYPE_CHECKING:
         retry_quarantined,
         status,
     )
+    from okr_pipeline.jobs.first_start import (
+        FIRST_ADMIN,
+        first_admin_token,
+        main_job_needed,
+    )
     from okr_pipeline.jobs.health import (
         readiness,
     )
@@ -93,6 +98,12 @@ if TYPE_CHECKING:
         produce_events,
         simulate_activity,
     )
+    from okr_pipeline.jobs.supervisor import (
+        Backoff,
+        Child,
+        run_to_end,
+        supervise,
+    )
     from okr_pipeline.jobs.tokens import (
         ROLES,
         TOKEN_NAME,
@@ -112,6 +123,13 @@ _MODULE_OF = {
     "outcome_of": "audit",
     "record_audit": "audit",
     "readiness": "health",
+    "FIRST_ADMIN": "first_start",
+    "first_admin_token": "first_start",
+    "main_job_needed": "first_start",
+    "Backoff": "supervisor",
+    "Child": "supervisor",
+    "run_to_end": "supervisor",
+    "supervise": "supervisor",
     "KEY_RESULT_SORTS": "okrs",
     "OBJECTIVE_SORTS": "okrs",
     "KeyResultFilters": "okrs",
@@ -172,6 +190,7 @@ _MODULE_OF = {
     "simulate_activity": "stream",
 }
 __all__ = [
+    "FIRST_ADMIN",
     "KEY_RESULT_SORTS",
     "OBJECTIVE_SORTS",
     "OUTCOMES",
@@ -180,6 +199,8 @@ __all__ = [
     "TOKEN_NAME",
     "Advance",
     "AuditEntry",
+    "Backoff",
+    "Child",
     "Consumed",
     "KeyResultFilters",
     "ModelUpdate",
@@ -204,6 +225,7 @@ __all__ = [
     "create_token",
     "drain_events",
     "evaluate_model",
+    "first_admin_token",
     "generate_demo",
     "ingest_path",
     "key_result_record",
@@ -211,6 +233,7 @@ __all__ = [
     "key_results_page",
     "list_runs",
     "list_tokens",
+    "main_job_needed",
     "model_versions",
     "monitor",
     "no_progress",
@@ -232,8 +255,10 @@ __all__ = [
     "run_pipeline",
     "run_scheduler",
     "run_task",
+    "run_to_end",
     "simulate_activity",
     "status",
+    "supervise",
     "train_model",
     "update_model",
 ]
