@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from api_calls import bearer
+from fake_docker import DEPLOY, deploy
 from okr_pipeline import jobs
 from okr_pipeline.api import create_app
 from okr_pipeline.config import Api, Settings, load_settings
@@ -39,6 +40,7 @@ class Stack:
     admin: str  # a token
     settings: Settings
     static: Path | None  # the app's static folder, once the dashboard has one
+    environment: dict[str, str]  # the server's
 
 
 def _static_folder() -> Path | None:
@@ -88,7 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             shutil.copytree(folder, static)
         (static / STATIC_FILE).write_text("body { color: #123456; }\n" * 200)
         with nginx(root / "nginx", f"127.0.0.1:{port}", static) as url:
-            yield Stack(url, admin, settings, folder)
+            yield Stack(url, admin, settings, folder, environment)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -255,3 +257,26 @@ def test_the_dashboard_path_reaches_the_app(stack: Stack):
         )
     else:
         assert response.status == 404 and json.loads(body)["error"] == "not_found"
+
+
+def test_the_deploy_smoke_test_passes_through_nginx(stack: Stack, tmp_path: Path):
+    """scripts/deploy --test-only against this nginx, its `docker compose exec api okr` run
+    here: it makes a viewer token, calls the API through nginx with it, and revokes it."""
+    result, calls = deploy(
+        tmp_path / "docker",
+        "--test-only",
+        env=stack.environment,
+        OKR_DEPLOY_URL=stack.url,
+        OKR_DEPLOY_WAIT_SECONDS="30",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the smoke test passed" in result.stdout
+    assert "a body over api.max_body_bytes refused by nginx (413)" in result.stdout
+    compose = ["compose", "-f", str(DEPLOY.parents[1] / "deploy" / "compose.yaml")]
+    assert [call[:3] for call in calls] == [compose] * 2
+    made, revoked = (call[3:] for call in calls)
+    assert made[:6] == ["exec", "-T", "api", "okr", "token", "create"]
+    name = made[made.index("--name") + 1]
+    assert revoked == ["exec", "-T", "api", "okr", "token", "revoke", name]
+    smoke = [t for t in jobs.list_tokens(stack.settings) if t.name == name]
+    assert len(smoke) == 1 and smoke[0].role == "viewer" and smoke[0].revoked_at is not None
