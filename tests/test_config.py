@@ -124,6 +124,7 @@ def test_api_settings_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch):
     assert (api.host, api.port, api.workers) == ("127.0.0.1", 5001, 2)
     assert api.max_body_bytes == 50 * 1024 * 1024 and api.cors_origins == []
     assert (api.page_size, api.page_size_max) == (50, 500)
+    assert api.proxies == 0  # no proxy trusted unless said: X-Forwarded-For is ignored
     monkeypatch.setenv("OKR_API__CORS_ORIGINS", '["https://dash.example.com:8443"]')
     monkeypatch.setenv("OKR_API__AUTH_FAILURES_LIMIT", "5/second; 100/hour")
     api = load_settings().api
@@ -140,6 +141,7 @@ def test_api_settings_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch):
         ("OKR_API__CORS_ORIGINS", '["*"]', "api.cors_origins"),
         ("OKR_API__PAGE_SIZE", "501", "page_size must not exceed page_size_max"),
         ("OKR_API__MAX_BODY_BYTES", "10", "api.max_body_bytes"),
+        ("OKR_API__PROXIES", "-1", "api.proxies"),
     ],
 )
 def test_bad_api_settings_name_the_key(

@@ -293,6 +293,10 @@ class Api(_Section):
     # where the limiter counts: "memory://" (per worker process) or a shared store such as
     # "redis://host:6379" for several workers or hosts
     limiter_storage: str = "memory://"
+    # proxies in front of the app that set X-Forwarded-For and -Proto (nginx: 1). The client's
+    # address is then the one the nearest proxy saw: a client cannot forge it, and the limiter
+    # and the audit log see real clients. 0: the address of the connection
+    proxies: int = Field(0, ge=0, le=5)
     page_size: int = Field(50, ge=1)  # items of a list page when `limit` is not given
     page_size_max: int = Field(500, ge=1)  # a larger `limit` is capped to it
     # POST /predict: feature rows per request; the champion's alias is looked at again (one

@@ -133,7 +133,7 @@ def test_a_broken_bundle_still_ingests_what_it_can(tmp_path: Path):
 
 
 def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
-    code, out, err = _run("up", "--json")
+    code, out, err = _run("up", "--once", "--json")
     first = json.loads(out)
     assert code == 0 and "generating demo data" in err
     assert first["ingest"]["totals"]["stored"] > 10_000
@@ -143,7 +143,7 @@ def test_up_fills_an_empty_warehouse_once(tmp_path: Path):
     scored = sum(first["key_results"]["by_status"].values())
     assert 0 < scored <= first["key_results"]["open"]  # open ones of cancelled objectives: none
     assert len(first["highest_risk"]) == 5
-    code, out, _ = _run("up", "--json")
+    code, out, _ = _run("up", "--once", "--json")
     second = json.loads(out)
     assert code == 0 and "ingest" not in second and "training" not in second
     assert second["status"]["rows"] == first["status"]["rows"]

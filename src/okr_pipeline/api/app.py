@@ -8,6 +8,7 @@ from importlib import metadata
 from flask import Response, current_app, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from okr_pipeline.api import (
     admin,
@@ -116,6 +117,11 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     audit.install(app)
     app.before_request(_refuse_repeated_parameters)
     errors.install(app)
+    if settings.api.proxies:
+        # the last `proxies` entries of X-Forwarded-For/-Proto were written by our proxies; an
+        # entry before them is the client's word and is ignored, so no one forges an address
+        proxies = settings.api.proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
 
 

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
         Rejection,
         post_events,
     )
+    from okr_pipeline.jobs.first_start import (
+        FIRST_ADMIN,
+        first_admin_token,
+        main_job_needed,
+    )
     from okr_pipeline.jobs.health import (
         readiness,
     )
@@ -140,6 +145,12 @@ if TYPE_CHECKING:
         produce_events,
         simulate_activity,
     )
+    from okr_pipeline.jobs.supervisor import (
+        Backoff,
+        Child,
+        run_to_end,
+        supervise,
+    )
     from okr_pipeline.jobs.tokens import (
         ROLES,
         TOKEN_NAME,
@@ -164,6 +175,13 @@ _MODULE_OF = {
     "outcome_of": "audit",
     "record_audit": "audit",
     "readiness": "health",
+    "FIRST_ADMIN": "first_start",
+    "first_admin_token": "first_start",
+    "main_job_needed": "first_start",
+    "Backoff": "supervisor",
+    "Child": "supervisor",
+    "run_to_end": "supervisor",
+    "supervise": "supervisor",
     "KEY_RESULT_SORTS": "okrs",
     "OBJECTIVE_SORTS": "okrs",
     "KeyResultFilters": "okrs",
@@ -255,6 +273,7 @@ _MODULE_OF = {
 }
 __all__ = [
     "DEAD_LETTER_REASONS",
+    "FIRST_ADMIN",
     "KEY_RESULT_SORTS",
     "OBJECTIVE_SORTS",
     "OUTCOMES",
@@ -266,6 +285,8 @@ __all__ = [
     "TOKEN_NAME",
     "Advance",
     "AuditEntry",
+    "Backoff",
+    "Child",
     "Consumed",
     "IngestedUpload",
     "KeyResultFilters",
@@ -299,6 +320,7 @@ __all__ = [
     "dead_letters_page",
     "drain_events",
     "evaluate_model",
+    "first_admin_token",
     "generate_demo",
     "ingest_path",
     "ingest_upload",
@@ -309,6 +331,7 @@ __all__ = [
     "latest_monitoring",
     "list_runs",
     "list_tokens",
+    "main_job_needed",
     "model_version",
     "model_versions",
     "monitor",
@@ -341,10 +364,12 @@ __all__ = [
     "run_pipeline",
     "run_scheduler",
     "run_task",
+    "run_to_end",
     "score_rows",
     "simulate_activity",
     "start_pipeline_run",
     "status",
+    "supervise",
     "train_model",
     "update_model",
     "upload_folder",
