@@ -160,7 +160,8 @@ def test_accepted_events_are_applied_and_rejected_ones_dead_lettered(
         assert json.loads(by_key[entity_id.encode()].value) == event
 
     summary = _consume(settings)
-    assert summary["stored"] == 4 and summary["parked"] == 1, summary
+    # on Kafka a child keyed to another partition than its parent's may come first and wait
+    assert summary["stored"] == 4 and summary["parked"] >= 1, summary
     assert summary["dead_lettered"] == 7
     assert summary["by_reason"] == dict(Counter(reason for _, reason in rejected))
     engine = open_warehouse(settings)

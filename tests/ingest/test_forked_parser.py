@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -28,6 +29,12 @@ from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, quarantine
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs fork")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """A thread an earlier test left running would make ingestion parse in this process."""
+    assert can_fork(), f"threads left running: {threading.enumerate()}"
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """Audit entries that could not be written at once because another writer held the warehouse
 (on SQLite an ingest holds the one write lock for its whole transaction, up to minutes): kept in
 order by this process and written by a thread of its own as soon as the lock is free, so that the
-call they record is answered without waiting. Entries of a process go to the log in the order
-they came: while some wait here, later ones wait behind them.
+call they record is answered without waiting. The thread runs only while entries wait: a process
+that made many apps (or warehouses) keeps no idle threads, and can still fork safely. Entries of
+a process go to the log in the order they came: while some wait here, later ones wait behind them.
 
 The process writes what is left before it exits (gunicorn's workers exit through Python's own
 shutdown, recycled or stopped), waiting for the lock as the warehouse's busy timeout says; an
@@ -16,6 +17,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -41,28 +43,32 @@ class AuditBacklog:
     def __init__(self, write: Write) -> None:
         self._write = write
         self._entries: deque[AuditEntry] = deque()
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()  # guards the entries and the thread
         self._writing = threading.Lock()  # one writer of the entries: the thread, or the exit
         self._closed = False
-        threading.Thread(target=self._run, name="okr-audit-backlog", daemon=True).start()
+        self._thread: threading.Thread | None = None  # running while entries wait
         atexit.register(self.close)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def add(self, entry: AuditEntry) -> None:
-        with self._changed:
+        with self._lock:
             self._entries.append(entry)
-            self._changed.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="okr-audit-backlog", daemon=True
+                )
+                self._thread.start()
 
     def _run(self) -> None:
         while True:
-            with self._changed:
-                while not self._entries:
-                    self._changed.wait()
             if not self._write_waiting() and not self._closed:
-                with self._changed:  # the warehouse is still busy: try again in a while
-                    self._changed.wait(RETRY_SECONDS)
+                time.sleep(RETRY_SECONDS)  # the warehouse is still busy: try again in a while
+            with self._lock:
+                if not self._entries or self._closed:
+                    self._thread = None  # the next entry starts another
+                    return
 
     def _write_waiting(self) -> bool:
         """Write the waiting entries; False if the warehouse stayed busy past its timeout."""
@@ -77,7 +83,7 @@ class AuditBacklog:
                     self._give_up(batch, exc)
                 except Exception as exc:  # the thread must not die: later entries need it
                     self._give_up(batch, exc)
-                with self._changed:
+                with self._lock:
                     for _ in batch:
                         self._entries.popleft()
             return True
@@ -90,7 +96,7 @@ class AuditBacklog:
         """Write what waits (at the process's exit): what cannot be written is logged."""
         self._closed = True
         if not self._write_waiting():
-            with self._changed:
+            with self._lock:
                 left = list(self._entries)
                 self._entries.clear()
             self._give_up(left, RuntimeError("the warehouse stayed busy until the exit"))
