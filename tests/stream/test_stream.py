@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -183,3 +185,49 @@ def test_a_drain_stops_where_the_topic_ended_when_it_started(stream, messy):
         assert drained.messages == 600
     else:  # Tansu reports stale high watermarks: a drain may stop early, never late
         assert 0 < drained.messages <= 600
+
+
+def test_a_batch_waits_while_another_writer_holds_sqlite(tmp_path: Path, monkeypatch):
+    """An ingest may hold SQLite's write lock past the busy timeout: the consumer tries the
+    batch again once the lock is free, and a stop meanwhile ends it cleanly, nothing lost."""
+    monkeypatch.setenv("OKR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OKR_WAREHOUSE__SQLITE_BUSY_TIMEOUT_MS", "100")
+    monkeypatch.setattr("okr_pipeline.stream.consumer.BUSY_PAUSE_SECONDS", 0.1)
+    settings = load_settings()
+    engine = open_warehouse(settings)
+    log = SqliteEventLog(tmp_path / "events.db", settings.stream.partitions)
+    objective = {"title": "Grow", "period_start": "2026-04-01", "period_end": "2026-06-30"}
+    events = [
+        (
+            f"O-{i}".encode(),
+            json.dumps(
+                {
+                    "event_id": f"o-{i}",
+                    "event_type": "objective.upserted",
+                    "payload": {"objective_id": f"O-{i}", **objective},
+                }
+            ).encode(),
+        )
+        for i in range(5)
+    ]
+    publish(log, settings.stream.topics.events, events)
+
+    def consume_while_locked(stop: threading.Event | None = None, hold: float = 1.0):
+        holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, as an ingest's transaction takes it
+        release = threading.Timer(hold, lambda: holder.execute("COMMIT"))
+        release.start()
+        try:
+            return _consume(settings, log, engine, until_idle=0.5, stop=stop)
+        finally:
+            release.join()
+            holder.close()
+
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    stopped = consume_while_locked(stop, hold=2.0)
+    assert stopped.messages == 0 and _count(engine, ENTITY_TABLES["objectives"]) == 0
+    summary = consume_while_locked()
+    assert (summary.messages, summary.stored) == (5, 5)
+    assert _count(engine, ENTITY_TABLES["objectives"]) == 5
+    log.close()

@@ -5,6 +5,10 @@ the dead-letter topic (an outbox: the warehouse holds them first, so a crash onl
 commit the offsets -> hand the open key results the batch touched to `live_scores`, if given (the
 command wires model.live_scores: this layer knows nothing of models). A stop request (SIGTERM,
 SIGINT) is honoured between batches.
+
+On SQLite another writer (an ingest) may hold the one write lock for minutes, longer than the
+busy timeout: the batch's transaction then rolled back whole, so it is tried again, after a pause,
+until the lock is free or a stop is requested (its messages, not committed, come again).
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.stream.applier import BatchResult, apply_batch
 from okr_pipeline.stream.log import EventLog
-from okr_pipeline.warehouse import dead_letters
+from okr_pipeline.warehouse import dead_letters, sqlite_busy
 
 __all__ = ["ConsumeSummary", "LiveScores", "consume", "publish_dead_letters"]
 
@@ -35,6 +40,26 @@ log = logging.getLogger(__name__)
 # Called after each batch with the open key results it touched, and once at the end (`final`):
 # re-scores them and returns how many it did (model.live_scores, wired by the command).
 LiveScores = Callable[[set[str], bool], int]
+BUSY_PAUSE_SECONDS = 1.0  # before a batch the busy warehouse refused is tried again
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _Stopped(Exception):
+    """A stop was requested while the warehouse was busy."""
+
+
+def _when_free(stop: threading.Event, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`work(...)`, tried again while SQLite's write lock stays taken past the busy timeout."""
+    while True:
+        try:
+            return work(*args, **kwargs)
+        except OperationalError as exc:
+            if not sqlite_busy(exc):
+                raise
+            log.warning("the warehouse is busy (another writer holds its lock); trying again")
+        if stop.wait(BUSY_PAUSE_SECONDS):
+            raise _Stopped
 
 
 @dataclass
@@ -165,6 +190,7 @@ def consume(
     busy_from = 0.0
     stop = stop or threading.Event()
     end: int | None = None  # a drain stops at the messages there were when it started
+
     try:
         while not stop.is_set():
             bound = min(n for n in (max_events, end, math.inf) if n is not None)
@@ -182,22 +208,29 @@ def consume(
                     idle_since = time.monotonic()  # joining the group is not being idle
                 elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
                     break
-                batch = apply_batch(
-                    engine, [], source=topics.events, park_timeout=stream.park_timeout_seconds
+                batch = _when_free(
+                    stop,
+                    apply_batch,
+                    engine,
+                    [],
+                    source=topics.events,
+                    park_timeout=stream.park_timeout_seconds,
                 )
                 summary.add(batch)  # parked events that resolved or timed out meanwhile
-                publish_dead_letters(engine, event_log, topics.dead_letters)
+                _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
                 continue
             idle_since = time.monotonic()
             busy_from = busy_from or idle_since
-            batch = apply_batch(
+            batch = _when_free(
+                stop,
+                apply_batch,
                 engine,
                 messages,
                 source=topics.events,
                 park_timeout=stream.park_timeout_seconds,
                 limits=settings.limits,
             )
-            publish_dead_letters(engine, event_log, topics.dead_letters)
+            _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
             consumer.commit(messages)
             summary.messages += len(messages)
             summary.batches += 1
@@ -207,6 +240,9 @@ def consume(
                 summary.rescored += live_scores(batch.touched_key_results, False)
         if live_scores is not None:
             summary.rescored += live_scores(set(), True)
+    except _Stopped:
+        log.info("stopped while the warehouse was busy: the last batch comes again")
+    else:
         summary.lag = sum(max(n, 0) for n in consumer.lag().values())
     finally:
         gc.unfreeze()
