@@ -12,7 +12,7 @@ from sqlalchemy import select
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import NotFoundError
-from okr_pipeline.jobs.pages import MAX_ID, Page, decode_id_cursor, encode_cursor
+from okr_pipeline.jobs.pages import MAX_ID, Page, decode_id_cursor, id_page
 from okr_pipeline.warehouse import monitor_runs, open_warehouse
 
 __all__ = ["latest_monitoring", "monitoring_run", "monitoring_runs_page"]
@@ -71,9 +71,8 @@ def monitoring_runs_page(
     with open_warehouse(settings).connect() as conn:
         rows = conn.execute(query).all()
     items = []
-    for row in rows[:limit]:
+    for row in rows:
         run = _run(row)
         alerts = run.pop("document").get("alerts", [])
         items.append(run | {"alerts": len(alerts)})
-    more = len(rows) > limit
-    return Page(items, encode_cursor(_SORT, [items[-1]["id"]]) if more else None)
+    return id_page(items, limit, _SORT)

@@ -24,6 +24,7 @@ __all__ = [
     "decode_cursor",
     "decode_id_cursor",
     "encode_cursor",
+    "id_page",
     "page_of",
     "parse_sort",
 ]
@@ -77,6 +78,14 @@ def decode_id_cursor(cursor: str, sort: str) -> int:
     if not (isinstance(last, int) and not isinstance(last, bool) and 0 < last <= MAX_ID):
         raise InputError(f"cursor {cursor!r} is not a cursor this API gave")
     return last
+
+
+def id_page(items: list[dict[str, Any]], limit: int, sort: str) -> Page[dict[str, Any]]:
+    """The page of the first `limit` of `items` (read in the order of their ids, one more than
+    a page to tell whether another follows), its cursor naming the last one's id."""
+    shown = items[:limit]
+    more = len(items) > limit
+    return Page(shown, encode_cursor(sort, [shown[-1]["id"]]) if more else None)
 
 
 def parse_sort(sort: str, fields: dict[str, Kind]) -> tuple[str, Kind, bool]:
