@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from api_calls import bearer
+from api_calls import ON_BOTH, bearer
 from okr_pipeline import jobs
 from okr_pipeline.api import create_app
 from okr_pipeline.config import Settings
+from okr_pipeline.jobs.pages import encode_cursor
 
 
 def _error(response: Any, status: int, code: str) -> Any:
@@ -90,6 +91,25 @@ def test_a_cursor_not_given_by_the_api_is_400(client: FlaskClient, tokens: Any):
     assert "sort" in _error(
         client.get(other_order, headers=bearer(tokens.viewer)), 400, "bad_request"
     )
+
+
+@pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
+@pytest.mark.parametrize(
+    ("path", "sort"),
+    [
+        ("audit", "audit"),
+        ("quarantine", "quarantine"),
+        ("dead-letters", "dead_letters"),
+        ("monitoring/runs", "monitor_runs"),
+    ],
+)
+def test_a_cursor_naming_an_id_beyond_32_bits_is_400(
+    client: FlaskClient, tokens: Any, path: str, sort: str
+):
+    # ids are 32-bit on PostgreSQL, which refuses to compare a larger number with one
+    cursor = encode_cursor(sort, [2**31])
+    response = client.get(f"/api/v1/{path}?cursor={cursor}", headers=bearer(tokens.admin))
+    assert "cursor" in _error(response, 400, "bad_request")
 
 
 def test_unknown_ids_are_404_and_conflicts_409(client: FlaskClient, tokens: Any):

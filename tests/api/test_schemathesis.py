@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -59,6 +59,10 @@ def test_no_input_yields_a_server_error_or_breaks_the_document(app: Any, tokens:
                 suppress_health_check=list(HealthCheck),
             )
             def fuzz(case: Any) -> None:
+                # a query parameter whose value is an empty array is sent as no parameter at
+                # all: a negative case that breaks the document only by adding one is, as
+                # sent, a valid request (schemathesis then calls its 200 a failure)
+                assume(not any(value == [] for value in (case.query or {}).values()))
                 case.call_and_validate(headers=headers, checks=CHECKS)
 
             fuzz()

@@ -11,7 +11,7 @@ from pydantic import Field, RootModel
 from okr_pipeline import jobs
 from okr_pipeline.api.area import Area
 from okr_pipeline.api.context import json_response, settings
-from okr_pipeline.api.models import ErrorBody, Model
+from okr_pipeline.api.models import ErrorBody, IngestReport, Model
 
 __all__ = ["area"]
 
@@ -65,23 +65,9 @@ class UploadForm(Model):
     )
 
 
-class EntityCounts(Model):
-    read: int
-    stored: int
-    unchanged: int
-    quarantined: int
-    by_reason: dict[str, int]
-
-
-class IngestedUpload(Model):
+class IngestedUpload(IngestReport):
     """The ingestion's report, as `okr ingest --json` prints it, and what became of the files."""
 
-    run_id: str
-    source: str
-    entities: dict[str, EntityCounts]
-    totals: EntityCounts
-    warnings: list[str]
-    resolved_from_quarantine: int
     files: list[str] = Field(description="the contract files ingested")
     ignored: list[str] = Field(description="names in the upload that are no contract file")
     archived: str = Field(description="where the files are kept (the quarantine names them)")

@@ -1,5 +1,5 @@
 """What the areas' request and response models share: the error body, pages, the as-of date,
-free text that the warehouse can store, and timestamps shown in UTC."""
+free text that the warehouse can store, timestamps shown in UTC, and an ingest run's report."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from okr_pipeline.errors import InputError
 __all__ = [
     "AsOf",
     "ErrorBody",
+    "IngestCounts",
+    "IngestReport",
     "Instant",
     "Model",
     "PageQuery",
@@ -132,3 +134,22 @@ class PageQuery(Model):
     cursor: str | None = Field(
         None, min_length=1, max_length=1024, description="the previous page's next_cursor"
     )
+
+
+class IngestCounts(Model):
+    read: int
+    stored: int
+    unchanged: int
+    quarantined: int
+    by_reason: dict[str, int]
+
+
+class IngestReport(Model):
+    """An ingest run's report: `read = stored + unchanged + quarantined` per entity."""
+
+    run_id: str
+    source: str
+    entities: dict[str, IngestCounts]
+    totals: IngestCounts
+    warnings: list[str]
+    resolved_from_quarantine: int = Field(description="quarantined rows stored now")

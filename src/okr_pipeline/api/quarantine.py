@@ -11,9 +11,9 @@ from pydantic import Field
 from okr_pipeline import jobs
 from okr_pipeline.api.area import Area
 from okr_pipeline.api.context import json_response, page_limit, settings
-from okr_pipeline.api.models import Instant, Model, PageQuery
+from okr_pipeline.api.models import IngestReport, Instant, Model, PageQuery
 
-__all__ = ["IngestCounts", "IngestReport", "area"]
+__all__ = ["area"]
 
 area = Area("quarantine", __name__, role="viewer", tag="Quarantine and dead letters")
 
@@ -50,25 +50,6 @@ class QuarantinedRow(Model):
 class QuarantinePage(Model):
     items: list[QuarantinedRow]
     next_cursor: str | None
-
-
-class IngestCounts(Model):
-    read: int
-    stored: int
-    unchanged: int
-    quarantined: int
-    by_reason: dict[str, int]
-
-
-class IngestReport(Model):
-    """An ingest run's report: `read = stored + unchanged + quarantined` per entity."""
-
-    run_id: str
-    source: str
-    entities: dict[str, IngestCounts]
-    totals: IngestCounts
-    warnings: list[str]
-    resolved_from_quarantine: int = Field(description="quarantined rows stored now")
 
 
 @area.get("/quarantine", responses={200: QuarantinePage})

@@ -10,13 +10,12 @@ from sqlalchemy import select
 from okr_pipeline import jobs
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConflictError, InputError, NotFoundError
-from okr_pipeline.jobs.pages import Page, page_of
+from okr_pipeline.jobs.pages import MAX_ID, Page, page_of
 from okr_pipeline.warehouse import alerts as alerts_table
 from okr_pipeline.warehouse import open_warehouse
 
-__all__ = ["MAX_ALERT_ID", "acknowledge_alert_by_id", "alerts_page"]
+__all__ = ["acknowledge_alert_by_id", "alerts_page"]
 
-MAX_ALERT_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one names no alert
 _SHOWN = (
     "id",
     "condition",
@@ -60,7 +59,7 @@ def alerts_page(
 def acknowledge_alert_by_id(settings: Settings, alert_id: int) -> dict[str, Any]:
     """Acknowledge the alert `alert_id` (again: no change): NotFoundError if there is none,
     ConflictError if it has cleared."""
-    if not 1 <= alert_id <= MAX_ALERT_ID:
+    if not 1 <= alert_id <= MAX_ID:
         raise NotFoundError(f"no alert {alert_id}")
     with open_warehouse(settings).connect() as conn:
         known = conn.execute(select(alerts_table.c.id).where(alerts_table.c.id == alert_id)).first()

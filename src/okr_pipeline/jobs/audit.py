@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import InputError
 from okr_pipeline.jobs.audit_backlog import backlog_of
-from okr_pipeline.jobs.pages import Page, decode_id_cursor, encode_cursor
+from okr_pipeline.jobs.pages import Page, decode_id_cursor, id_page
 from okr_pipeline.warehouse import audit_log, open_warehouse, sqlite_busy, sqlite_wait
 
 __all__ = ["OUTCOMES", "AuditEntry", "audit_entries", "outcome_of", "record_audit"]
@@ -139,7 +139,6 @@ def audit_entries(
             "status": row.status,
             "outcome": row.outcome,
         }
-        for row in rows[:limit]
+        for row in rows
     ]
-    more = len(rows) > limit
-    return Page(items, encode_cursor(_SORT, [items[-1]["id"]]) if more else None)
+    return id_page(items, limit, _SORT)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from okr_pipeline.config import Settings
-from okr_pipeline.jobs.pages import Page, decode_id_cursor, encode_cursor
+from okr_pipeline.jobs.pages import Page, decode_id_cursor, id_page
 from okr_pipeline.stream import (
     DEAD_LETTER_REASONS,
     Redelivery,
@@ -38,9 +38,7 @@ def dead_letters_page(
             reason=reason,
             include_resolved=include_resolved,
         )
-    shown = letters[:limit]
-    more = len(letters) > limit
-    return Page(shown, encode_cursor(_SORT, [shown[-1]["id"]]) if more else None)
+    return id_page(letters, limit, _SORT)
 
 
 def retry_dead_lettered(settings: Settings, reason: str | None = None) -> Redelivery:

@@ -12,12 +12,11 @@ from sqlalchemy import select
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import NotFoundError
-from okr_pipeline.jobs.pages import Page, decode_id_cursor, encode_cursor
+from okr_pipeline.jobs.pages import MAX_ID, Page, decode_id_cursor, id_page
 from okr_pipeline.warehouse import monitor_runs, open_warehouse
 
-__all__ = ["MAX_RUN_ID", "latest_monitoring", "monitoring_run", "monitoring_runs_page"]
+__all__ = ["latest_monitoring", "monitoring_run", "monitoring_runs_page"]
 
-MAX_RUN_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger one names no run
 _SORT = "monitor_runs"  # the one order of the runs (newest first), named in their cursors
 
 
@@ -52,7 +51,7 @@ def latest_monitoring(settings: Settings, as_of: datetime | None = None) -> dict
 
 def monitoring_run(settings: Settings, run_id: int) -> dict[str, Any]:
     """The stored run `run_id` with its document; NotFoundError if there is none."""
-    if not 1 <= run_id <= MAX_RUN_ID:
+    if not 1 <= run_id <= MAX_ID:
         raise NotFoundError(f"no monitoring run {run_id}")
     with open_warehouse(settings).connect() as conn:
         row = conn.execute(select(monitor_runs).where(monitor_runs.c.id == run_id)).first()
@@ -68,13 +67,12 @@ def monitoring_runs_page(
     made, its report and how many alerts it raised (not its document)."""
     query = select(monitor_runs).order_by(monitor_runs.c.id.desc()).limit(limit + 1)
     if cursor is not None:
-        query = query.where(monitor_runs.c.id < decode_id_cursor(cursor, _SORT, MAX_RUN_ID))
+        query = query.where(monitor_runs.c.id < decode_id_cursor(cursor, _SORT))
     with open_warehouse(settings).connect() as conn:
         rows = conn.execute(query).all()
     items = []
-    for row in rows[:limit]:
+    for row in rows:
         run = _run(row)
         alerts = run.pop("document").get("alerts", [])
         items.append(run | {"alerts": len(alerts)})
-    more = len(rows) > limit
-    return Page(items, encode_cursor(_SORT, [items[-1]["id"]]) if more else None)
+    return id_page(items, limit, _SORT)

@@ -238,41 +238,32 @@ def objectives_page(
     )
 
 
+# what a key result's record lists of each entity under it, and in which order
+_RECORD_PARTS = {
+    "check_ins": ("checked_in_at", "check_in_id"),
+    "milestones": ("due_date", "milestone_id"),
+    "tasks": ("planned_for", "task_id"),
+}
+
+
 def key_result_record(settings: Settings, key_result_id: str, as_of: datetime) -> dict[str, Any]:
     """One key result as of `as_of` with its latest risk, and everything stored about it: its
     check-ins (oldest first), milestones, tasks and every risk predicted for it."""
-    check_ins = ENTITY_TABLES["check_ins"]
-    milestones = ENTITY_TABLES["milestones"]
-    tasks = ENTITY_TABLES["tasks"]
     with open_warehouse(settings).connect() as conn:
         found = _key_result_items(conn, settings, as_of, [key_result_id])
         if not found:
             raise NotFoundError(f"no key result {key_result_id!r}")
         record = found[0]
-        record["check_ins"] = [
-            _row(row, ("run_id", "key_result_id"))
-            for row in conn.execute(
-                select(check_ins)
-                .where(check_ins.c.key_result_id == key_result_id)
-                .order_by(check_ins.c.checked_in_at, check_ins.c.check_in_id)
-            )
-        ]
-        record["milestones"] = [
-            _row(row, ("run_id", "key_result_id"))
-            for row in conn.execute(
-                select(milestones)
-                .where(milestones.c.key_result_id == key_result_id)
-                .order_by(milestones.c.due_date, milestones.c.milestone_id)
-            )
-        ]
-        record["tasks"] = [
-            _row(row, ("run_id", "key_result_id"))
-            for row in conn.execute(
-                select(tasks)
-                .where(tasks.c.key_result_id == key_result_id)
-                .order_by(tasks.c.planned_for, tasks.c.task_id)
-            )
-        ]
+        for entity, order in _RECORD_PARTS.items():
+            table = ENTITY_TABLES[entity]
+            record[entity] = [
+                _row(row, ("run_id", "key_result_id"))
+                for row in conn.execute(
+                    select(table)
+                    .where(table.c.key_result_id == key_result_id)
+                    .order_by(*(table.c[column] for column in order))
+                )
+            ]
         record["risk_history"] = [
             {**_row(row, ()), "reasons": json.loads(row.reasons)}
             for row in conn.execute(

@@ -18,13 +18,25 @@ from typing import Any, Generic, Literal, TypeVar
 
 from okr_pipeline.errors import InputError
 
-__all__ = ["Page", "decode_cursor", "decode_id_cursor", "encode_cursor", "page_of", "parse_sort"]
+__all__ = [
+    "MAX_ID",
+    "Page",
+    "decode_cursor",
+    "decode_id_cursor",
+    "encode_cursor",
+    "id_page",
+    "page_of",
+    "parse_sort",
+]
 
 T = TypeVar("T")
 Kind = Literal["number", "text"]
 # a position: (value missing, the value or a placeholder, id); tuples of it compare in order
 Position = tuple[bool, Any, str]
 _PLACEHOLDER: dict[Kind, Any] = {"number": 0, "text": ""}
+# the largest id a table holds: ids are 32-bit integers on PostgreSQL, which refuses a larger
+# number compared with one (a server error), so a cursor naming one is none this API gave
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -58,14 +70,22 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return position
 
 
-def decode_id_cursor(cursor: str, sort: str, max_id: int = 2**63 - 1) -> int:
+def decode_id_cursor(cursor: str, sort: str) -> int:
     """The id a cursor of a list in the order of its ids (`encode_cursor(sort, [id])`) names;
-    InputError if it is not one this API gave (an id beyond `max_id` is none a table holds)."""
+    InputError if it is not one this API gave (an id beyond MAX_ID is none a table holds)."""
     position = decode_cursor(cursor, sort)
     last = position[0] if len(position) == 1 else None
-    if not (isinstance(last, int) and not isinstance(last, bool) and 0 < last <= max_id):
+    if not (isinstance(last, int) and not isinstance(last, bool) and 0 < last <= MAX_ID):
         raise InputError(f"cursor {cursor!r} is not a cursor this API gave")
     return last
+
+
+def id_page(items: list[dict[str, Any]], limit: int, sort: str) -> Page[dict[str, Any]]:
+    """The page of the first `limit` of `items` (read in the order of their ids, one more than
+    a page to tell whether another follows), its cursor naming the last one's id."""
+    shown = items[:limit]
+    more = len(items) > limit
+    return Page(shown, encode_cursor(sort, [shown[-1]["id"]]) if more else None)
 
 
 def parse_sort(sort: str, fields: dict[str, Kind]) -> tuple[str, Kind, bool]:

@@ -8,7 +8,7 @@ from typing import Any
 from okr_pipeline.config import Settings
 from okr_pipeline.contract import ENTITIES, REASONS
 from okr_pipeline.ingest import quarantine_after
-from okr_pipeline.jobs.pages import Page, decode_id_cursor, encode_cursor
+from okr_pipeline.jobs.pages import Page, decode_id_cursor, id_page
 from okr_pipeline.warehouse import open_warehouse
 
 __all__ = ["QUARANTINE_ENTITIES", "QUARANTINE_REASONS", "quarantine_page"]
@@ -39,6 +39,4 @@ def quarantine_page(
             entity=entity,
             include_resolved=include_resolved,
         )
-    shown = rows[:limit]
-    more = len(rows) > limit
-    return Page(shown, encode_cursor(_SORT, [shown[-1]["id"]]) if more else None)
+    return id_page(rows, limit, _SORT)
