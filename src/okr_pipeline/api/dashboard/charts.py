@@ -13,8 +13,8 @@ from markupsafe import Markup, escape
 
 __all__ = ["Axis", "Series", "calibration_plot", "time_chart"]
 
-WIDTH, HEIGHT = 720, 300
-LEFT, RIGHT, TOP, BOTTOM = 56, 56, 16, 40  # margins: the axes' labels sit in them
+WIDTH, HEIGHT = 720, 320
+LEFT, RIGHT, TOP, BOTTOM = 56, 56, 16, 60  # margins: the axes' labels sit in them
 TICKS = 5
 Scale = Callable[[float], float]  # a value to its pixel on an axis
 
@@ -112,8 +112,8 @@ def time_chart(
         f'transform="rotate(-90 12 {TOP + plot_h / 2:.1f})" text-anchor="middle">'
         f"{escape(left.label)}</text>"
     )
-    y_right = y_for(right) if right else None
-    if right is not None:
+    y_right = y_for(right) if right is not None else None
+    if right is not None and y_right is not None:
         body += _ticks(right, y_right, LEFT + plot_w + 6, "start")
         xr = WIDTH - 10
         body.append(
@@ -128,10 +128,10 @@ def time_chart(
             f'text-anchor="middle">{moment:%b %d}</text>'
         )
     if marker is not None:
-        x = _number(x_of(marker[0]))
+        where = _number(x_of(marker[0]))
         body.append(
-            f'<line class="marker" x1="{x}" x2="{x}" y1="{TOP}" y2="{TOP + plot_h}"/>'
-            f'<text class="tick" x="{x}" y="{HEIGHT - 4}" text-anchor="middle">'
+            f'<line class="marker" x1="{where}" x2="{where}" y1="{TOP}" y2="{TOP + plot_h}"/>'
+            f'<text class="tick" x="{where}" y="{HEIGHT - BOTTOM + 32}" text-anchor="middle">'
             f"{escape(marker[1])}</text>"
         )
     for line in series:
@@ -153,7 +153,7 @@ def time_chart(
                     f"<title>{escape(label)}</title></circle>"
                 )
         body.append("</g>")
-    body.append(_legend(series, LEFT, HEIGHT - 4 if marker is None else TOP + 12))
+    body.append(_legend(series, LEFT, HEIGHT - 6))
     return _svg(chart_id, title, description, body, WIDTH, HEIGHT)
 
 

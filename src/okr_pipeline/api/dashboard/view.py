@@ -5,10 +5,10 @@ action leaves, and rendering a template with the signed-in token and its role.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import render_template, request, url_for
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from werkzeug.exceptions import BadRequest
 
 from okr_pipeline import jobs
@@ -32,7 +32,15 @@ NOTICES = {
     "quarantine_retried": "The open quarantined rows were validated again; those that pass "
     "are stored.",
 }
-Notice = Literal[tuple(NOTICES)]  # type: ignore[valid-type]
+
+
+def _known_notice(value: str) -> str:
+    if value not in NOTICES:
+        raise ValueError(f"one of {', '.join(NOTICES)}")
+    return value
+
+
+Notice = Annotated[str, AfterValidator(_known_notice)]
 
 
 class PageQuery(Model):
