@@ -10,6 +10,8 @@ this origin only (the OpenAPI document and, with "Try it out", the API).
 The dashboard's pages run no script at all: their policy allows this origin's style sheets and
 images and forms posted to this origin, nothing else (their charts are SVG in the page). They
 are never stored by a cache (`no-store`): a page seen signed in is not shown after signing out.
+Their referrer policy is `same-origin`: over https, Flask-WTF checks that a form was posted from
+a page of this origin by its Referer.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ def install(app: Flask, settings: Settings) -> None:
         elif request.blueprint == DASHBOARD and response.mimetype == "text/html":
             response.headers["Content-Security-Policy"] = PAGES
             response.headers["Cache-Control"] = "no-store"
+            # the forms' CSRF check over https wants the Referer of this origin; no other
+            # origin is told where the browser came from
+            response.headers["Referrer-Policy"] = "same-origin"
         else:
             response.headers["Content-Security-Policy"] = NOTHING
         if request.path.startswith("/api/") and response.mimetype == "application/json":
