@@ -65,6 +65,7 @@ def overview() -> str:
         as_of=moment,
         quarter=quarter,
         departments=departments,
+        no_department=jobs.NO_DEPARTMENT,
         totals=totals,
         trend=trend,
         chart=chart,

@@ -16,19 +16,24 @@ from typing import Any
 from flask import Flask, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
+from pydantic import Field
 from werkzeug.wrappers import Response
 
 from okr_pipeline import jobs
 from okr_pipeline.api.auth import SESSION_TOKEN, session_holder
 from okr_pipeline.api.context import settings
 from okr_pipeline.api.dashboard.site import site
-from okr_pipeline.api.dashboard.view import render
+from okr_pipeline.api.dashboard.view import PageQuery, query, render
 from okr_pipeline.config import Settings
 
 __all__ = ["install", "local_target"]
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "okr_session"
+
+
+class LoginQuery(PageQuery):
+    next: str | None = Field(None, max_length=2048, description="the page to go to after")
 
 
 class _Sessions(SecureCookieSessionInterface):
@@ -72,9 +77,10 @@ def local_target(target: str | None) -> str:
 @site.page("/login", role=None, methods=("GET", "POST"))
 def login() -> Response | str | tuple[str, int]:
     """The sign-in form: an API token (`okr token create`, or the one `okr up` printed)."""
-    target = request.values.get("next")
     if request.method == "GET":
+        target = query(LoginQuery).next
         return render("login.html", target=target, holder=session_holder())
+    target = request.form.get("next")
     holder = jobs.authenticate(settings(), request.form.get("token", "").strip())
     if holder is None:
         # a 401: counted against the failed authentications of this address, as the API's
