@@ -30,8 +30,8 @@ COPY src ./src
 # the project itself, not editable: the image needs no source tree
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
-# the dashboard's static files, for the proxy (an empty folder until the package has them)
-ARG STATIC_DIR=src/okr_pipeline/dashboard/static
+# the dashboard's static files, for the proxy (nginx serves them at /static/)
+ARG STATIC_DIR=src/okr_pipeline/api/dashboard/static
 RUN mkdir -p /app/static "${STATIC_DIR}" && cp -r "${STATIC_DIR}/." /app/static/
 
 FROM build AS build-airflow

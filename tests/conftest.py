@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,11 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from api_calls import AS_OF
+from okr_pipeline import jobs
 from okr_pipeline.config import Settings, load_settings
+from okr_pipeline.core import as_of_instant
+from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse import close_warehouses
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 
@@ -95,3 +100,30 @@ def warehouse(warehouse_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory made once: a generated bundle ingested, a champion trained and the
+    open key results' risks stored as of AS_OF."""
+    root = tmp_path_factory.mktemp("api-demo")
+    data = root / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("OKR_") and name != "OKR_TEST_POSTGRES_URL":
+                patch.delenv(name)
+        patch.setenv("OKR_DATA_DIR", str(data))
+        settings = load_settings()
+        generate_bundle(root / "bundle", seed=4, scale=0.6, as_of=date(2026, 7, 1))
+        jobs.ingest_path(settings, root / "bundle")
+        trained = jobs.train_model(settings, as_of_instant(AS_OF))
+        assert trained.promoted, trained.reason
+        assert jobs.predict_risks(settings, as_of_instant(AS_OF))
+        # a pipeline run, and the monitoring run it made with the alerts it raised (a limit
+        # no model meets makes sure there is one)
+        patch.setenv("OKR_MONITORING__PERFORMANCE__MIN_AUC", "0.999")
+        monitored = jobs.run_pipeline(load_settings(), "monitoring", as_of=as_of_instant(AS_OF))
+        assert monitored.status == "succeeded", monitored.error
+        assert jobs.alerts(settings), "the demo's monitoring run raised no alert"
+        close_warehouses()
+    return data

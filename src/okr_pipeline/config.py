@@ -308,6 +308,13 @@ class Api(_Section):
     # unpacked (a zip bomb is refused before a byte is written)
     upload_max_files: int = Field(100, ge=1, le=100_000)
     upload_max_bytes: int = Field(1 << 30, ge=1024, le=1 << 40)
+    # signs the dashboard's session cookie; only from the environment (OKR_API__SECRET_KEY), at
+    # least 32 characters. Unset: `okr serve` makes a random one per server (its workers share
+    # it), so logins end when the server restarts
+    secret_key: SecretStr | None = Field(None, min_length=32)
+    # the session cookie is Secure (sent over https only) on requests that came over https;
+    # true: always (behind a TLS proxy that does not say so in X-Forwarded-Proto)
+    secure_cookies: bool = False
 
     @field_validator("cors_origins")
     @classmethod
@@ -407,6 +414,7 @@ _ENVIRONMENT_ONLY = (
     ("rest", "password"),
     ("rest", "api_key"),
     ("monitoring", "alerts", "webhook_secret"),
+    ("api", "secret_key"),
 )
 
 

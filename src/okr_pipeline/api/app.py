@@ -1,5 +1,6 @@
-"""The app factory: one Flask app (flask-openapi3) holding every area of the API, with its
-hooks in the order they must run and the OpenAPI document at /api/v1/openapi.json."""
+"""The app factory: one Flask app (flask-openapi3) holding every area of the API and the
+dashboard, with its hooks in the order they must run and the OpenAPI document at
+/api/v1/openapi.json."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from okr_pipeline.api import (
     admin,
     audit,
     auth,
+    dashboard,
     data,
     dead_letters,
     errors,
@@ -104,9 +106,21 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     operation_ids = {endpoint: endpoint.split(".", 1)[1] for endpoint in roles}
     if len(set(operation_ids.values())) < len(operation_ids):
         raise RuntimeError("two operations share a view name: operation ids must be unique")
+    # the dashboard's pages: roles as the API's, the caller from the login session, each
+    # named in the audit log by its endpoint (dashboard.<view>)
+    app.register_blueprint(dashboard.site)
+    pages = {f"{dashboard.DASHBOARD}.{view}": role for view, role in dashboard.site.roles.items()}
+    roles |= pages
+    operation_ids |= {endpoint: endpoint for endpoint in pages}
     headers.install(app, settings)  # with the route of the docs page
     roles[headers.DOCS_ENDPOINT] = None
-    app.extensions[EXTENSION] = ApiState(settings, _every_route(app, roles), operation_ids)
+    app.extensions[EXTENSION] = ApiState(
+        settings,
+        _every_route(app, roles),
+        operation_ids,
+        sessions=frozenset(endpoint for endpoint, role in pages.items() if role is not None),
+        sign_ins=frozenset({f"{dashboard.DASHBOARD}.login"}),
+    )
 
     # before each request in this order, after it in the reverse order: time it; refuse a
     # body too large; refuse an address with too many failed authentications; check the token
@@ -115,6 +129,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     limiter.install(app, settings)
     auth.install(app)
     audit.install(app)
+    dashboard.install(app, settings, exempt=list(AREAS))  # sessions; CSRF on the dashboard
     app.before_request(_refuse_repeated_parameters)
     errors.install(app)
     if settings.api.proxies:

@@ -26,6 +26,11 @@ class ApiState:
     settings: Settings
     roles: dict[str, str | None]  # endpoint -> the role it requires (None: open)
     operation_ids: dict[str, str]  # endpoint -> its operationId in the OpenAPI document
+    # endpoints whose caller is the dashboard's login session, not a bearer token
+    sessions: frozenset[str] = frozenset()
+    # open endpoints that are given a token to check (the dashboard's login): a refused one
+    # counts as a failed authentication
+    sign_ins: frozenset[str] = frozenset()
 
 
 def state() -> ApiState:

@@ -24,7 +24,7 @@ from okr_pipeline.errors import (
     TooLargeError,
 )
 
-__all__ = ["error_response", "install", "validation_error"]
+__all__ = ["error_response", "install", "okr_status", "unexpected_status", "validation_error"]
 
 log = logging.getLogger(__name__)
 
@@ -71,32 +71,42 @@ def _http_error(exc: HTTPException) -> BaseResponse:
     return response
 
 
-def _okr_error(exc: OkrError) -> Response:
+def okr_status(exc: OkrError) -> tuple[int, str | None]:
+    """The status (and short code, if not the status's own) the project's error answers with;
+    its message is written for the user (passwords redacted)."""
     if isinstance(exc, NotFoundError):
-        return error_response(404, str(exc))
+        return 404, None
     if isinstance(exc, ConflictError):
-        return error_response(409, str(exc))
+        return 409, None
     if isinstance(exc, TooLargeError):
-        return error_response(413, str(exc))
+        return 413, None
     if isinstance(exc, InputError):
-        return error_response(400, str(exc))
+        return 400, None
     if isinstance(exc, NoChampionError):
-        return error_response(503, str(exc), "no_champion")
-    # the configuration, the warehouse or a source: not the request's fault, and its message
-    # is written for the user (passwords redacted)
+        return 503, "no_champion"
+    # the configuration, the warehouse or a source: not the request's fault
     log.warning("answered 503: %s", exc)
-    return error_response(503, str(exc))
+    return 503, None
 
 
-def _unexpected(exc: Exception) -> Response:
+def _okr_error(exc: OkrError) -> Response:
+    status, code = okr_status(exc)
+    return error_response(status, str(exc), code)
+
+
+def unexpected_status(exc: Exception) -> tuple[int, str]:
+    """The status and message an unexpected error answers with, logged with its traceback
+    under a reference the message names (never the traceback itself)."""
     reference = secrets.token_hex(4)
     if isinstance(exc, OperationalError | PoolTimeoutError):
         log.warning("answered 503 (ref %s): the warehouse failed", reference, exc_info=exc)
-        return error_response(503, f"the warehouse did not answer (ref {reference})")
+        return 503, f"the warehouse did not answer (ref {reference})"
     log.error("answered 500 (ref %s)", reference, exc_info=exc)
-    return error_response(
-        500, f"an unexpected error (ref {reference}); the server's log holds its details"
-    )
+    return 500, f"an unexpected error (ref {reference}); the server's log holds its details"
+
+
+def _unexpected(exc: Exception) -> Response:
+    return error_response(*unexpected_status(exc))
 
 
 def install(app: Flask) -> None:

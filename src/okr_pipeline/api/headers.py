@@ -6,6 +6,12 @@ its policy allows that script by its SHA-256, taken from the page as the app ren
 start, and otherwise scripts of this origin only. Styles may be inline (the page has a style
 block and Swagger UI adds styles as it runs; a style runs no code), and the UI may fetch from
 this origin only (the OpenAPI document and, with "Try it out", the API).
+
+The dashboard's pages run no script at all: their policy allows this origin's style sheets and
+images and forms posted to this origin, nothing else (their charts are SVG in the page). They
+are never stored by a cache (`no-store`): a page seen signed in is not shown after signing out.
+Their referrer policy is `same-origin`: over https, Flask-WTF checks that a form was posted from
+a page of this origin by its Referer.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import re
 from flask import Flask, Response, redirect, request, url_for
 from flask_cors import CORS
 
+from okr_pipeline.api.dashboard.site import DASHBOARD
 from okr_pipeline.config import Settings
 
 __all__ = ["DOCS_ENDPOINT", "DOCS_PATH", "INDEX_PAGE", "install"]
@@ -32,6 +39,10 @@ INDEX_PAGE = """<!DOCTYPE html>
 <li><a href="openapi.json">OpenAPI document</a></li></ul></body></html>
 """
 NOTHING = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+PAGES = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -73,8 +84,16 @@ def install(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         response.headers.update(HEADERS)
-        docs = request.endpoint == SWAGGER_ENDPOINT
-        response.headers["Content-Security-Policy"] = docs_policy if docs else NOTHING
+        if request.endpoint == SWAGGER_ENDPOINT:
+            response.headers["Content-Security-Policy"] = docs_policy
+        elif request.blueprint == DASHBOARD and response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = PAGES
+            response.headers["Cache-Control"] = "no-store"
+            # the forms' CSRF check over https wants the Referer of this origin; no other
+            # origin is told where the browser came from
+            response.headers["Referrer-Policy"] = "same-origin"
+        else:
+            response.headers["Content-Security-Policy"] = NOTHING
         if request.path.startswith("/api/") and response.mimetype == "application/json":
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -5,12 +5,16 @@ Each worker counts its requests in files of a folder of its own to this server (
 directory, named by the server's pid, removed when it stops), PROMETHEUS_MULTIPROC_DIR: set
 before any worker starts, so /metrics on any worker adds up all of them; a worker that exits is
 marked dead there (its counts stay, its live gauges go).
+
+Without `api.secret_key` the server makes a random one before its workers start (they inherit
+it), so a dashboard session signed by one worker is read by the others; it ends with the server.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,10 +22,11 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
+from pydantic import SecretStr
 
 from okr_pipeline.config import Settings
 
-__all__ = ["metrics_folder", "serve"]
+__all__ = ["metrics_folder", "serve", "with_secret_key"]
 
 log = logging.getLogger(__name__)
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # as prometheus_client reads it
@@ -54,8 +59,18 @@ class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hi
         return create_app(self.settings)
 
 
+def with_secret_key(settings: Settings) -> Settings:
+    """`settings` with a key to sign sessions: api.secret_key, else a random one of this
+    server's."""
+    if settings.api.secret_key is not None:
+        return settings
+    key = SecretStr(secrets.token_urlsafe(48))
+    return settings.model_copy(update={"api": settings.api.model_copy(update={"secret_key": key})})
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve the API at host:port with `workers` processes until SIGTERM or SIGINT."""
+    settings = with_secret_key(settings)  # in the master: every worker signs with the same
     folder = metrics_folder(settings, os.getpid())
     if folder.exists():  # left by an earlier server with this pid: its counts are not ours
         shutil.rmtree(folder)

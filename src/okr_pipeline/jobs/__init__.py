@@ -16,6 +16,10 @@ if TYPE_CHECKING:
         acknowledge_alert_by_id,
         alerts_page,
     )
+    from okr_pipeline.jobs.at_risk import (
+        filter_choices,
+        risk_reasons,
+    )
     from okr_pipeline.jobs.audit import (
         OUTCOMES,
         AuditEntry,
@@ -49,6 +53,9 @@ if TYPE_CHECKING:
     from okr_pipeline.jobs.health import (
         readiness,
     )
+    from okr_pipeline.jobs.key_result_timeline import (
+        key_result_timeline,
+    )
     from okr_pipeline.jobs.main_job import (
         run_main_job,
     )
@@ -61,6 +68,11 @@ if TYPE_CHECKING:
         rollback_model,
         train_model,
         update_model,
+    )
+    from okr_pipeline.jobs.model_comparison import (
+        COMPARED_METRICS,
+        model_calibration,
+        model_comparison,
     )
     from okr_pipeline.jobs.model_registry import (
         model_version,
@@ -82,8 +94,16 @@ if TYPE_CHECKING:
         KeyResultFilters,
         ObjectiveFilters,
         key_result_record,
+        key_results_as_of,
         key_results_page,
         objectives_page,
+    )
+    from okr_pipeline.jobs.overview import (
+        NO_DEPARTMENT,
+        Quarter,
+        department_overview,
+        quarter_of,
+        risk_trend,
     )
     from okr_pipeline.jobs.pages import (
         Page,
@@ -145,6 +165,9 @@ if TYPE_CHECKING:
         produce_events,
         simulate_activity,
     )
+    from okr_pipeline.jobs.stream_lag import (
+        stream_lag,
+    )
     from okr_pipeline.jobs.supervisor import (
         Backoff,
         Child,
@@ -157,10 +180,12 @@ if TYPE_CHECKING:
         NewToken,
         TokenInfo,
         authenticate,
+        authenticate_digest,
         create_token,
         list_tokens,
         revoke_token,
         role_allows,
+        token_digest,
     )
     from okr_pipeline.jobs.uploads import (
         IngestedUpload,
@@ -169,6 +194,19 @@ if TYPE_CHECKING:
     )
 
 _MODULE_OF = {
+    "filter_choices": "at_risk",
+    "risk_reasons": "at_risk",
+    "key_result_timeline": "key_result_timeline",
+    "COMPARED_METRICS": "model_comparison",
+    "model_calibration": "model_comparison",
+    "model_comparison": "model_comparison",
+    "NO_DEPARTMENT": "overview",
+    "Quarter": "overview",
+    "department_overview": "overview",
+    "quarter_of": "overview",
+    "risk_trend": "overview",
+    "stream_lag": "stream_lag",
+    "key_results_as_of": "okrs",
     "OUTCOMES": "audit",
     "AuditEntry": "audit",
     "audit_entries": "audit",
@@ -195,6 +233,8 @@ _MODULE_OF = {
     "NewToken": "tokens",
     "TokenInfo": "tokens",
     "authenticate": "tokens",
+    "authenticate_digest": "tokens",
+    "token_digest": "tokens",
     "create_token": "tokens",
     "list_tokens": "tokens",
     "revoke_token": "tokens",
@@ -272,9 +312,11 @@ _MODULE_OF = {
     "upload_folder": "uploads",
 }
 __all__ = [
+    "COMPARED_METRICS",
     "DEAD_LETTER_REASONS",
     "FIRST_ADMIN",
     "KEY_RESULT_SORTS",
+    "NO_DEPARTMENT",
     "OBJECTIVE_SORTS",
     "OUTCOMES",
     "PIPELINES",
@@ -300,6 +342,7 @@ __all__ = [
     "PipelineRun",
     "PostedEvents",
     "ProgressBar",
+    "Quarter",
     "Rejection",
     "RowsRejected",
     "RunContext",
@@ -315,23 +358,30 @@ __all__ = [
     "alerts_page",
     "audit_entries",
     "authenticate",
+    "authenticate_digest",
     "consume_events",
     "create_token",
     "dead_letters_page",
+    "department_overview",
     "drain_events",
     "evaluate_model",
+    "filter_choices",
     "first_admin_token",
     "generate_demo",
     "ingest_path",
     "ingest_upload",
     "key_result_record",
     "key_result_risk",
+    "key_result_timeline",
     "key_results",
+    "key_results_as_of",
     "key_results_page",
     "latest_monitoring",
     "list_runs",
     "list_tokens",
     "main_job_needed",
+    "model_calibration",
+    "model_comparison",
     "model_version",
     "model_versions",
     "monitor",
@@ -351,6 +401,7 @@ __all__ = [
     "promote_model",
     "quarantine_page",
     "quarantined_rows",
+    "quarter_of",
     "quiet",
     "readiness",
     "record_audit",
@@ -358,6 +409,8 @@ __all__ = [
     "retry_dead_lettered",
     "retry_quarantined",
     "revoke_token",
+    "risk_reasons",
+    "risk_trend",
     "role_allows",
     "rollback_model",
     "run_main_job",
@@ -369,7 +422,9 @@ __all__ = [
     "simulate_activity",
     "start_pipeline_run",
     "status",
+    "stream_lag",
     "supervise",
+    "token_digest",
     "train_model",
     "update_model",
     "upload_folder",

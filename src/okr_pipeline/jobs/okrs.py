@@ -24,6 +24,7 @@ __all__ = [
     "KeyResultFilters",
     "ObjectiveFilters",
     "key_result_record",
+    "key_results_as_of",
     "key_results_page",
     "objectives_page",
 ]
@@ -156,18 +157,11 @@ def _within(risk: float | None, low: float | None, high: float | None) -> bool:
     return risk is not None and (low is None or risk >= low) and (high is None or risk <= high)
 
 
-def key_results_page(
-    settings: Settings,
-    filters: KeyResultFilters,
-    *,
-    sort: str = "key_result_id",
-    cursor: str | None = None,
-    limit: int,
-) -> Page[dict[str, Any]]:
-    """Key results as of `filters.as_of` that pass the filters, a page sorted by `sort`."""
+def key_results_as_of(settings: Settings, filters: KeyResultFilters) -> list[dict[str, Any]]:
+    """Every key result as of `filters.as_of` that passes the filters, in no set order."""
     f = filters
     with open_warehouse(settings).connect() as conn:
-        items = [
+        return [
             item
             for item in _key_result_items(conn, settings, f.as_of, None)
             if (f.department is None or item["department"] == f.department)
@@ -177,8 +171,19 @@ def key_results_page(
             and (f.status is None or item["risk_status"] == f.status)
             and _within(item["risk"], f.min_risk, f.max_risk)
         ]
+
+
+def key_results_page(
+    settings: Settings,
+    filters: KeyResultFilters,
+    *,
+    sort: str = "key_result_id",
+    cursor: str | None = None,
+    limit: int,
+) -> Page[dict[str, Any]]:
+    """Key results as of `filters.as_of` that pass the filters, a page sorted by `sort`."""
     return page_of(
-        items,
+        key_results_as_of(settings, filters),
         sort=sort,
         kinds=KEY_RESULT_SORTS,
         value=lambda item, field: item[field],

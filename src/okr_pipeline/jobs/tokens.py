@@ -30,10 +30,12 @@ __all__ = [
     "NewToken",
     "TokenInfo",
     "authenticate",
+    "authenticate_digest",
     "create_token",
     "list_tokens",
     "revoke_token",
     "role_allows",
+    "token_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -173,7 +175,19 @@ def authenticate(settings: Settings, token: str) -> TokenInfo | None:
     """The live token `token` is, or None (unknown, revoked or not a token at all)."""
     if not token.startswith(PREFIX) or len(token) > MAX_TOKEN_LENGTH:
         return None
-    digest = _digest(token)
+    return authenticate_digest(settings, _digest(token))
+
+
+def token_digest(token: str) -> str:
+    """What the warehouse finds a token by (its SHA-256): the dashboard's session keeps this,
+    never the token, and looks the token up again on every request."""
+    return _digest(token)
+
+
+def authenticate_digest(settings: Settings, digest: str) -> TokenInfo | None:
+    """The live token whose SHA-256 is `digest`, or None (unknown or revoked)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
     engine = open_warehouse(settings)
     with engine.connect() as conn:
         row = conn.execute(
