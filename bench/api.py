@@ -7,9 +7,12 @@
   clients, and of MLflow's `/invocations` with the same bodies (its answers are checked to
   hold the same risks). Both servers get 2 workers; they are measured one after the other.
 
-Clients keep their connection open where the server allows it (uvicorn, MLflow's server,
-does; gunicorn's sync workers close each one). Targets, reported and not asserted: p99 under
-15 ms for one key result's risk; predict throughput at least 5x MLflow's.
+Clients keep their connection open (uvicorn, MLflow's server, and okr serve's gthread workers
+keep it). The clients share the machine's cores with the servers, so beside the rates the
+benchmark reports each server's own CPU time per request (its processes' user and system time
+over the requests it answered): the cost a deployment pays per call, whatever the client.
+Targets, reported and not asserted: p99 under 15 ms for one key result's risk; predict
+throughput at least 5x MLflow's.
 
     uv run python bench/api.py [--scale 0.6] [--requests 2000] [--clients 4] [--seconds 5] [--json]
 """
@@ -31,6 +34,8 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
@@ -114,7 +119,9 @@ def feature_rows(settings: Settings) -> tuple[str, list[dict[str, Any]]]:
 
 
 @contextlib.contextmanager
-def running(command: list[str], port: int, ready_path: str, log: Path) -> Iterator[None]:
+def running(
+    command: list[str], port: int, ready_path: str, log: Path
+) -> Iterator[subprocess.Popen]:
     """A server started, waited for until `ready_path` answers 200, stopped at the end."""
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ)
@@ -129,7 +136,7 @@ def running(command: list[str], port: int, ready_path: str, log: Path) -> Iterat
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{command[:4]} did not start: see {log}")
                 time.sleep(0.2)
-            yield
+            yield process
         finally:
             process.terminate()
             try:
@@ -153,10 +160,22 @@ def latencies(port: int, path: str, headers: dict[str, str], count: int) -> list
     return times
 
 
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user and system) the server and its workers have used so far."""
+    root = psutil.Process(server.pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def throughput(
     port: int, path: str, body: bytes, headers: dict[str, str], clients: int, seconds: float
-) -> float:
-    """Requests per second from `clients` concurrent clients for `seconds`, after a warm-up."""
+) -> tuple[float, int]:
+    """Requests per second from `clients` concurrent clients for `seconds`, after a warm-up,
+    and how many requests were made."""
     warm = Client(port)
     for _ in range(20):
         warm.call("POST", path, body, headers)
@@ -190,7 +209,29 @@ def throughput(
     elapsed = time.perf_counter() - began
     if errors:
         raise errors[0]
-    return sum(counts) / elapsed
+    return sum(counts) / elapsed, sum(counts)
+
+
+def predict_figures(
+    name: str,
+    server: subprocess.Popen,
+    port: int,
+    path: str,
+    bodies: dict[int, bytes],
+    headers: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Rows per second for each body, and the server's CPU time per request (the clients
+    share the 2 cores: CPU per request is the server's cost alone)."""
+    figures: dict[str, Any] = {}
+    for n, body in bodies.items():
+        cpu_before = server_cpu_seconds(server)
+        rate, requests = throughput(port, path, body, headers, args.clients, args.seconds)
+        cpu = server_cpu_seconds(server) - cpu_before
+        figures[f"{name}_predict_{n}_rows_per_s"] = round(rate * n)
+        figures[f"{name}_predict_{n}_requests_per_s"] = round(rate, 1)
+        figures[f"{name}_predict_{n}_cpu_ms_per_request"] = round(1000 * cpu / requests, 2)
+    return figures
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -213,17 +254,14 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"rows_per_body": list(bodies), "clients": args.clients}
 
     serve = [sys.executable, "-m", "okr_pipeline", "serve", "--port", str(ours), "--workers", "2"]
-    with running(serve, ours, "/health", work / "okr-serve.log"):
+    with running(serve, ours, "/health", work / "okr-serve.log") as server:
         print("okr serve: risk latency and predict throughput ...", file=sys.stderr)
         times = latencies(ours, f"/api/v1/key-results/{kr_id}/risk", auth, args.requests)
         figures["risk_p50_ms"] = round(statistics.median(times), 2)
         figures["risk_p99_ms"] = round(percentile(times, 0.99), 2)
         figures["risk_requests"] = len(times)
         headers = auth | json_headers
-        for n, body in bodies.items():
-            rate = throughput(ours, "/api/v1/predict", body, headers, args.clients, args.seconds)
-            figures[f"okr_predict_{n}_rows_per_s"] = round(rate * n)
-            figures[f"okr_predict_{n}_requests_per_s"] = round(rate, 1)
+        figures |= predict_figures("okr", server, ours, "/api/v1/predict", bodies, headers, args)
         ours_risks = json.loads(Client(ours).call("POST", "/api/v1/predict", bodies[100], headers))
 
     os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = settings.tracking_uri
@@ -232,14 +270,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     model = f"models:/{settings.model.registered_name}@champion"
     mlflow_serve = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local"]
     mlflow_serve += ["-m", model, "-p", str(theirs), "--workers", "2"]
-    with running(mlflow_serve, theirs, "/ping", work / "mlflow-serve.log"):
+    with running(mlflow_serve, theirs, "/ping", work / "mlflow-serve.log") as server:
         print("mlflow models serve: predict throughput ...", file=sys.stderr)
-        for n, body in bodies.items():
-            rate = throughput(
-                theirs, "/invocations", body, json_headers, args.clients, args.seconds
-            )
-            figures[f"mlflow_predict_{n}_rows_per_s"] = round(rate * n)
-            figures[f"mlflow_predict_{n}_requests_per_s"] = round(rate, 1)
+        figures |= predict_figures(
+            "mlflow", server, theirs, "/invocations", bodies, json_headers, args
+        )
         their_risks = json.loads(
             Client(theirs).call("POST", "/invocations", bodies[100], json_headers)
         )
@@ -249,6 +284,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for n in bodies:
         figures[f"predict_{n}_rows_ratio"] = round(
             figures[f"okr_predict_{n}_rows_per_s"] / figures[f"mlflow_predict_{n}_rows_per_s"], 2
+        )
+        figures[f"predict_{n}_cpu_ratio"] = round(
+            figures[f"mlflow_predict_{n}_cpu_ms_per_request"]
+            / figures[f"okr_predict_{n}_cpu_ms_per_request"],
+            2,
         )
     figures["targets"] = {
         "risk_p99_ms_under": P99_TARGET_MS,
@@ -269,13 +309,17 @@ def table(figures: dict[str, Any]) -> str:
         f"{'met' if figures['targets']['risk_p99_met'] else 'MISSED'})",
         "",
         f"POST predict, {figures['clients']} concurrent clients, 2 workers each:",
-        f"  {'rows/body':>9}  {'okr serve rows/s':>17}  {'mlflow serve rows/s':>20}  {'ratio':>6}",
+        f"  {'rows/body':>9}  {'okr serve rows/s':>17}  {'mlflow serve rows/s':>20}  {'ratio':>6}"
+        f"  {'server CPU ms/request okr | mlflow':>35}  {'ratio':>6}",
     ]
     for n in figures["rows_per_body"]:
         lines.append(
             f"  {n:>9}  {figures[f'okr_predict_{n}_rows_per_s']:>17,}"
             f"  {figures[f'mlflow_predict_{n}_rows_per_s']:>20,}"
             f"  {figures[f'predict_{n}_rows_ratio']:>5.2f}x"
+            f"  {figures[f'okr_predict_{n}_cpu_ms_per_request']:>25.2f}"
+            f" | {figures[f'mlflow_predict_{n}_cpu_ms_per_request']:>6.2f}"
+            f"  {figures[f'predict_{n}_cpu_ratio']:>5.2f}x"
         )
     lines.append(
         f"  (target ratio >= {RATIO_TARGET:g}x: "

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from api_calls import ON_BOTH, bearer
+from api_calls import ON_BOTH, bearer, feature_records
 from okr_pipeline import jobs
 from okr_pipeline.api import create_app
 from okr_pipeline.config import Settings
@@ -45,6 +45,10 @@ def test_allowed_and_refused_calls_are_audited(
     assert read.status_code == 200
     preflight = client.options("/api/v1/tokens")  # Flask's own answer, no operation: not audited
     assert preflight.status_code == 200
+    rows = {"dataframe_records": feature_records(settings, 2)}
+    scored = client.post("/api/v1/predict", json=rows, headers=bearer(tokens.viewer))
+    assert scored.status_code == 200  # a read with a body: not audited
+    assert client.post("/api/v1/predict", json=rows).status_code == 401  # refused: audited
 
     newest_first = _audit(settings)
     summary = [
@@ -52,6 +56,7 @@ def test_allowed_and_refused_calls_are_audited(
         for e in newest_first
     ]
     assert summary == [
+        ("POST", "/api/v1/predict", 401, "refused", None, None),
         ("GET", "/api/v1/tokens", 403, "refused", "test-viewer", "viewer"),
         ("DELETE", "/api/v1/tokens/nobody", 404, "failed", "test-admin", "admin"),
         ("DELETE", "/api/v1/tokens/ci-bot", 401, "refused", None, None),

@@ -1,7 +1,10 @@
 """The audit log's writer: every write (POST, PUT, PATCH, DELETE) and every admin operation is
 recorded once answered, allowed or refused (401, 403 and 429 included): who (token and role),
 from where, what (method, path, operation), when, and how it ended. If the record cannot be
-written the call answers 500: an audited call never goes unrecorded in silence."""
+written the call answers 500: an audited call never goes unrecorded in silence.
+
+A POST that a viewer may make (`/predict`: rows in, risks out) changes nothing: it is recorded
+only when refused, so that serving predictions costs no warehouse write per call."""
 
 from __future__ import annotations
 
@@ -16,15 +19,18 @@ __all__ = ["WRITES", "install"]
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _audited() -> bool:
+def _audited(status: int) -> bool:
     # no operation (a 404 or 405), or Flask's automatic OPTIONS answer (a CORS preflight)
     if request.endpoint is None or request.method == "OPTIONS":
         return False
-    return request.method in WRITES or state().roles[request.endpoint] == "admin"
+    role = state().roles[request.endpoint]
+    if role == "viewer" and status < 400:
+        return False  # a read, whatever its method
+    return request.method in WRITES or role == "admin"
 
 
 def _record(response: Response) -> Response:
-    if _audited():
+    if _audited(response.status_code):
         token = caller()
         jobs.record_audit(
             settings(),
