@@ -170,8 +170,10 @@ def test_airflow_commands_parse(tmp_path: Path):
 def test_the_okr_environment_is_valid_settings(monkeypatch: pytest.MonkeyPatch):
     """The environment every okr process gets is loaded by the real settings: they agree with
     nginx, MLflow, Kafka and PostgreSQL."""
-    environment = _env("api")
-    assert _env("consumer") == environment
+    environment = _env("consumer")
+    # the API alone signs sessions
+    assert _env("api").pop("OKR_API__SECRET_KEY").startswith("${OKR_SECRET_KEY:?")
+    assert {k: v for k, v in _env("api").items() if k != "OKR_API__SECRET_KEY"} == environment
     for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-api-server"):
         assert _env(name).items() >= environment.items(), name  # the DAGs' tasks run okr too
     for key, value in environment.items():
@@ -301,6 +303,7 @@ def test_no_password_has_a_default():
         "AIRFLOW_SECRET_KEY",
         "AIRFLOW_JWT_SECRET",
         "KAFKA_UI_PASSWORD",
+        "OKR_SECRET_KEY",
     }
     # the example names each of them and holds no value
     example = (DEPLOY / ".env.example").read_text()

@@ -39,12 +39,12 @@ class Stack:
     url: str  # nginx's
     admin: str  # a token
     settings: Settings
-    static: Path | None  # the app's static folder, once the dashboard has one
+    static: Path  # the app's static folder (the dashboard's)
     environment: dict[str, str]  # the server's
 
 
-def _static_folder() -> Path | None:
-    """The static folder the app serves at /static/ (the dashboard's), if it has one."""
+def _static_folder() -> Path:
+    """The static folder the app serves at /static/ (the dashboard's)."""
     app = create_app()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/static/"):
@@ -52,7 +52,7 @@ def _static_folder() -> Path | None:
             holder = app.blueprints.get(blueprint, app)
             if holder.static_folder:
                 return Path(holder.static_folder)
-    return None
+    raise AssertionError("the app serves no static folder at /static/")
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +81,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", server, log)
-        # the dashboard's static files (none until it lands) and a file of the test's own
+        # the dashboard's static files and a file of the test's own
         static = root / "static"
         folder = _static_folder()
-        if folder is None:
-            static.mkdir()
-        else:
-            shutil.copytree(folder, static)
+        shutil.copytree(folder, static)
         (static / STATIC_FILE).write_text("body { color: #123456; }\n" * 200)
         with nginx(root / "nginx", f"127.0.0.1:{port}", static) as url:
             yield Stack(url, admin, settings, folder, environment)
@@ -253,7 +250,6 @@ def test_the_dashboard_and_its_style_sheet_through_nginx(stack: Stack):
     status, headers, css = get(f"{stack.url}{sheet.group(1).decode()}", {"Accept-Encoding": "gzip"})
     assert status == 200 and headers["Content-Type"].startswith("text/css")
     assert headers["Cache-Control"] == "max-age=86400"
-    assert stack.static is not None
     assert gzip.decompress(css) == (stack.static / "dashboard.css").read_bytes()
 
 
