@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import select, union
 
 from okr_pipeline.config import Settings
+from okr_pipeline.jobs.okrs import latest_prediction_rank
 from okr_pipeline.warehouse import ENTITY_TABLES, open_warehouse, predictions
 
 __all__ = ["filter_choices", "risk_reasons"]
@@ -23,18 +24,7 @@ def risk_reasons(
     at or before `as_of` (the strongest contributions, with their direction)."""
     if not key_result_ids:
         return {}
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=predictions.c.key_result_id,
-            order_by=(
-                predictions.c.as_of.desc(),
-                predictions.c.created_at.desc(),
-                predictions.c.id.desc(),
-            ),
-        )
-        .label("rank")
-    )
+    rank = latest_prediction_rank()
     ranked = (
         select(predictions.c.key_result_id, predictions.c.reasons, rank)
         .where(predictions.c.as_of <= as_of, predictions.c.key_result_id.in_(key_result_ids))

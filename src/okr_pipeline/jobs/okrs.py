@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.sql.elements import Label
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import NotFoundError
@@ -26,6 +27,7 @@ __all__ = [
     "key_result_record",
     "key_results_as_of",
     "key_results_page",
+    "latest_prediction_rank",
     "objectives_page",
 ]
 
@@ -74,11 +76,10 @@ def _row(row: Any, skip: tuple[str, ...] = ("run_id",)) -> dict[str, Any]:
     return {key: _plain(value) for key, value in row._mapping.items() if key not in skip}
 
 
-def _latest_risks(
-    conn: Connection, as_of: datetime, key_result_ids: list[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Per key result, the prediction stored latest for an as-of at or before `as_of`."""
-    rank = (
+def latest_prediction_rank() -> Label[int]:
+    """`rank`: 1 for each key result's prediction stored latest (the latest as-of, then the
+    latest written) among those a query selects."""
+    return (
         func.row_number()
         .over(
             partition_by=predictions.c.key_result_id,
@@ -90,6 +91,13 @@ def _latest_risks(
         )
         .label("rank")
     )
+
+
+def _latest_risks(
+    conn: Connection, as_of: datetime, key_result_ids: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per key result, the prediction stored latest for an as-of at or before `as_of`."""
+    rank = latest_prediction_rank()
     ranked = select(
         predictions.c.key_result_id,
         predictions.c.risk,

@@ -7,7 +7,7 @@ from typing import Any
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import OkrError
-from okr_pipeline.stream import open_event_log
+from okr_pipeline.stream import warehouse_group_lag
 
 __all__ = ["stream_lag"]
 
@@ -25,11 +25,7 @@ def stream_lag(settings: Settings) -> dict[str, Any]:
         "error": None,
     }
     try:
-        event_log = open_event_log(settings)
-        try:
-            lag = event_log.group_lag(group, [topic])
-        finally:
-            event_log.close()
+        lag = warehouse_group_lag(settings)
     except OkrError as exc:
         found["error"] = str(exc)
         return found

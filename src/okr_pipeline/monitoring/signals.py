@@ -20,7 +20,7 @@ from sqlalchemy.sql.functions import coalesce
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import OkrError
 from okr_pipeline.monitoring.problems import Problem, problem
-from okr_pipeline.stream import open_event_log
+from okr_pipeline.stream import warehouse_group_lag
 from okr_pipeline.warehouse import (
     dead_letters,
     ingest_runs,
@@ -117,11 +117,7 @@ def consumer_lag_problems(settings: Settings) -> list[Problem]:
     group, topic = settings.stream.group, settings.stream.topics.events
     limit = settings.monitoring.alerts.max_consumer_lag
     try:
-        event_log = open_event_log(settings)
-        try:
-            lag = event_log.group_lag(group, [topic])
-        finally:
-            event_log.close()
+        lag = warehouse_group_lag(settings)
     except OkrError as exc:
         message = f"cannot read the lag of consumer group {group}: {exc}"
         return [

@@ -1,7 +1,7 @@
 """The event stream: one event-log interface over an embedded log and Kafka; publishing,
 simulated live activity, and the consumer that stores each batch exactly once in effect."""
 
-from okr_pipeline.stream.backends import open_event_log
+from okr_pipeline.stream.backends import open_event_log, warehouse_group_lag
 from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
 from okr_pipeline.stream.log import EventLog, GroupBusyError, Message
 from okr_pipeline.stream.producer import Published, events_from_path, publish
@@ -33,4 +33,5 @@ __all__ = [
     "open_event_log",
     "publish",
     "retry_dead_letters",
+    "warehouse_group_lag",
 ]
