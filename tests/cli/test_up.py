@@ -136,6 +136,10 @@ def test_okr_up_serves_restarts_a_dead_part_and_stops_cleanly(tmp_path: Path):
         wait_until_up(f"{url}health", process, log)
         assert "the main job first" in log.read_text()
 
+        # the URL printed is the dashboard's: a browser without a session is sent to sign in
+        status, _, body = get(url)
+        assert status == 200 and b'name="token"' in body, body[:500]
+
         # the token is an admin's, and the warehouse holds the demo data and its risks
         status, _, body = get(f"{url}api/v1/tokens", bearer(first["token"]))
         assert status == 200
