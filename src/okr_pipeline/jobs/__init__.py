@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from okr_pipeline.jobs.health import (
         readiness,
     )
-    from okr_pipeline.jobs.key_result_timeline import (
+    from okr_pipeline.jobs.key_result_history import (
         key_result_timeline,
     )
     from okr_pipeline.jobs.main_job import (
@@ -69,14 +69,14 @@ if TYPE_CHECKING:
         train_model,
         update_model,
     )
-    from okr_pipeline.jobs.model_comparison import (
-        COMPARED_METRICS,
-        model_calibration,
-        model_comparison,
-    )
     from okr_pipeline.jobs.model_registry import (
         model_version,
         registered_versions,
+    )
+    from okr_pipeline.jobs.model_scores import (
+        COMPARED_METRICS,
+        model_calibration,
+        model_comparison,
     )
     from okr_pipeline.jobs.monitor_alerts import (
         acknowledge_alert,
@@ -165,7 +165,7 @@ if TYPE_CHECKING:
         produce_events,
         simulate_activity,
     )
-    from okr_pipeline.jobs.stream_lag import (
+    from okr_pipeline.jobs.stream_state import (
         stream_lag,
     )
     from okr_pipeline.jobs.supervisor import (
@@ -196,16 +196,16 @@ if TYPE_CHECKING:
 _MODULE_OF = {
     "filter_choices": "at_risk",
     "risk_reasons": "at_risk",
-    "key_result_timeline": "key_result_timeline",
-    "COMPARED_METRICS": "model_comparison",
-    "model_calibration": "model_comparison",
-    "model_comparison": "model_comparison",
+    "key_result_timeline": "key_result_history",
+    "COMPARED_METRICS": "model_scores",
+    "model_calibration": "model_scores",
+    "model_comparison": "model_scores",
     "NO_DEPARTMENT": "overview",
     "Quarter": "overview",
     "department_overview": "overview",
     "quarter_of": "overview",
     "risk_trend": "overview",
-    "stream_lag": "stream_lag",
+    "stream_lag": "stream_state",
     "key_results_as_of": "okrs",
     "OUTCOMES": "audit",
     "AuditEntry": "audit",
