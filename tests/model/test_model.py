@@ -54,7 +54,11 @@ def test_first_training_registers_a_champion(trained: dict, data_dir: Path):
     assert first["model_version"] == "1" and first["alias"] == "champion" and first["promoted"]
     for metrics in (first["metrics"], *first["baseline_metrics"].values()):
         assert {"auc", "brier", "log_loss", "auc_early", "auc_middle", "auc_late"} <= set(metrics)
-    assert set(first["baseline_metrics"]) == {"pace rule", "pace + confidence"}
+    assert set(first["baseline_metrics"]) == {
+        "pace rule",
+        "pace + confidence",
+        "pace + elapsed + confidence",
+    }
     assert first["metrics"]["auc"] > max(m["auc"] for m in first["baseline_metrics"].values())
     report = Path(first["report"]).read_text()
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", report)

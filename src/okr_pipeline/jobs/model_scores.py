@@ -9,7 +9,7 @@ from typing import Any
 
 from okr_pipeline.config import Settings
 from okr_pipeline.jobs.model_registry import registered_versions
-from okr_pipeline.model.baseline import BASELINES
+from okr_pipeline.model.baseline import BASELINES, metric_prefix
 from okr_pipeline.monitoring.performance import performance
 from okr_pipeline.warehouse import open_warehouse
 
@@ -17,11 +17,6 @@ __all__ = ["COMPARED_METRICS", "model_calibration", "model_comparison"]
 
 # validation metrics shown side by side; lower is better for brier and log_loss
 COMPARED_METRICS = ("auc", "auc_early", "auc_middle", "auc_late", "brier", "log_loss")
-
-
-def _prefix(baseline: str) -> str:
-    # as training names a baseline's metrics in MLflow ("pace + confidence" -> pace_confidence_)
-    return baseline.replace(" + ", "_").replace(" ", "_") + "_"
 
 
 def model_comparison(settings: Settings) -> dict[str, Any]:
@@ -40,7 +35,7 @@ def model_comparison(settings: Settings) -> dict[str, Any]:
         columns.append(_column(f"challenger v{challenger['version']}", challenger["metrics"], ""))
     if champion is not None:
         for baseline in BASELINES:
-            columns.append(_column(baseline, champion["metrics"], _prefix(baseline)))
+            columns.append(_column(baseline, champion["metrics"], metric_prefix(baseline)))
     return {**registry, "metrics": list(COMPARED_METRICS), "columns": columns}
 
 

@@ -1,4 +1,6 @@
-"""The baseline to beat: the pace rule that OKR tools ship, alone and with the owner's confidence.
+"""The baselines to beat: the pace rule that OKR tools ship, alone, with the owner's confidence,
+and with both the confidence and how far the period has gone (a pace of 0.5 on day 3 says little;
+on day 80 it says the key result will miss).
 
 Pace is progress divided by the elapsed share of the period: on track at 0.95 or more, lagging
 from 0.75, at risk below. As a scorer it needs probabilities to be compared fairly (Brier,
@@ -12,7 +14,13 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-__all__ = ["BASELINES", "PaceConfidenceRule", "PaceRule"]
+__all__ = [
+    "BASELINES",
+    "PaceConfidenceRule",
+    "PaceElapsedConfidenceRule",
+    "PaceRule",
+    "metric_prefix",
+]
 
 NEUTRAL_CONFIDENCE = 5.0  # a key result nobody rated sits in the middle of the 0-10 scale
 
@@ -45,4 +53,26 @@ class PaceConfidenceRule(PaceRule):
     columns = ("pace", "last_confidence")
 
 
-BASELINES = {"pace rule": PaceRule, "pace + confidence": PaceConfidenceRule}
+class PaceElapsedConfidenceRule(PaceRule):
+    """Risk from pace, the owner's last confidence and the elapsed share of the period, with
+    pace's weight growing as the period goes (their product)."""
+
+    columns = ("pace", "last_confidence", "elapsed")
+
+    def _inputs(self, features: pd.DataFrame) -> np.ndarray:
+        data = super()._inputs(features)
+        pace, elapsed = data[:, 0], data[:, 2]
+        return np.column_stack([data, pace * elapsed])
+
+
+BASELINES = {
+    "pace rule": PaceRule,
+    "pace + confidence": PaceConfidenceRule,
+    "pace + elapsed + confidence": PaceElapsedConfidenceRule,
+}
+
+
+def metric_prefix(baseline: str) -> str:
+    """What a baseline's metrics are named with in MLflow: "pace + confidence" ->
+    "pace_confidence_"."""
+    return baseline.replace(" + ", "_").replace(" ", "_") + "_"

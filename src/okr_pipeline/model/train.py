@@ -23,7 +23,7 @@ from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import InputError
 from okr_pipeline.features import load_history
-from okr_pipeline.model.baseline import BASELINES
+from okr_pipeline.model.baseline import BASELINES, metric_prefix
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
 from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion, open_registry
@@ -77,7 +77,7 @@ def _flat(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     """MLflow metric names: the model's as they are, the baselines' prefixed."""
     flat = {}
     for scorer, values in metrics.items():
-        prefix = "" if scorer == "model" else scorer.replace(" + ", "_").replace(" ", "_") + "_"
+        prefix = "" if scorer == "model" else metric_prefix(scorer)
         flat.update({f"{prefix}{k}": v for k, v in values.items() if not math.isnan(v)})
     return flat
 
