@@ -119,6 +119,9 @@ def test_gate_rules():
     model = {"auc": 0.80}
     baselines = {"pace rule": {"auc": 0.70}, "pace + confidence": {"auc": 0.82}}
     assert _gate(model, baselines, None, 0.005)[0] is False
+    baselines["pace + confidence"]["auc"] = 0.797  # better, but not by the margin
+    promoted, reason = _gate(model, baselines, None, 0.005)
+    assert not promoted and "pace + confidence 0.7970 + margin 0.005" in reason
     baselines["pace + confidence"]["auc"] = 0.75
     assert _gate(model, baselines, None, 0.005)[0] is True
     assert _gate(model, baselines, {"auc": 0.797}, 0.005)[0] is False

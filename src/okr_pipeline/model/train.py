@@ -3,8 +3,9 @@ on the latest closed periods -> a new registry version (`challenger`) -> the pro
 An update teaches the champion what closed since, without starting over, through the same gate.
 
 The gate promotes the new version to `champion` only if it beats every baseline and the current
-champion, scored on the same validation snapshots, by the configured AUC margin; otherwise the
-reason is recorded on the version.
+champion, scored on the same validation snapshots, by the configured AUC margin (a model no
+better than a rule by more than noise is not worth serving); otherwise the reason is recorded on
+the version.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def _gate(
     margin: float,
 ) -> tuple[bool, str]:
     best_name, best = max(baselines.items(), key=lambda item: item[1]["auc"])
-    if not model["auc"] > best["auc"]:
-        return False, f"refused: AUC {model['auc']:.4f} does not beat {best_name} {best['auc']:.4f}"
+    if not model["auc"] >= best["auc"] + margin:
+        return False, (
+            f"refused: AUC {model['auc']:.4f} < {best_name} {best['auc']:.4f} + margin {margin}"
+        )
     if champion is not None and not model["auc"] >= champion["auc"] + margin:
         return False, (
             f"refused: AUC {model['auc']:.4f} < champion {champion['auc']:.4f} + margin {margin}"
