@@ -116,7 +116,7 @@ def test_evaluate_reports_the_champion(trained: dict, data_dir: Path):
 
 
 def test_gate_rules():
-    model = {"auc": 0.80}
+    model = {"auc": 0.80, "brier": 0.16}
     baselines = {"pace rule": {"auc": 0.70}, "pace + confidence": {"auc": 0.82}}
     assert _gate(model, baselines, None, 0.005)[0] is False
     baselines["pace + confidence"]["auc"] = 0.797  # better, but not by the margin
@@ -124,8 +124,10 @@ def test_gate_rules():
     assert not promoted and "pace + confidence 0.7970 + margin 0.005" in reason
     baselines["pace + confidence"]["auc"] = 0.75
     assert _gate(model, baselines, None, 0.005)[0] is True
-    assert _gate(model, baselines, {"auc": 0.797}, 0.005)[0] is False
-    assert _gate(model, baselines, {"auc": 0.79}, 0.005)[0] is True
+    assert _gate(model, baselines, {"auc": 0.797, "brier": 0.2}, 0.005)[0] is False
+    assert _gate(model, baselines, {"auc": 0.79, "brier": 0.2}, 0.005)[0] is True
+    promoted, reason = _gate(model, baselines, {"auc": 0.79, "brier": 0.15}, 0.005)
+    assert not promoted and "Brier 0.1600 is worse than champion's 0.1500" in reason
 
 
 def test_training_is_deterministic(trained: dict, data_dir: Path):

@@ -4,8 +4,8 @@ An update teaches the champion what closed since, without starting over, through
 
 The gate promotes the new version to `champion` only if it beats every baseline and the current
 champion, scored on the same validation snapshots, by the configured AUC margin (a model no
-better than a rule by more than noise is not worth serving); otherwise the reason is recorded on
-the version.
+better than a rule by more than noise is not worth serving), with a Brier score no worse than the
+champion's; otherwise the reason is recorded on the version.
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def _gate(
     if champion is not None and not model["auc"] >= champion["auc"] + margin:
         return False, (
             f"refused: AUC {model['auc']:.4f} < champion {champion['auc']:.4f} + margin {margin}"
+        )
+    # a better ranking with worse probabilities would mislead whoever reads a risk as a chance
+    if champion is not None and not model["brier"] <= champion["brier"]:
+        return False, (
+            f"refused: Brier {model['brier']:.4f} is worse than champion's {champion['brier']:.4f}"
         )
     against = "no champion yet" if champion is None else f"champion {champion['auc']:.4f}"
     return True, f"promoted: AUC {model['auc']:.4f} beats {best_name} {best['auc']:.4f}, {against}"
