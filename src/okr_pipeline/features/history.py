@@ -4,7 +4,12 @@ instant D, and nothing later.
 Every value at D comes from rows timestamped at or before D: check-ins by `checked_in_at`,
 milestones and tasks by `completed_at` (a task's `status` is its state now, so it is never used),
 outcomes of other key results only once their due date has passed before D. Key result and
-objective attributes (metric, target, weight, priority, department, owner) are taken as stored.
+objective attributes (metric, start and target, weight, due date, owner, department, priority,
+period start, status) are those of the versions in effect at D (warehouse.VERSION_TABLES): the
+latest version of each valid from D or earlier, or the first version before that (a row known
+from its first version on stands for its state until then). Which key results exist and when
+their periods run, and their outcomes (the version in effect at the due date), come from the
+latest state.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import statistics
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, func, select
 
 from okr_pipeline.core import days, instant
-from okr_pipeline.warehouse import ENTITY_TABLES
+from okr_pipeline.warehouse import ENTITY_TABLES, VERSION_TABLES
 
 __all__ = [
     "History",
@@ -56,6 +62,17 @@ class KeyResultHistory:
     checkin_confidence: list[float] = field(default_factory=list)
     milestones: list[tuple[float, float, float]] = field(default_factory=list)  # due, done, w
     tasks: list[tuple[float, float, float]] = field(default_factory=list)  # planned, done, w
+    # where its attributes changed: the key result as it was from each time on (see as_of)
+    change_times: list[float] = field(default_factory=list)
+    changes: list[KeyResultHistory] = field(default_factory=list)
+
+    def as_of(self, moment: float) -> KeyResultHistory:
+        """The key result with the attributes in effect at `moment` (its check-ins, milestones
+        and tasks are the same lists): those of the latest change at or before it, else of the
+        first one. Itself when nothing ever changed."""
+        if not self.changes:
+            return self
+        return self.changes[max(bisect_right(self.change_times, moment) - 1, 0)]
 
     def progress_at(self, moment: float) -> float:
         i = bisect_right(self.checkin_times, moment) - 1
@@ -103,14 +120,15 @@ class History:
         key = (begin, department, day)
         if key not in self._cohort_cache:
             members = self.cohorts.get((begin, department), [])
-            paces = [pace_at(kr, day) for kr in members]
+            paces = [pace_at(kr.as_of(day), day) for kr in members]
             self._cohort_cache[key] = statistics.median(paces) if paces else math.nan
         return self._cohort_cache[key]
 
     def final_score(self, kr_id: str) -> float:
-        """The score at the due date (contract section 2)."""
+        """The score at the due date (contract section 2), against the start and target then
+        in effect."""
         kr = self.key_results[kr_id]
-        return clip(kr.progress_at(kr.end), 0.0, 1.0)
+        return clip(kr.as_of(kr.end).progress_at(kr.end), 0.0, 1.0)
 
     def outcome(self, kr_id: str) -> bool | None:
         """True if the key result missed (final score below the threshold); None if it has no
@@ -212,6 +230,7 @@ def load_history(
             planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
             krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
 
+    _load_versions(conn, krs, ids)
     latest_checkin = conn.execute(
         select(func.max(checkins.c.checked_in_at)).where(*_of(checkins, ids))
     ).scalar_one()
@@ -225,6 +244,95 @@ def load_history(
     return history
 
 
+_KR_ATTRIBUTES = ("objective_id", "owner_id", "metric_type", "start_value", "target_value")
+_OBJECTIVE_ATTRIBUTES = ("owner_id", "department", "priority", "period_start", "status")
+
+
+def _load_versions(
+    conn: Connection, krs: dict[str, KeyResultHistory], ids: list[str] | None
+) -> None:
+    """Give each key result whose attributes (or its objective's) changed its `changes`: the
+    key result as it was from each change on. Versions are read in two queries, ordered."""
+    kr_versions = VERSION_TABLES["key_results"]
+    by_kr: dict[str, list[tuple[datetime, tuple[Any, ...]]]] = defaultdict(list)
+    for row in conn.execute(
+        select(
+            kr_versions.c.key_result_id,
+            kr_versions.c.valid_from,
+            *(kr_versions.c[n] for n in (*_KR_ATTRIBUTES, "weight", "due_date")),
+        )
+        .where(*_of(kr_versions, ids))
+        .order_by(kr_versions.c.key_result_id, kr_versions.c.valid_from, kr_versions.c.version_id)
+    ):
+        if row[0] in krs:
+            by_kr[row[0]].append((row[1], tuple(row[2:])))
+    objective_versions = VERSION_TABLES["objectives"]
+    objective_ids = sorted({v[0] for versions in by_kr.values() for _, v in versions})
+    by_objective: dict[str, list[tuple[datetime, tuple[Any, ...]]]] = defaultdict(list)
+    query = select(
+        objective_versions.c.objective_id,
+        objective_versions.c.valid_from,
+        *(objective_versions.c[n] for n in _OBJECTIVE_ATTRIBUTES),
+    ).order_by(
+        objective_versions.c.objective_id,
+        objective_versions.c.valid_from,
+        objective_versions.c.version_id,
+    )
+    if ids is not None:
+        query = query.where(objective_versions.c.objective_id.in_(objective_ids))
+    for row in conn.execute(query):
+        by_objective[row[0]].append((row[1], tuple(row[2:])))
+    for kr_id, versions in by_kr.items():
+        # the objectives it belonged to, and their versions
+        parents = {v[0] for _, v in versions}
+        times = {at for at, _ in versions}
+        for parent in parents:
+            times.update(at for at, _ in by_objective.get(parent, []))
+        if len(times) < 2:
+            continue  # one state all along: as stored
+        kr = krs[kr_id]
+        states: list[tuple[float, tuple[Any, ...]]] = []
+        for at in sorted(times):
+            attributes = _in_effect(versions, at)
+            objective = by_objective.get(attributes[0])
+            if objective:
+                state = attributes + _in_effect(objective, at)
+                if not states or states[-1][1] != state:  # a change that features see
+                    states.append((days(at), state))
+        if len(states) < 2:
+            continue
+        for moment, state in states:
+            (objective_id, kr_owner, metric, start, target, weight, due) = state[:7]
+            owner, department, priority, period_start, status = state[7:]
+            kr.change_times.append(moment)
+            kr.changes.append(
+                replace(
+                    kr,
+                    objective_id=objective_id,
+                    due_date=due,
+                    owner=kr_owner or owner,
+                    department=department,
+                    metric_type=metric,
+                    priority=priority,
+                    start_value=start,
+                    target_value=target,
+                    weight=weight,
+                    begin=days(datetime.combine(min(period_start, due), time.min)),
+                    end=days(datetime.combine(due, time.max)),
+                    cancelled=status == "cancelled",
+                    change_times=[],
+                    changes=[],
+                )
+            )
+
+
+def _in_effect(versions: list[tuple[datetime, tuple[Any, ...]]], at: datetime) -> tuple[Any, ...]:
+    """The version (ordered by time) in effect at `at`: the latest from then or earlier, else the
+    first."""
+    i = bisect_right(versions, at, key=lambda version: version[0]) - 1
+    return versions[max(i, 0)][1]
+
+
 def _of(table: Table, ids: list[str] | None) -> list[ColumnElement[bool]]:
     """The condition restricting `table` to the key results of `ids` (None: every row)."""
     return [] if ids is None else [table.c.key_result_id.in_(ids)]
@@ -235,7 +343,7 @@ def _index_outcomes(history: History) -> None:
     due before the newest data: see `History.data_until`)."""
     closed = sorted(
         (
-            (kr.end, kr.owner or "", kr.department or "", missed)
+            (kr.end, (then := kr.as_of(kr.end)).owner or "", then.department or "", missed)
             for kr in history.key_results.values()
             if kr.end < history.data_until and (missed := history.outcome(kr.id)) is not None
         ),

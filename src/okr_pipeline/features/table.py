@@ -72,6 +72,7 @@ def _attainment(record: OutcomeRecord | None, moment: float, prior: float) -> fl
 
 
 def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object]:
+    kr = kr.as_of(now)  # its attributes as they were then
     span = max(kr.end - kr.begin, 1.0)
     elapsed = elapsed_share(kr, now)
     n = bisect_right(kr.checkin_times, now)
@@ -96,7 +97,11 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
     prior = _attainment(history.overall, now, 0.6)
     owner_rate = _attainment(history.owners.get(kr.owner or ""), now, prior)
     dept_rate = _attainment(history.departments.get(kr.department or ""), now, prior)
-    others = [history.key_results[s] for s in history.siblings[kr.objective_id] if s != kr.id]
+    others = [
+        history.key_results[s].as_of(now)
+        for s in history.siblings[history.key_results[kr.id].objective_id]
+        if s != kr.id
+    ]
     other_progress = [o.progress_at(now) for o in others]
     other_pace = [pace_at(o, now) for o in others]
     return {

@@ -133,10 +133,14 @@ def _version_table(entity: str, name: str) -> Table:
     with the same valid_from, the higher version_id is the later."""
     spec = ENTITIES[entity]
     source = ENTITY_TABLES[entity]
-    columns: list[SchemaItem] = [Column("version_id", Integer, primary_key=True, autoincrement=True)]
+    columns: list[SchemaItem] = [
+        Column("version_id", Integer, primary_key=True, autoincrement=True)
+    ]
     for field in spec.fields:
         stored = source.c[field.name]
-        columns.append(Column(field.name, stored.type, nullable=field.name != spec.key and stored.nullable))
+        columns.append(
+            Column(field.name, stored.type, nullable=field.name != spec.key and stored.nullable)
+        )
     columns += [
         Column("valid_from", TIMESTAMP, nullable=False),
         Column("run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id), nullable=False),
