@@ -39,6 +39,14 @@ KR = {
 }
 SIBLING = {**KR, "key_result_id": "KR-2", "title": "Calls"}
 EDIT = {**KR, "target_value": 200, "due_date": "2026-03-15", "updated_at": "2026-02-15T09:00:00Z"}
+TASK = {
+    "task_id": "T-1",
+    "title": "Call list",
+    "key_result_id": "KR-1",
+    "planned_for": "2026-02-01",
+    "updated_at": "2026-01-10T00:00:00Z",
+}
+TASK_EDIT = {**TASK, "planned_for": "2026-03-01", "updated_at": "2026-02-15T09:00:00Z"}
 CHECK_INS = [
     ("C-1", "2026-01-15T10:00:00Z", 20),
     ("C-2", "2026-02-01T10:00:00Z", 40),
@@ -70,14 +78,20 @@ def engine(tmp_path: Path) -> Engine:
         for kr in ("KR-1", "KR-2")
         for c, at, value in CHECK_INS
     ]
-    _ingest(engine, objectives=[OBJECTIVE], key_results=[KR, SIBLING], check_ins=check_ins)
+    _ingest(
+        engine,
+        objectives=[OBJECTIVE],
+        key_results=[KR, SIBLING],
+        check_ins=check_ins,
+        tasks=[TASK],
+    )
     return engine
 
 
 def test_a_mid_quarter_edit_changes_only_later_snapshots(engine: Engine):
     moments = [BEFORE, AFTER]
     unedited = _features(engine, moments)
-    _ingest(engine, key_results=[EDIT])
+    _ingest(engine, key_results=[EDIT], tasks=[TASK_EDIT])
     edited = _features(engine, moments)
     # before the edit: every feature as if it never happened (siblings' too)
     pd.testing.assert_frame_equal(
@@ -93,6 +107,9 @@ def test_a_mid_quarter_edit_changes_only_later_snapshots(engine: Engine):
     assert after["progress"] == pytest.approx(50 / 200)
     assert after["days_left"] == pytest.approx((datetime(2026, 3, 16) - AFTER).days + 0.5, abs=0.01)
     assert unedited.loc[("KR-1", AFTER)]["progress"] == pytest.approx(50 / 100)
+    # the task planned for 2026-02-01 was moved to 2026-03-01 on 2026-02-15
+    assert (before["tasks_planned"], after["tasks_planned"]) == (1, 0)
+    assert unedited.loc[("KR-1", AFTER)]["tasks_planned"] == 1
     # the sibling sees its neighbour as it was at each instant
     assert edited.loc[("KR-2", BEFORE)]["sibling_mean_score"] == pytest.approx(0.4)
     assert edited.loc[("KR-2", AFTER)]["sibling_mean_score"] == pytest.approx(0.25)

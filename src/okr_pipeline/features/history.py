@@ -5,7 +5,8 @@ Every value at D comes from rows timestamped at or before D: check-ins by `check
 milestones and tasks by `completed_at` (a task's `status` is its state now, so it is never used),
 outcomes of other key results only once their due date has passed before D. Key result and
 objective attributes (metric, start and target, weight, due date, owner, department, priority,
-period start, status) are those of the versions in effect at D (warehouse.VERSION_TABLES): the
+period start, status), and a milestone's due date and weight, a task's plan date and weight,
+are those of the versions in effect at D (warehouse.VERSION_TABLES): the
 latest version of each valid from D or earlier, or the first version before that (a row known
 from its first version on stands for its state until then). Which key results exist and when
 their periods run, and their outcomes (the version in effect at the due date), come from the
@@ -23,10 +24,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, func, select
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, select
 
 from okr_pipeline.core import days, instant
-from okr_pipeline.warehouse import ENTITY_TABLES, VERSION_TABLES
+from okr_pipeline.warehouse import ENTITY_TABLES, LOOKUP_CHUNK, VERSION_TABLES, chunks
 
 __all__ = [
     "History",
@@ -40,6 +41,19 @@ __all__ = [
     "pace_at",
     "snapshot_instant",
 ]
+
+
+Item = tuple[float, float, float]  # a milestone's due, done, weight; a task's planned, done, w
+ItemTimeline = tuple[list[float], list[Item | None]]
+
+
+def _in_effect_items(timelines: list[ItemTimeline], moment: float) -> list[Item]:
+    items = []
+    for times, states in timelines:
+        item = states[max(bisect_right(times, moment) - 1, 0)]
+        if item is not None:
+            items.append(item)
+    return items
 
 
 @dataclass
@@ -60,8 +74,11 @@ class KeyResultHistory:
     checkin_times: list[float] = field(default_factory=list)
     checkin_values: list[float] = field(default_factory=list)
     checkin_confidence: list[float] = field(default_factory=list)
-    milestones: list[tuple[float, float, float]] = field(default_factory=list)  # due, done, w
-    tasks: list[tuple[float, float, float]] = field(default_factory=list)  # planned, done, w
+    milestones: list[Item] = field(default_factory=list)  # due, done, w (those never changed)
+    tasks: list[Item] = field(default_factory=list)  # planned, done, w (those never changed)
+    # milestones and tasks that changed: (times, the item from each time on; None: elsewhere)
+    milestone_changes: list[ItemTimeline] = field(default_factory=list)
+    task_changes: list[ItemTimeline] = field(default_factory=list)
     # where its attributes changed: the key result as it was from each time on (see as_of)
     change_times: list[float] = field(default_factory=list)
     changes: list[KeyResultHistory] = field(default_factory=list)
@@ -73,6 +90,14 @@ class KeyResultHistory:
         if not self.changes:
             return self
         return self.changes[max(bisect_right(self.change_times, moment) - 1, 0)]
+
+    def milestones_at(self, moment: float) -> list[Item]:
+        """Its milestones (due, done, weight) as their versions in effect at `moment` say."""
+        return self.milestones + _in_effect_items(self.milestone_changes, moment)
+
+    def tasks_at(self, moment: float) -> list[Item]:
+        """Its tasks (planned, done, weight) as their versions in effect at `moment` say."""
+        return self.tasks + _in_effect_items(self.task_changes, moment)
 
     def progress_at(self, moment: float) -> float:
         i = bisect_right(self.checkin_times, moment) - 1
@@ -209,27 +234,34 @@ def load_history(
             kr.checkin_values.append(value)
             kr.checkin_confidence.append(_none_to_nan(confidence))
 
-    for kr_id, due, done, weight in conn.execute(
+    # milestones and tasks that changed are read from their versions (_load_item_versions)
+    changed = {entity: _changed(conn, entity, ids) for entity in ("milestones", "tasks")}
+    for item_id, kr_id, due, done, weight in conn.execute(
         select(
+            milestones.c.milestone_id,
             milestones.c.key_result_id,
             milestones.c.due_date,
             milestones.c.completed_at,
             milestones.c.weight,
         ).where(*_of(milestones, ids))
     ):
-        if kr_id in krs:
-            due_at = days(datetime.combine(due, time.max)) if due else math.inf
-            krs[kr_id].milestones.append((due_at, days(done) if done else math.inf, weight))
+        if kr_id in krs and item_id not in changed["milestones"]:
+            krs[kr_id].milestones.append(_milestone(due, done, weight))
 
-    for kr_id, planned, done, weight in conn.execute(
+    for item_id, kr_id, planned, done, weight in conn.execute(
         select(
-            tasks.c.key_result_id, tasks.c.planned_for, tasks.c.completed_at, tasks.c.weight
+            tasks.c.task_id,
+            tasks.c.key_result_id,
+            tasks.c.planned_for,
+            tasks.c.completed_at,
+            tasks.c.weight,
         ).where(tasks.c.key_result_id.is_not(None), *_of(tasks, ids))
     ):
-        if kr_id in krs:
-            planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
-            krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
+        if kr_id in krs and item_id not in changed["tasks"]:
+            krs[kr_id].tasks.append(_task(planned, done, weight))
 
+    _load_item_versions(conn, "milestones", changed["milestones"], krs)
+    _load_item_versions(conn, "tasks", changed["tasks"], krs)
     _load_versions(conn, krs, ids)
     latest_checkin = conn.execute(
         select(func.max(checkins.c.checked_in_at)).where(*_of(checkins, ids))
@@ -242,6 +274,68 @@ def load_history(
             history.cohorts.setdefault((kr.begin, department), []).append(kr)
     _index_outcomes(history)
     return history
+
+
+def _milestone(due: date | None, done: datetime | None, weight: float) -> Item:
+    due_at = days(datetime.combine(due, time.max)) if due else math.inf
+    return (due_at, days(done) if done else math.inf, weight)
+
+
+def _task(planned: date | None, done: datetime | None, weight: float) -> Item:
+    planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
+    return (planned_at, days(done) if done else math.inf, weight)
+
+
+_ITEM_COLUMNS = {
+    "milestones": ("milestone_id", "due_date", _milestone),
+    "tasks": ("task_id", "planned_for", _task),
+}
+
+
+def _changed(conn: Connection, entity: str, ids: list[str] | None) -> set[str]:
+    """The milestones or tasks with more than one version."""
+    table = VERSION_TABLES[entity]
+    key = table.c[_ITEM_COLUMNS[entity][0]]
+    query = select(key).where(*_of(table, ids)).group_by(key).having(func.count() > 1)
+    return set(conn.scalars(query))
+
+
+def _load_item_versions(
+    conn: Connection, entity: str, item_ids: set[str], krs: dict[str, KeyResultHistory]
+) -> None:
+    """Each changed milestone or task as a timeline, given to every key result it belonged to:
+    in effect at an instant is its latest version from then or earlier, else its first (None
+    where it belonged to another key result then)."""
+    if not item_ids:
+        return
+    table = VERSION_TABLES[entity]
+    key_name, date_name, make = _ITEM_COLUMNS[entity]
+    key = table.c[key_name]
+    query = (
+        select(
+            key,
+            table.c.valid_from,
+            table.c.key_result_id,
+            table.c[date_name],
+            table.c.completed_at,
+            table.c.weight,
+        )
+        .where(key.in_(bindparam("ids", expanding=True)))
+        .order_by(key, table.c.valid_from, table.c.version_id)
+    )
+    versions: dict[str, list[tuple[float, str | None, Item]]] = defaultdict(list)
+    for chunk in chunks(sorted(item_ids), LOOKUP_CHUNK):
+        for item_id, since, kr_id, when, done, weight in conn.execute(query, {"ids": chunk}):
+            versions[item_id].append((days(since), kr_id, make(when, done, weight)))
+    for timeline in versions.values():
+        times = [since for since, _, _ in timeline]
+        for kr_id in {kr_id for _, kr_id, _ in timeline}:
+            if kr_id in krs:
+                states = [item if owner == kr_id else None for _, owner, item in timeline]
+                kr = krs[kr_id]
+                (kr.milestone_changes if entity == "milestones" else kr.task_changes).append(
+                    (times, states)
+                )
 
 
 _KR_ATTRIBUTES = ("objective_id", "owner_id", "metric_type", "start_value", "target_value")

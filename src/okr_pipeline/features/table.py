@@ -86,11 +86,13 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
     confidences = [c for c in kr.checkin_confidence[:n] if not math.isnan(c)]
 
     # a milestone is known at D once it is due or done by D (rows carry no creation time)
-    known = [(due, done, w) for due, done, w in kr.milestones if due <= now or done <= now]
+    known = [(due, done, w) for due, done, w in kr.milestones_at(now) if due <= now or done <= now]
     milestone_weight = sum(w for _, _, w in known)
     done_weight = sum(w for _, done, w in known if done <= now)
     overdue = sum(1 for due, done, _ in known if due < now and done > now)
-    planned = [(done, w) for planned_at, done, w in kr.tasks if planned_at <= now or done <= now]
+    planned = [
+        (done, w) for planned_at, done, w in kr.tasks_at(now) if planned_at <= now or done <= now
+    ]
     planned_weight = sum(w for _, w in planned)
     tasks_done = sum(w for done, w in planned if done <= now)
 

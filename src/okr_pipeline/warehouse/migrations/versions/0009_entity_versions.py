@@ -8,6 +8,8 @@ Revision ID: 0009
 Revises: 0008
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import oracle
@@ -27,7 +29,7 @@ ENTITIES = {
     "task_versions": ("tasks", "task_id"),
 }
 # version table -> (column, type, nullable), in order; then valid_from and run_id
-COLUMNS = {
+COLUMNS: dict[str, tuple[tuple[str, Any, bool], ...]] = {
     "objective_versions": (
         ("objective_id", sa.String(length=255), False),
         ("title", sa.Text(), False),
