@@ -173,3 +173,30 @@ def test_an_event_changing_a_target_adds_one_version(warehouse: Engine):
     with warehouse.connect() as conn:
         since = conn.execute(select(VERSION_TABLES["milestones"].c.valid_from)).scalar_one()
     assert before <= since <= now_utc()
+
+
+def test_a_row_without_updated_at_is_a_version_from_its_event_time(warehouse: Engine):
+    _apply(warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)])
+    milestone = {"milestone_id": "M-1", "key_result_id": "KR-1", "title": "Launch"}
+    _apply(warehouse, [_event("milestones", milestone)])  # no occurred_at: the batch's time
+    edited = {**milestone, "weight": 3}
+    envelope = {
+        "event_id": "m-edit",
+        "event_type": "milestone.upserted",
+        "occurred_at": "2026-02-03T10:00:00+01:00",
+        "payload": edited,
+    }
+    batch = [_message(json.dumps(envelope).encode())]
+    _apply(warehouse, batch)
+    _apply(warehouse, batch)  # redelivered: nothing more
+    versions = VERSION_TABLES["milestones"]
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            select(versions.c.weight, versions.c.valid_from).order_by(versions.c.version_id)
+        ).all()
+    assert len(rows) == 2 and rows[0].weight == 1.0 and rows[0].valid_from > datetime(2026, 6, 1)
+    assert (rows[1].weight, rows[1].valid_from) == (3.0, datetime(2026, 2, 3, 9))
+    # an unreadable occurred_at is no reason to refuse the event: the batch's time stands
+    envelope = {**envelope, "event_id": "m-edit-2", "occurred_at": "yesterday"}
+    envelope["payload"] = {**edited, "weight": 4}
+    assert _apply(warehouse, [_message(json.dumps(envelope).encode())]).stored == 1

@@ -243,12 +243,15 @@ class Ingestion:
         run_id: str,
         progress: Callable[[int], None] | None,
         now: datetime | None = None,
+        times: Mapping[tuple[str, int | None], datetime] | None = None,
     ):
         self.conn = conn
         self.run_id = run_id
         self.progress = progress
-        # when this run's rows became true, for versions of rows without updated_at
+        # when this run's rows became true, for versions of rows without updated_at; `times`,
+        # by origin (source, line), for rows that know better (an event's occurred_at)
         self.now = now or now_utc()
+        self.times = times or {}
         self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
         # entity -> id -> row stored this run, for the entities others refer to
@@ -397,6 +400,7 @@ class Ingestion:
                 self._changed_versions(spec, keys)
                 received = _with_objects(spec, rows) if dates_as_text else rows
                 self._late_versions(spec, [*superseded, *received])
+                self._event_times(spec, keys, rows, origins)
             return
         table = ENTITY_TABLES[spec.name]
         empty = not rows or self._was_empty(spec.name)
@@ -434,6 +438,8 @@ class Ingestion:
         )
         if last is not None:
             self._copy_versions(spec, last)
+        if spec.name in VERSION_TABLES:
+            self._event_times(spec, keys, rows, origins)
         if updates:
             columns = [*names, "run_id"]
             statement = (
@@ -448,6 +454,34 @@ class Ingestion:
             ]
             for chunk in chunks(params, 5000):
                 self.conn.execute(statement, chunk)
+
+    def _event_times(
+        self, spec: EntitySpec, keys: list[str], rows: list[Row], origins: list[Origin]
+    ) -> None:
+        """The versions this run wrote valid from now, for rows without updated_at whose origin
+        has a time of its own (`times`): valid from that time instead."""
+        if not self.times:
+            return
+        at = _position(spec, "updated_at") if spec.versioned else None
+        moved = [
+            {"b_key": key, "b_time": time}
+            for key, row, origin in zip(keys, rows, origins)
+            if (at is None or row[at] is None)
+            and (time := self.times.get((origin.source, origin.line))) is not None
+        ]
+        if not moved:
+            return
+        table = VERSION_TABLES[spec.name]
+        self.conn.execute(
+            update(table)
+            .where(
+                table.c[spec.key] == bindparam("b_key"),
+                table.c.run_id == self.run_id,
+                table.c.valid_from == self.now,
+            )
+            .values(valid_from=bindparam("b_time")),
+            moved,
+        )
 
     def _last_rowid(self, table: Table) -> int:
         """SQLite: the highest rowid of the table. Rows inserted next get higher ones (no
