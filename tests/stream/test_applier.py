@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from itertools import count
 
 from sqlalchemy import Engine, func, select
 
+from okr_pipeline.core import now_utc
 from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
-from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters, parked_events
+from okr_pipeline.warehouse.tables import (
+    ENTITY_TABLES,
+    VERSION_TABLES,
+    dead_letters,
+    parked_events,
+)
 from samples import KEY_RESULT, OBJECTIVE
 
 _offsets = count()
@@ -137,3 +144,59 @@ def test_only_parked_events_whose_parent_arrived_are_tried(warehouse: Engine):
     with warehouse.connect() as conn:
         row = conn.execute(select(parked_events.c.attempts, parked_events.c.awaits)).one()
     assert tuple(row) == (1, "KR-9")
+
+
+def test_an_event_changing_a_target_adds_one_version(warehouse: Engine):
+    versions = VERSION_TABLES["key_results"]
+    first = {**KEY_RESULT, "updated_at": "2026-01-02T00:00:00Z"}
+    _apply(warehouse, [_event("objectives", OBJECTIVE), _event("key_results", first)])
+    assert _count(warehouse, versions) == 1
+    edited = {**first, "target_value": 30, "updated_at": "2026-02-10T08:00:00Z"}
+    batch = [_event("key_results", edited)]
+    assert _apply(warehouse, batch).stored == 1
+    assert _apply(warehouse, batch).duplicates == 1  # redelivered: no version
+    # the same row in a new event (another id): stored as it is, no version either
+    envelope = {"event_id": "resent-1", "event_type": "key_result.upserted", "payload": edited}
+    assert _apply(warehouse, [_message(json.dumps(envelope).encode())]).stored == 1
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            select(versions.c.valid_from, versions.c.target_value).order_by(versions.c.valid_from)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (datetime(2026, 1, 2), 20.0),
+        (datetime(2026, 2, 10, 8), 30.0),
+    ]
+    # a milestone has no updated_at: its version is valid from the batch's time
+    milestone = {"milestone_id": "M-1", "key_result_id": "KR-1", "title": "Launch"}
+    before = now_utc()
+    _apply(warehouse, [_event("milestones", milestone)])
+    with warehouse.connect() as conn:
+        since = conn.execute(select(VERSION_TABLES["milestones"].c.valid_from)).scalar_one()
+    assert before <= since <= now_utc()
+
+
+def test_a_row_without_updated_at_is_a_version_from_its_event_time(warehouse: Engine):
+    _apply(warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)])
+    milestone = {"milestone_id": "M-1", "key_result_id": "KR-1", "title": "Launch"}
+    _apply(warehouse, [_event("milestones", milestone)])  # no occurred_at: the batch's time
+    edited = {**milestone, "weight": 3}
+    envelope = {
+        "event_id": "m-edit",
+        "event_type": "milestone.upserted",
+        "occurred_at": "2026-02-03T10:00:00+01:00",
+        "payload": edited,
+    }
+    batch = [_message(json.dumps(envelope).encode())]
+    _apply(warehouse, batch)
+    _apply(warehouse, batch)  # redelivered: nothing more
+    versions = VERSION_TABLES["milestones"]
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            select(versions.c.weight, versions.c.valid_from).order_by(versions.c.version_id)
+        ).all()
+    assert len(rows) == 2 and rows[0].weight == 1.0 and rows[0].valid_from > datetime(2026, 6, 1)
+    assert (rows[1].weight, rows[1].valid_from) == (3.0, datetime(2026, 2, 3, 9))
+    # an unreadable occurred_at is no reason to refuse the event: the batch's time stands
+    envelope = {**envelope, "event_id": "m-edit-2", "occurred_at": "yesterday"}
+    envelope["payload"] = {**edited, "weight": 4}
+    assert _apply(warehouse, [_message(json.dumps(envelope).encode())]).stored == 1

@@ -4,7 +4,13 @@ instant D, and nothing later.
 Every value at D comes from rows timestamped at or before D: check-ins by `checked_in_at`,
 milestones and tasks by `completed_at` (a task's `status` is its state now, so it is never used),
 outcomes of other key results only once their due date has passed before D. Key result and
-objective attributes (metric, target, weight, priority, department, owner) are taken as stored.
+objective attributes (metric, start and target, weight, due date, owner, department, priority,
+period start, status), and a milestone's due date and weight, a task's plan date and weight,
+are those of the versions in effect at D (warehouse.VERSION_TABLES): the
+latest version of each valid from D or earlier, or the first version before that (a row known
+from its first version on stands for its state until then). Which key results exist and when
+their periods run, and their outcomes (the version in effect at the due date), come from the
+latest state.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ import statistics
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, func, select
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, select
 
 from okr_pipeline.core import days, instant
-from okr_pipeline.warehouse import ENTITY_TABLES
+from okr_pipeline.warehouse import ENTITY_TABLES, LOOKUP_CHUNK, VERSION_TABLES, chunks
 
 __all__ = [
     "History",
@@ -34,6 +41,19 @@ __all__ = [
     "pace_at",
     "snapshot_instant",
 ]
+
+
+Item = tuple[float, float, float]  # a milestone's due, done, weight; a task's planned, done, w
+ItemTimeline = tuple[list[float], list[Item | None]]
+
+
+def _in_effect_items(timelines: list[ItemTimeline], moment: float) -> list[Item]:
+    items = []
+    for times, states in timelines:
+        item = states[max(bisect_right(times, moment) - 1, 0)]
+        if item is not None:
+            items.append(item)
+    return items
 
 
 @dataclass
@@ -54,8 +74,30 @@ class KeyResultHistory:
     checkin_times: list[float] = field(default_factory=list)
     checkin_values: list[float] = field(default_factory=list)
     checkin_confidence: list[float] = field(default_factory=list)
-    milestones: list[tuple[float, float, float]] = field(default_factory=list)  # due, done, w
-    tasks: list[tuple[float, float, float]] = field(default_factory=list)  # planned, done, w
+    milestones: list[Item] = field(default_factory=list)  # due, done, w (those never changed)
+    tasks: list[Item] = field(default_factory=list)  # planned, done, w (those never changed)
+    # milestones and tasks that changed: (times, the item from each time on; None: elsewhere)
+    milestone_changes: list[ItemTimeline] = field(default_factory=list)
+    task_changes: list[ItemTimeline] = field(default_factory=list)
+    # where its attributes changed: the key result as it was from each time on (see as_of)
+    change_times: list[float] = field(default_factory=list)
+    changes: list[KeyResultHistory] = field(default_factory=list)
+
+    def as_of(self, moment: float) -> KeyResultHistory:
+        """The key result with the attributes in effect at `moment` (its check-ins, milestones
+        and tasks are the same lists): those of the latest change at or before it, else of the
+        first one. Itself when nothing ever changed."""
+        if not self.changes:
+            return self
+        return self.changes[max(bisect_right(self.change_times, moment) - 1, 0)]
+
+    def milestones_at(self, moment: float) -> list[Item]:
+        """Its milestones (due, done, weight) as their versions in effect at `moment` say."""
+        return self.milestones + _in_effect_items(self.milestone_changes, moment)
+
+    def tasks_at(self, moment: float) -> list[Item]:
+        """Its tasks (planned, done, weight) as their versions in effect at `moment` say."""
+        return self.tasks + _in_effect_items(self.task_changes, moment)
 
     def progress_at(self, moment: float) -> float:
         i = bisect_right(self.checkin_times, moment) - 1
@@ -103,14 +145,15 @@ class History:
         key = (begin, department, day)
         if key not in self._cohort_cache:
             members = self.cohorts.get((begin, department), [])
-            paces = [pace_at(kr, day) for kr in members]
+            paces = [pace_at(kr.as_of(day), day) for kr in members]
             self._cohort_cache[key] = statistics.median(paces) if paces else math.nan
         return self._cohort_cache[key]
 
     def final_score(self, kr_id: str) -> float:
-        """The score at the due date (contract section 2)."""
+        """The score at the due date (contract section 2), against the start and target then
+        in effect."""
         kr = self.key_results[kr_id]
-        return clip(kr.progress_at(kr.end), 0.0, 1.0)
+        return clip(kr.as_of(kr.end).progress_at(kr.end), 0.0, 1.0)
 
     def outcome(self, kr_id: str) -> bool | None:
         """True if the key result missed (final score below the threshold); None if it has no
@@ -191,27 +234,35 @@ def load_history(
             kr.checkin_values.append(value)
             kr.checkin_confidence.append(_none_to_nan(confidence))
 
-    for kr_id, due, done, weight in conn.execute(
+    # milestones and tasks that changed are read from their versions (_load_item_versions)
+    changed = {entity: _changed(conn, entity, ids) for entity in ("milestones", "tasks")}
+    for item_id, kr_id, due, done, weight in conn.execute(
         select(
+            milestones.c.milestone_id,
             milestones.c.key_result_id,
             milestones.c.due_date,
             milestones.c.completed_at,
             milestones.c.weight,
         ).where(*_of(milestones, ids))
     ):
-        if kr_id in krs:
-            due_at = days(datetime.combine(due, time.max)) if due else math.inf
-            krs[kr_id].milestones.append((due_at, days(done) if done else math.inf, weight))
+        if kr_id in krs and item_id not in changed["milestones"]:
+            krs[kr_id].milestones.append(_milestone(due, done, weight))
 
-    for kr_id, planned, done, weight in conn.execute(
+    for item_id, kr_id, planned, done, weight in conn.execute(
         select(
-            tasks.c.key_result_id, tasks.c.planned_for, tasks.c.completed_at, tasks.c.weight
+            tasks.c.task_id,
+            tasks.c.key_result_id,
+            tasks.c.planned_for,
+            tasks.c.completed_at,
+            tasks.c.weight,
         ).where(tasks.c.key_result_id.is_not(None), *_of(tasks, ids))
     ):
-        if kr_id in krs:
-            planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
-            krs[kr_id].tasks.append((planned_at, days(done) if done else math.inf, weight))
+        if kr_id in krs and item_id not in changed["tasks"]:
+            krs[kr_id].tasks.append(_task(planned, done, weight))
 
+    _load_item_versions(conn, "milestones", changed["milestones"], krs)
+    _load_item_versions(conn, "tasks", changed["tasks"], krs)
+    _load_versions(conn, krs, ids)
     latest_checkin = conn.execute(
         select(func.max(checkins.c.checked_in_at)).where(*_of(checkins, ids))
     ).scalar_one()
@@ -225,6 +276,157 @@ def load_history(
     return history
 
 
+def _milestone(due: date | None, done: datetime | None, weight: float) -> Item:
+    due_at = days(datetime.combine(due, time.max)) if due else math.inf
+    return (due_at, days(done) if done else math.inf, weight)
+
+
+def _task(planned: date | None, done: datetime | None, weight: float) -> Item:
+    planned_at = days(datetime.combine(planned, time.min)) if planned else math.inf
+    return (planned_at, days(done) if done else math.inf, weight)
+
+
+_ITEM_COLUMNS = {
+    "milestones": ("milestone_id", "due_date", _milestone),
+    "tasks": ("task_id", "planned_for", _task),
+}
+
+
+def _changed(conn: Connection, entity: str, ids: list[str] | None) -> set[str]:
+    """The milestones or tasks with more than one version."""
+    table = VERSION_TABLES[entity]
+    key = table.c[_ITEM_COLUMNS[entity][0]]
+    query = select(key).where(*_of(table, ids)).group_by(key).having(func.count() > 1)
+    return set(conn.scalars(query))
+
+
+def _load_item_versions(
+    conn: Connection, entity: str, item_ids: set[str], krs: dict[str, KeyResultHistory]
+) -> None:
+    """Each changed milestone or task as a timeline, given to every key result it belonged to:
+    in effect at an instant is its latest version from then or earlier, else its first (None
+    where it belonged to another key result then)."""
+    if not item_ids:
+        return
+    table = VERSION_TABLES[entity]
+    key_name, date_name, make = _ITEM_COLUMNS[entity]
+    key = table.c[key_name]
+    query = (
+        select(
+            key,
+            table.c.valid_from,
+            table.c.key_result_id,
+            table.c[date_name],
+            table.c.completed_at,
+            table.c.weight,
+        )
+        .where(key.in_(bindparam("ids", expanding=True)))
+        .order_by(key, table.c.valid_from, table.c.version_id)
+    )
+    versions: dict[str, list[tuple[float, str | None, Item]]] = defaultdict(list)
+    for chunk in chunks(sorted(item_ids), LOOKUP_CHUNK):
+        for item_id, since, kr_id, when, done, weight in conn.execute(query, {"ids": chunk}):
+            versions[item_id].append((days(since), kr_id, make(when, done, weight)))
+    for timeline in versions.values():
+        times = [since for since, _, _ in timeline]
+        for kr_id in {kr_id for _, kr_id, _ in timeline}:
+            if kr_id in krs:
+                states = [item if owner == kr_id else None for _, owner, item in timeline]
+                kr = krs[kr_id]
+                (kr.milestone_changes if entity == "milestones" else kr.task_changes).append(
+                    (times, states)
+                )
+
+
+_KR_ATTRIBUTES = ("objective_id", "owner_id", "metric_type", "start_value", "target_value")
+_OBJECTIVE_ATTRIBUTES = ("owner_id", "department", "priority", "period_start", "status")
+
+
+def _load_versions(
+    conn: Connection, krs: dict[str, KeyResultHistory], ids: list[str] | None
+) -> None:
+    """Give each key result whose attributes (or its objective's) changed its `changes`: the
+    key result as it was from each change on. Versions are read in two queries, ordered."""
+    kr_versions = VERSION_TABLES["key_results"]
+    by_kr: dict[str, list[tuple[datetime, tuple[Any, ...]]]] = defaultdict(list)
+    for row in conn.execute(
+        select(
+            kr_versions.c.key_result_id,
+            kr_versions.c.valid_from,
+            *(kr_versions.c[n] for n in (*_KR_ATTRIBUTES, "weight", "due_date")),
+        )
+        .where(*_of(kr_versions, ids))
+        .order_by(kr_versions.c.key_result_id, kr_versions.c.valid_from, kr_versions.c.version_id)
+    ):
+        if row[0] in krs:
+            by_kr[row[0]].append((row[1], tuple(row[2:])))
+    objective_versions = VERSION_TABLES["objectives"]
+    objective_ids = sorted({v[0] for versions in by_kr.values() for _, v in versions})
+    by_objective: dict[str, list[tuple[datetime, tuple[Any, ...]]]] = defaultdict(list)
+    query = select(
+        objective_versions.c.objective_id,
+        objective_versions.c.valid_from,
+        *(objective_versions.c[n] for n in _OBJECTIVE_ATTRIBUTES),
+    ).order_by(
+        objective_versions.c.objective_id,
+        objective_versions.c.valid_from,
+        objective_versions.c.version_id,
+    )
+    if ids is not None:
+        query = query.where(objective_versions.c.objective_id.in_(objective_ids))
+    for row in conn.execute(query):
+        by_objective[row[0]].append((row[1], tuple(row[2:])))
+    for kr_id, versions in by_kr.items():
+        # the objectives it belonged to, and their versions
+        parents = {v[0] for _, v in versions}
+        times = {at for at, _ in versions}
+        for parent in parents:
+            times.update(at for at, _ in by_objective.get(parent, []))
+        if len(times) < 2:
+            continue  # one state all along: as stored
+        kr = krs[kr_id]
+        states: list[tuple[float, tuple[Any, ...]]] = []
+        for at in sorted(times):
+            attributes = _in_effect(versions, at)
+            objective = by_objective.get(attributes[0])
+            if objective:
+                state = attributes + _in_effect(objective, at)
+                if not states or states[-1][1] != state:  # a change that features see
+                    states.append((days(at), state))
+        if len(states) < 2:
+            continue
+        for moment, state in states:
+            (objective_id, kr_owner, metric, start, target, weight, due) = state[:7]
+            owner, department, priority, period_start, status = state[7:]
+            kr.change_times.append(moment)
+            kr.changes.append(
+                replace(
+                    kr,
+                    objective_id=objective_id,
+                    due_date=due,
+                    owner=kr_owner or owner,
+                    department=department,
+                    metric_type=metric,
+                    priority=priority,
+                    start_value=start,
+                    target_value=target,
+                    weight=weight,
+                    begin=days(datetime.combine(min(period_start, due), time.min)),
+                    end=days(datetime.combine(due, time.max)),
+                    cancelled=status == "cancelled",
+                    change_times=[],
+                    changes=[],
+                )
+            )
+
+
+def _in_effect(versions: list[tuple[datetime, tuple[Any, ...]]], at: datetime) -> tuple[Any, ...]:
+    """The version (ordered by time) in effect at `at`: the latest from then or earlier, else the
+    first."""
+    i = bisect_right(versions, at, key=lambda version: version[0]) - 1
+    return versions[max(i, 0)][1]
+
+
 def _of(table: Table, ids: list[str] | None) -> list[ColumnElement[bool]]:
     """The condition restricting `table` to the key results of `ids` (None: every row)."""
     return [] if ids is None else [table.c.key_result_id.in_(ids)]
@@ -235,7 +437,7 @@ def _index_outcomes(history: History) -> None:
     due before the newest data: see `History.data_until`)."""
     closed = sorted(
         (
-            (kr.end, kr.owner or "", kr.department or "", missed)
+            (kr.end, (then := kr.as_of(kr.end)).owner or "", then.department or "", missed)
             for kr in history.key_results.values()
             if kr.end < history.data_until and (missed := history.outcome(kr.id)) is not None
         ),

@@ -50,7 +50,8 @@ def key_result_states(
     history = load_history(conn, threshold, key_result_ids)
     now = days(as_of)
     states = []
-    for kr_id, kr in sorted(history.key_results.items()):
+    for kr_id, latest in sorted(history.key_results.items()):
+        kr = latest.as_of(now)  # its due date, start and target as they were then
         closed = kr.end < now
         if state is not None and state != ("closed" if closed else "open"):
             continue

@@ -72,6 +72,7 @@ def _attainment(record: OutcomeRecord | None, moment: float, prior: float) -> fl
 
 
 def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object]:
+    kr = kr.as_of(now)  # its attributes as they were then
     span = max(kr.end - kr.begin, 1.0)
     elapsed = elapsed_share(kr, now)
     n = bisect_right(kr.checkin_times, now)
@@ -85,18 +86,24 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
     confidences = [c for c in kr.checkin_confidence[:n] if not math.isnan(c)]
 
     # a milestone is known at D once it is due or done by D (rows carry no creation time)
-    known = [(due, done, w) for due, done, w in kr.milestones if due <= now or done <= now]
+    known = [(due, done, w) for due, done, w in kr.milestones_at(now) if due <= now or done <= now]
     milestone_weight = sum(w for _, _, w in known)
     done_weight = sum(w for _, done, w in known if done <= now)
     overdue = sum(1 for due, done, _ in known if due < now and done > now)
-    planned = [(done, w) for planned_at, done, w in kr.tasks if planned_at <= now or done <= now]
+    planned = [
+        (done, w) for planned_at, done, w in kr.tasks_at(now) if planned_at <= now or done <= now
+    ]
     planned_weight = sum(w for _, w in planned)
     tasks_done = sum(w for done, w in planned if done <= now)
 
     prior = _attainment(history.overall, now, 0.6)
     owner_rate = _attainment(history.owners.get(kr.owner or ""), now, prior)
     dept_rate = _attainment(history.departments.get(kr.department or ""), now, prior)
-    others = [history.key_results[s] for s in history.siblings[kr.objective_id] if s != kr.id]
+    others = [
+        history.key_results[s].as_of(now)
+        for s in history.siblings[history.key_results[kr.id].objective_id]
+        if s != kr.id
+    ]
     other_progress = [o.progress_at(now) for o in others]
     other_pace = [pace_at(o, now) for o in others]
     return {

@@ -97,6 +97,7 @@ class _Pending:
     stored_raw: dict[str, Any] | None = None  # a parked event's text (bounded_raw's columns)
     parked: bool = False
     expired_at: datetime | None = None  # when a parked event whose wait is over was parked
+    occurred_at: datetime | None = None  # a fresh event's envelope time (not kept when parked)
 
     @property
     def where(self) -> tuple[str, int]:
@@ -186,6 +187,7 @@ def _apply(
                 e.message.partition,
                 e.message.offset,
                 message=e.message,
+                occurred_at=e.occurred_at,
             )
             for e in events
             if e.event_id not in done and e.event_id not in waiting
@@ -242,7 +244,7 @@ class _Batch:
                     started_at=self.now,
                 )
             )
-        rejected = _store(self.conn, self.run_id, items)
+        rejected = _store(self.conn, self.run_id, items, self.now)
         result = self.result
         newly_parked: list[dict[str, Any]] = []
         unparked: list[str] = []  # parked events that are done
@@ -404,9 +406,11 @@ def _garbage_letters(
 
 
 def _store(
-    conn: Connection, run_id: str, items: list[_Pending]
+    conn: Connection, run_id: str, items: list[_Pending], now: datetime
 ) -> dict[tuple[str, int | None], tuple[str, str, str | None]]:
-    """Validate and upsert the events' rows as the file ingestion does. Returns, by
+    """Validate and upsert the events' rows as the file ingestion does; a changed row without
+    updated_at is a version valid from its event's occurred_at, else from `now`, the batch's
+    time. Returns, by
     (topic/partition, offset), each rejected event's reason, detail and, for an unknown
     reference, the parent's id it names."""
     by_entity: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
@@ -414,7 +418,10 @@ def _store(
         source, offset = item.where
         # no raw text: a rejection is reported from the item itself
         by_entity[item.entity].append(RawRecord(item.entity, item.payload, source, offset, ""))
-    ingestion = Ingestion(conn, run_id, None)
+    times: dict[tuple[str, int | None], datetime] = {
+        item.where: item.occurred_at for item in items if item.occurred_at is not None
+    }
+    ingestion = Ingestion(conn, run_id, None, now, times)
     for entity in ENTITY_ORDER:
         counts = EntityCounts()
         for chunk in chunked(entity, by_entity[entity], CHUNK_ROWS):

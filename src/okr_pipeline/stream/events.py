@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -54,6 +55,7 @@ class Event:
     entity: str
     payload: dict[str, Any]
     message: Message
+    occurred_at: datetime | None = None  # the envelope's, in UTC; None if absent or unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,24 @@ def parse_event(message: Message, limits: Limits = DEFAULT_LIMITS) -> Event | Ev
         )
     if not isinstance(payload, dict):
         return problem("malformed_event", "payload must be a JSON object")
-    return Event(event_id.strip(), ENTITY_OF[event_type], payload, message)
+    return Event(
+        event_id.strip(), ENTITY_OF[event_type], payload, message, _moment(body.get("occurred_at"))
+    )
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp as naive UTC (no zone: UTC); None for anything else. The envelope's
+    occurred_at is optional: an unreadable one is left out, never a reason to refuse the event."""
+    if value.__class__ is not str or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        return None
+    return moment
 
 
 def make_event(

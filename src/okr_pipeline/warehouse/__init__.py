@@ -23,6 +23,7 @@ from okr_pipeline.warehouse.locks import (
 )
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
+    VERSION_TABLES,
     alerts,
     api_tokens,
     audit_log,
@@ -43,6 +44,7 @@ from okr_pipeline.warehouse.tables import (
 __all__ = [
     "ENTITY_TABLES",
     "LOOKUP_CHUNK",
+    "VERSION_TABLES",
     "Excluded",
     "alerts",
     "api_tokens",

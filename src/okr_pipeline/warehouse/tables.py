@@ -34,6 +34,7 @@ from okr_pipeline.contract import ENTITIES, EntitySpec
 
 __all__ = [
     "ENTITY_TABLES",
+    "VERSION_TABLES",
     "alerts",
     "api_tokens",
     "audit_log",
@@ -115,6 +116,42 @@ def _entity_table(spec: EntitySpec) -> Table:
 ENTITY_TABLES: dict[str, Table] = {name: _entity_table(spec) for name, spec in ENTITIES.items()}
 # Key results always carry a due date once stored: the contract defaults it to the period end.
 ENTITY_TABLES["key_results"].c.due_date.nullable = False
+
+# --- versions: every state a mutable row has held, with the time it became true ---------------
+
+VERSIONED = {
+    "objectives": "objective_versions",
+    "key_results": "key_result_versions",
+    "milestones": "milestone_versions",
+    "tasks": "task_versions",
+}
+
+
+def _version_table(entity: str, name: str) -> Table:
+    """The entity's columns (its key no longer unique), the version's `valid_from` (the row's
+    updated_at, else when it was ingested) and the run that wrote it. Among versions of one id
+    with the same valid_from, the higher version_id is the later."""
+    spec = ENTITIES[entity]
+    source = ENTITY_TABLES[entity]
+    columns: list[SchemaItem] = [
+        Column("version_id", Integer, primary_key=True, autoincrement=True)
+    ]
+    for field in spec.fields:
+        stored = source.c[field.name]
+        columns.append(
+            Column(field.name, stored.type, nullable=field.name != spec.key and stored.nullable)
+        )
+    columns += [
+        Column("valid_from", TIMESTAMP, nullable=False),
+        Column("run_id", RUN_ID, ForeignKey(ingest_runs.c.run_id), nullable=False),
+        Index(None, spec.key, "valid_from"),
+    ]
+    return Table(name, metadata, *columns)
+
+
+VERSION_TABLES: dict[str, Table] = {
+    entity: _version_table(entity, name) for entity, name in VERSIONED.items()
+}
 
 quarantine = Table(
     "quarantine",
