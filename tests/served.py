@@ -1,14 +1,18 @@
 """Helpers for tests of real servers: a free loopback port, HTTP calls that return errors as
-answers, and waiting until a process answers."""
+answers, waiting until a process answers, and `okr serve` run as a process."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +53,28 @@ def wait_until_up(url: str, process: subprocess.Popen[Any], log: Path, timeout: 
                 process.kill()
             pytest.fail(f"{url} did not answer:\n{log.read_text(errors='replace')}")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def okr_serve(
+    environment: Mapping[str, str], workers: int, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`okr serve` on a free port with `environment`, its output in `log`: its URL and process
+    once /health answers; stopped with SIGTERM at the end (unless the test stopped it)."""
+    port = free_port()
+    command = [sys.executable, "-m", "okr_pipeline", "serve", "--port", str(port)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            env=dict(environment),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/health", process, log)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

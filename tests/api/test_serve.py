@@ -8,12 +8,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +20,7 @@ import pytest
 from api_calls import bearer
 from okr_pipeline.api.serve import metrics_folder
 from okr_pipeline.config import Settings
+from served import get, okr_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -37,54 +33,16 @@ class Server:
     metrics: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
 @pytest.fixture
 def server(settings: Settings, tokens: Any, tmp_path: Path) -> Iterator[Server]:
-    port = _free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "okr_pipeline", "serve", "--port", str(port), "--workers", "2"],
-            env={**os.environ, "OKR_DATA_DIR": str(settings.data_dir)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if _get(f"{url}/health")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"okr serve did not come up:\n{log.read_text()}")
-        time.sleep(0.2)
-    served = Server(url, process, log, metrics_folder(settings, process.pid))
-    yield served
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    environment = {**os.environ, "OKR_DATA_DIR": str(settings.data_dir)}
+    with okr_serve(environment, 2, log) as (url, process):
+        yield Server(url, process, log, metrics_folder(settings, process.pid))
 
 
 def test_health_through_gunicorn_and_a_clean_stop(server: Server):
-    status, headers, body = _get(f"{server.url}/health")
+    status, headers, body = get(f"{server.url}/health")
     assert status == 200 and json.loads(body) == {"status": "ok"}
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert f"okr API at {server.url}/api/v1" in server.log.read_text()
@@ -95,20 +53,20 @@ def test_health_through_gunicorn_and_a_clean_stop(server: Server):
 
 
 def test_metrics_add_up_the_requests_of_both_workers(server: Server, tokens: Any):
-    status, _, _ = _get(f"{server.url}/metrics")
+    status, _, _ = get(f"{server.url}/metrics")
     assert status == 401  # a viewer token is needed
     sent = 0
     with ThreadPoolExecutor(max_workers=8) as pool:
         # each sync worker serves one request at a time: concurrent ones reach both
         for _ in range(10):
-            statuses = list(pool.map(lambda _: _get(f"{server.url}/health")[0], range(40)))
+            statuses = list(pool.map(lambda _: get(f"{server.url}/health")[0], range(40)))
             assert statuses == [200] * 40
             sent += 40
             pids = {p.name.split("_")[1] for p in server.metrics.glob("counter_*.db")}
             if len(pids) == 2:
                 break
     assert len(pids) == 2, "one worker served every request"
-    status, headers, body = _get(f"{server.url}/metrics", bearer(tokens.viewer))
+    status, headers, body = get(f"{server.url}/metrics", bearer(tokens.viewer))
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     text = body.decode()
     counted = re.search(

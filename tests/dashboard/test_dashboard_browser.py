@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,7 @@ from api_calls import AS_OF
 from okr_pipeline import jobs
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.core import as_of_instant
-from served import free_port, wait_until_up
+from served import okr_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -62,22 +59,8 @@ def served(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         settings = load_settings()
         admin = jobs.create_token(settings, "browser-admin", "admin").token
         viewer = jobs.create_token(settings, "browser-viewer", "viewer").token
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "okr_pipeline", "serve", "--port", str(port), "--workers", "2"],
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{url}/health", server, log)
+    with okr_serve(environment, 2, root / "serve.log") as (url, _):
         yield Served(url, admin, viewer, settings)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

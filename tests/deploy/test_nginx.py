@@ -12,9 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +25,7 @@ from okr_pipeline import jobs
 from okr_pipeline.api import create_app
 from okr_pipeline.config import Api, Settings, load_settings
 from proxy import TEMPLATE, nginx
-from served import free_port, get, wait_until_up
+from served import get, okr_serve
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
 STATIC_FILE = "okr-test.css"
@@ -70,27 +67,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         settings = load_settings()
         admin = jobs.create_token(settings, "admin", "admin").token
         environment = dict(os.environ)
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "okr_pipeline", "serve", "--port", str(port), "--workers", "1"],
-            env=environment,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", server, log)
+    with okr_serve(environment, 1, root / "serve.log") as (served, _):
         # the dashboard's static files and a file of the test's own
         static = root / "static"
         folder = _static_folder()
         shutil.copytree(folder, static)
         (static / STATIC_FILE).write_text("body { color: #123456; }\n" * 200)
-        with nginx(root / "nginx", f"127.0.0.1:{port}", static) as url:
+        with nginx(root / "nginx", served.removeprefix("http://"), static) as url:
             yield Stack(url, admin, settings, folder, environment)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def _call(
