@@ -165,12 +165,22 @@ def test_every_form_needs_its_csrf_token_but_the_api_does_not(
 
 
 def test_next_goes_to_this_site_only(client: FlaskClient, tokens: Tokens):
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+    hostile = ["https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example"]
+    for target in [*hostile, "/\n/evil.example", "/ /evil.example", "/%09/x\x7f"]:
         response = client.post(
             "/login",
             data={"token": tokens.viewer, "csrf_token": csrf_token(client), "next": target},
         )
         assert response.headers["Location"] == "/", target
+    response = client.post(
+        "/login",
+        data={
+            "token": tokens.viewer,
+            "csrf_token": csrf_token(client),
+            "next": "/key-results?department=Sales",
+        },
+    )
+    assert response.headers["Location"] == "/key-results?department=Sales"
 
 
 def test_the_secret_key_comes_from_the_environment_only(

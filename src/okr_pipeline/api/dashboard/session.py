@@ -68,8 +68,16 @@ def install(app: Flask, settings: Settings, exempt: list[Any]) -> None:
 
 
 def local_target(target: str | None) -> str:
-    """Where to go after signing in: a path of this site only (never another host's URL)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """Where to go after signing in: a path of this site only (never another host's URL).
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so a target
+    holding any of them could become `//host`: refused."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(" " < c != "\x7f" for c in target)
+    ):
         return target
     return url_for("dashboard.overview")
 
