@@ -112,6 +112,17 @@ def test_a_cursor_naming_an_id_beyond_32_bits_is_400(
     assert "cursor" in _error(response, 400, "bad_request")
 
 
+@pytest.mark.parametrize("settings", ON_BOTH, indirect=True)
+def test_a_runs_cursor_naming_no_run_id_is_400(client: FlaskClient, tokens: Any):
+    # a NUL in text is an error on PostgreSQL: a cursor holding one is refused before the query
+    for run_id in ("etl-\x00", "etl", "x" * 300):
+        cursor = encode_cursor("runs", ["2026-01-01T00:00:00", run_id])
+        response = client.get(
+            f"/api/v1/pipelines/runs?cursor={cursor}", headers=bearer(tokens.admin)
+        )
+        assert "cursor" in _error(response, 400, "bad_request"), run_id
+
+
 def test_unknown_ids_are_404_and_conflicts_409(client: FlaskClient, tokens: Any):
     admin = bearer(tokens.admin)
     _error(client.get("/api/v1/key-results/KR-none", headers=admin), 404, "not_found")

@@ -81,7 +81,8 @@ def test_an_action_without_a_session_goes_to_the_login_and_changes_nothing(
     response = post_form(client, "/alerts/1/ack")
     assert response.status_code == 303 and response.headers["Location"] == "/login"
     assert jobs.alerts(settings)[0].status == "open"
-    assert _last_audit(settings)["outcome"] == "allowed"  # answered, by a redirect
+    entry = _last_audit(settings)  # refused, though answered by a redirect
+    assert (entry["status"], entry["outcome"], entry["token_name"]) == (401, "refused", None)
 
 
 def test_an_editor_retries_dead_letters_and_the_quarantine(signed_in: SignedIn, settings: Settings):

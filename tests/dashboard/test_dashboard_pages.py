@@ -196,6 +196,13 @@ def test_bad_parameters_are_a_400_page(viewer: FlaskClient, url: str):
     assert "Bad request" in html and response.mimetype == "text/html"
 
 
+@pytest.mark.parametrize("as_of", ["9999-10-01", "9999-12-31", "0001-01-01"])
+def test_the_overview_at_the_ends_of_the_calendar(viewer: FlaskClient, as_of: str):
+    response = viewer.get(f"/?as_of={as_of}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert f"Q{(int(as_of[5:7]) - 1) // 3 + 1}" in response.get_data(as_text=True)
+
+
 def test_an_unknown_key_result_is_a_404_page(viewer: FlaskClient):
     response = viewer.get("/key-results/no-such-kr")
     assert response.status_code == 404 and "no key result" in response.get_data(as_text=True)

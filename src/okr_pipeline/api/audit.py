@@ -8,13 +8,15 @@ only when refused, so that serving predictions costs no warehouse write per call
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from okr_pipeline import jobs
 from okr_pipeline.api.context import caller, settings, state
 from okr_pipeline.core import now_utc
 
-__all__ = ["WRITES", "install"]
+__all__ = ["REFUSED_AS", "WRITES", "install"]
+
+REFUSED_AS = "okr_refused_as"  # in flask.g: the status to audit instead of the response's
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -30,7 +32,10 @@ def _audited(status: int) -> bool:
 
 
 def _record(response: Response) -> Response:
-    if _audited(response.status_code):
+    # the status the call was refused with, where its response is another (the dashboard sends
+    # a caller who is not signed in to its sign-in page: a 303 for a 401)
+    status = g.pop(REFUSED_AS, response.status_code)
+    if _audited(status):
         token = caller()
         jobs.record_audit(
             settings(),
@@ -42,7 +47,7 @@ def _record(response: Response) -> Response:
                 method=request.method,
                 path=request.path,
                 operation_id=state().operation_ids[request.endpoint or ""],
-                status=response.status_code,
+                status=status,
             ),
         )
     return response

@@ -37,10 +37,9 @@ def quarter_of(moment: datetime) -> Quarter:
     """The calendar quarter `moment` falls in."""
     first_month = (moment.month - 1) // 3 * 3 + 1
     start = date(moment.year, first_month, 1)
-    following = (
-        date(start.year + 1, 1, 1) if first_month == 10 else date(start.year, first_month + 3, 1)
-    )
-    return Quarter(start, following - timedelta(days=1))
+    if first_month == 10:  # not "next 1 January less a day": there is no year 10000
+        return Quarter(start, date(start.year, 12, 31))
+    return Quarter(start, date(start.year, first_month + 3, 1) - timedelta(days=1))
 
 
 def department_overview(settings: Settings, as_of: datetime) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from okr_pipeline.core import now_utc
 from okr_pipeline.errors import InputError, NotFoundError
 from okr_pipeline.jobs.pages import Page, decode_cursor, encode_cursor
 from okr_pipeline.jobs.pipelines import PIPELINES, pipeline
-from okr_pipeline.jobs.runner import list_runs
+from okr_pipeline.jobs.runner import is_run_id, list_runs
 
 __all__ = ["RUN_STATUSES", "pipeline_definitions", "pipeline_run", "pipeline_runs_page"]
 
@@ -48,7 +48,11 @@ def pipeline_definitions(settings: Settings) -> list[dict[str, Any]]:
 def _after(cursor: str) -> tuple[datetime, str]:
     """The run (its start and id) a cursor names."""
     position = decode_cursor(cursor, _SORT)
-    if len(position) == 2 and all(isinstance(value, str) for value in position):
+    if (
+        len(position) == 2
+        and all(isinstance(value, str) for value in position)
+        and is_run_id(position[1])  # a NUL in text is an error on PostgreSQL, not a miss
+    ):
         try:
             started = datetime.fromisoformat(position[0])
         except ValueError:

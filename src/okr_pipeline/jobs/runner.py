@@ -97,6 +97,11 @@ def new_run_id(name: str, as_of: datetime) -> str:
 _RUN_ID = re.compile(r"[a-z]+-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}")
 
 
+def is_run_id(text: str) -> bool:
+    """Whether `text` has the form of the ids `new_run_id` makes."""
+    return _RUN_ID.fullmatch(text) is not None
+
+
 def run_pipeline(
     settings: Settings,
     name: str,
@@ -113,7 +118,7 @@ def run_pipeline(
     told where to find the run); a new one by default."""
     definition = pipeline(settings, name)
     moment = as_of or now_utc()
-    if run_id is not None and not (_RUN_ID.fullmatch(run_id) and run_id.startswith(f"{name}-")):
+    if run_id is not None and not (is_run_id(run_id) and run_id.startswith(f"{name}-")):
         raise InputError(f"run id {run_id!r} is not one of a run of {name}")
     context = RunContext(run_id or new_run_id(name, moment), name, moment)
     engine = open_warehouse(settings)

@@ -5,11 +5,12 @@ page with a reference to the server's log, never a traceback."""
 
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import g, request, url_for
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from okr_pipeline.api.audit import REFUSED_AS
 from okr_pipeline.api.dashboard.site import site
 from okr_pipeline.api.dashboard.view import render
 from okr_pipeline.api.errors import okr_status, unexpected_status
@@ -39,6 +40,7 @@ def _page(status: int, detail: str) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 401:  # not signed in, or the token was revoked: sign in, then come back
+        g.setdefault(REFUSED_AS, 401)  # audited as the refusal it is, not as the redirect
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         response = Response(status=303)
         response.headers["Location"] = url_for("dashboard.login", next=target)
