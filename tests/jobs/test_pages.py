@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from okr_pipeline.errors import InputError
-from okr_pipeline.jobs.pages import MAX_ID, decode_id_cursor, encode_cursor, id_page, page_of
+from okr_pipeline.jobs.pages import decode_id_cursor, encode_cursor, id_page, page_of
+from okr_pipeline.warehouse import MAX_ID
 
 KINDS: dict[str, Any] = {"score": "number", "name": "text"}
 VALUES = {

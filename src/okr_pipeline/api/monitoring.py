@@ -12,13 +12,14 @@ from okr_pipeline import jobs
 from okr_pipeline.api.area import Area
 from okr_pipeline.api.context import json_response, page_limit, settings
 from okr_pipeline.api.models import AsOf, ErrorBody, Instant, Model, PageQuery
+from okr_pipeline.warehouse import MAX_ID
 
 __all__ = ["area"]
 
 area = Area("monitoring", __name__, role="viewer", tag="Monitoring and alerts")
 
 # ids are 32-bit integers on PostgreSQL
-StoredId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+StoredId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 # --- monitoring runs ----------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from okr_pipeline import jobs
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConflictError, InputError, NotFoundError
-from okr_pipeline.jobs.pages import MAX_ID, Page, page_of
+from okr_pipeline.jobs.pages import Page, page_of
+from okr_pipeline.warehouse import MAX_ID, open_warehouse
 from okr_pipeline.warehouse import alerts as alerts_table
-from okr_pipeline.warehouse import open_warehouse
 
 __all__ = ["acknowledge_alert_by_id", "alerts_page"]
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import NotFoundError
-from okr_pipeline.jobs.pages import MAX_ID, Page, decode_id_cursor, id_page
-from okr_pipeline.warehouse import monitor_runs, open_warehouse
+from okr_pipeline.jobs.pages import Page, decode_id_cursor, id_page
+from okr_pipeline.warehouse import MAX_ID, monitor_runs, open_warehouse
 
 __all__ = ["latest_monitoring", "monitoring_run", "monitoring_runs_page"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from okr_pipeline.errors import InputError
+from okr_pipeline.warehouse import MAX_ID
 
 __all__ = [
-    "MAX_ID",
     "Page",
     "decode_cursor",
     "decode_id_cursor",
@@ -34,9 +34,6 @@ Kind = Literal["number", "text"]
 # a position: (value missing, the value or a placeholder, id); tuples of it compare in order
 Position = tuple[bool, Any, str]
 _PLACEHOLDER: dict[Kind, Any] = {"number": 0, "text": ""}
-# the largest id a table holds: ids are 32-bit integers on PostgreSQL, which refuses a larger
-# number compared with one (a server error), so a cursor naming one is none this API gave
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import InputError
 from okr_pipeline.monitoring.channels import Notifier
+from okr_pipeline.warehouse import MAX_ID
 from okr_pipeline.warehouse import alerts as alerts_table
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
 
 SEVERITIES = ("info", "warning", "critical")
 ACTIVE = ("open", "acknowledged")
-MAX_ID = 2**31 - 1  # alert ids are 32-bit integers on PostgreSQL (64-bit on SQLite)
 _PROBLEM_KEYS = ("condition", "subject", "severity", "message")
 
 

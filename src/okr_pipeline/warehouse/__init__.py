@@ -23,6 +23,7 @@ from okr_pipeline.warehouse.locks import (
 )
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
+    MAX_ID,
     VERSION_TABLES,
     alerts,
     api_tokens,
@@ -44,6 +45,7 @@ from okr_pipeline.warehouse.tables import (
 __all__ = [
     "ENTITY_TABLES",
     "LOOKUP_CHUNK",
+    "MAX_ID",
     "VERSION_TABLES",
     "Excluded",
     "alerts",

@@ -34,6 +34,7 @@ from okr_pipeline.contract import ENTITIES, EntitySpec
 
 __all__ = [
     "ENTITY_TABLES",
+    "MAX_ID",
     "VERSION_TABLES",
     "alerts",
     "api_tokens",
@@ -51,6 +52,10 @@ __all__ = [
     "source_cursors",
     "task_runs",
 ]
+
+# the largest id the tables' integer keys hold: 32-bit on PostgreSQL (64-bit on SQLite), which
+# refuses to compare a larger number with one (an error, not a miss)
+MAX_ID = 2**31 - 1
 
 metadata = MetaData(
     naming_convention={

@@ -5,10 +5,7 @@ are (allowed or refused), and returns to its page with a notice."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from flask import request
-from pydantic import Field
 from werkzeug.wrappers import Response
 
 from okr_pipeline import jobs
@@ -17,9 +14,6 @@ from okr_pipeline.api.area import Area
 from okr_pipeline.api.context import settings
 from okr_pipeline.api.dashboard.site import site
 from okr_pipeline.api.dashboard.view import keep
-from okr_pipeline.api.dead_letters import Reason as DeadLetterReason
-from okr_pipeline.api.models import Model
-from okr_pipeline.api.registry import VersionName
 
 __all__ = ["ACTION_ROLES"]
 
@@ -39,19 +33,6 @@ ACTION_ROLES = {
     "retry_dead_letters": _role_of(dead_letters.area, "retry_dead_letters"),
     "retry_quarantine": _role_of(quarantine.area, "retry_quarantine"),
 }
-AlertId = Annotated[int, Field(ge=1, le=2**31 - 1)]
-
-
-class _Version(Model):
-    version: VersionName
-
-
-class _Alert(Model):
-    alert_id: AlertId
-
-
-class _Retry(Model):
-    reason: DeadLetterReason | None = None
 
 
 def _back(endpoint: str, notice: str) -> Response:
@@ -64,7 +45,8 @@ def _back(endpoint: str, notice: str) -> Response:
 @site.page("/model/<version>/promote", role=ACTION_ROLES["promote"], methods=("POST",))
 def promote(version: str) -> Response:
     """Promote a version to champion by hand (past the gate), as the API does."""
-    jobs.promote_model(settings(), _Version.model_validate({"version": version}).version)
+    path = registry.VersionPath.model_validate({"version": version})
+    jobs.promote_model(settings(), path.version)
     return _back("dashboard.model", "promoted")
 
 
@@ -78,15 +60,16 @@ def rollback() -> Response:
 @site.page("/alerts/<alert_id>/ack", role=ACTION_ROLES["acknowledge"], methods=("POST",))
 def acknowledge(alert_id: str) -> Response:
     """Acknowledge an alert (404 page if unknown, 409 if it has cleared)."""
-    jobs.acknowledge_alert_by_id(settings(), _Alert.model_validate({"alert_id": alert_id}).alert_id)
+    path = monitoring.AlertPath.model_validate({"alert_id": alert_id})
+    jobs.acknowledge_alert_by_id(settings(), path.alert_id)
     return _back("dashboard.monitoring", "acknowledged")
 
 
 @site.page("/dead-letters/retry", role=ACTION_ROLES["retry_dead_letters"], methods=("POST",))
 def retry_dead_letters() -> Response:
     """Apply the open dead letters (of the form's reason, if any) again."""
-    reason = request.form.get("reason") or None
-    jobs.retry_dead_lettered(settings(), _Retry.model_validate({"reason": reason}).reason)
+    form = dead_letters.RetryQuery.model_validate({"reason": request.form.get("reason") or None})
+    jobs.retry_dead_lettered(settings(), form.reason)
     return _back("dashboard.pipelines", "dead_letters_retried")
 
 
