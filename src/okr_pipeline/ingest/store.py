@@ -9,11 +9,9 @@ whatever the order of the input:
 4. compare with the stored row: new rows are inserted, changed and not older rows updated, the
    rest are unchanged. So `read = stored + unchanged + quarantined`, and a second ingest of the
    same input stores nothing.
-5. versions (objectives, key results, milestones, tasks; warehouse.VERSION_TABLES): each row
-   inserted or updated adds a version valid from its updated_at, else from the run's time; a row
-   with an updated_at older than the stored one's (arriving late, or beaten by a repeat in the
-   batch) adds a version valid from its updated_at unless one of that id is valid from that
-   instant already. A redelivery adds none.
+5. versions of the mutable rows (`versions.Versions`): each row inserted or updated adds one; a
+   row with an updated_at older than the stored one's (arriving late, or beaten by a repeat in
+   the batch) adds one valid from then. A redelivery adds none.
 
 On PostgreSQL, where other runs (an ingest, the stream consumer) may write the same rows at once,
 step 4 is one INSERT ... ON CONFLICT per chunk (`_upsert`) with the same rule in SQL: what it
@@ -38,12 +36,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
-    and_,
     bindparam,
-    func,
     insert,
-    literal,
     or_,
     select,
     tuple_,
@@ -64,6 +58,7 @@ from okr_pipeline.contract import (
     validate_rows,
 )
 from okr_pipeline.core import gc_paused, now_utc
+from okr_pipeline.ingest.versions import Versions
 from okr_pipeline.warehouse import (
     ENTITY_TABLES,
     LOOKUP_CHUNK,
@@ -251,7 +246,7 @@ class Ingestion:
         # when this run's rows became true, for versions of rows without updated_at; `times`,
         # by origin (source, line), for rows that know better (an event's occurred_at)
         self.now = now or now_utc()
-        self.times = times or {}
+        self.versions = Versions(conn, run_id, self.now, times or {})
         self.rejected: list[Rejected] = []
         self.resolved: list[int] = []
         # entity -> id -> row stored this run, for the entities others refer to
@@ -397,10 +392,10 @@ class Ingestion:
         if upserts(self.conn):
             self._upsert(spec, rows, counts)
             if spec.name in VERSION_TABLES:
-                self._changed_versions(spec, keys)
+                self.versions.add_written(spec, keys)
                 received = _with_objects(spec, rows) if dates_as_text else rows
-                self._late_versions(spec, [*superseded, *received])
-                self._event_times(spec, keys, rows, origins)
+                self.versions.add_late(spec, [*superseded, *received], maybe_stored=True)
+                self.versions.event_times(spec, keys, rows, origins)
             return
         table = ENTITY_TABLES[spec.name]
         empty = not rows or self._was_empty(spec.name)
@@ -428,18 +423,19 @@ class Ingestion:
                     if row != old:
                         late.append(row)
         if spec.name in VERSION_TABLES:
-            self._late_versions(spec, [*superseded, *late])  # late: never text (stored)
-            self._new_versions(spec, updates, dates_as_text)
+            # late: never text (stored); with no rows, there is nothing late either
+            self.versions.add_late(spec, [*superseded, *late], maybe_stored=not empty)
+            self.versions.add(spec, updates, dates_as_text)
         counts.stored += len(inserts) + len(updates)
         names = spec.field_names
-        last = self._last_rowid(table) if inserts and spec.name in VERSION_TABLES else None
+        last = self.versions.last_rowid(table) if inserts and spec.name in VERSION_TABLES else None
         insert_tuples(
             self.conn, table, names, inserts, {"run_id": self.run_id}, dates_as_text=dates_as_text
         )
         if last is not None:
-            self._copy_versions(spec, last)
+            self.versions.copy_inserted(spec, last)
         if spec.name in VERSION_TABLES:
-            self._event_times(spec, keys, rows, origins)
+            self.versions.event_times(spec, keys, rows, origins)
         if updates:
             columns = [*names, "run_id"]
             statement = (
@@ -454,132 +450,6 @@ class Ingestion:
             ]
             for chunk in chunks(params, 5000):
                 self.conn.execute(statement, chunk)
-
-    def _event_times(
-        self, spec: EntitySpec, keys: list[str], rows: list[Row], origins: list[Origin]
-    ) -> None:
-        """The versions this run wrote valid from now, for rows without updated_at whose origin
-        has a time of its own (`times`): valid from that time instead."""
-        if not self.times:
-            return
-        at = _position(spec, "updated_at") if spec.versioned else None
-        moved = [
-            {"b_key": key, "b_time": time}
-            for key, row, origin in zip(keys, rows, origins)
-            if (at is None or row[at] is None)
-            and (time := self.times.get((origin.source, origin.line))) is not None
-        ]
-        if not moved:
-            return
-        table = VERSION_TABLES[spec.name]
-        self.conn.execute(
-            update(table)
-            .where(
-                table.c[spec.key] == bindparam("b_key"),
-                table.c.run_id == self.run_id,
-                table.c.valid_from == self.now,
-            )
-            .values(valid_from=bindparam("b_time")),
-            moved,
-        )
-
-    def _last_rowid(self, table: Table) -> int:
-        """SQLite: the highest rowid of the table. Rows inserted next get higher ones (no
-        AUTOINCREMENT: max + 1), and nobody else writes meanwhile (one writer at a time)."""
-        name = self.conn.dialect.identifier_preparer.format_table(table)
-        return int(self.conn.exec_driver_sql(f"SELECT max(rowid) FROM {name}").scalar() or 0)
-
-    def _copy_versions(self, spec: EntitySpec, last: int) -> None:
-        """SQLite: a version of each row inserted since rowid `last`, copied by one statement
-        (valid from its updated_at, else now): no Python work per row."""
-        quote = self.conn.dialect.identifier_preparer
-        table = quote.format_table(ENTITY_TABLES[spec.name])
-        names = ", ".join(quote.quote(name) for name in spec.field_names)
-        since = "COALESCE(updated_at, ?)" if spec.versioned else "?"
-        self.conn.exec_driver_sql(
-            f"INSERT INTO {quote.format_table(VERSION_TABLES[spec.name])} "
-            f"({names}, valid_from, run_id) SELECT {names}, {since}, run_id FROM {table} "
-            "WHERE rowid > ? ORDER BY rowid",
-            (self.now.isoformat(" ", "microseconds"), last),
-        )
-
-    def _new_versions(self, spec: EntitySpec, rows: list[Row], dates_as_text: bool) -> None:
-        """A version for each row inserted or updated: valid from its updated_at, else now."""
-        if not rows:
-            return
-        now: Any = self.now.isoformat(" ", "microseconds") if dates_as_text else self.now
-        if spec.versioned:
-            at = _position(spec, "updated_at")
-            versions = [(*row, now if row[at] is None else row[at]) for row in rows]
-        else:
-            versions = [(*row, now) for row in rows]
-        insert_tuples(
-            self.conn,
-            VERSION_TABLES[spec.name],
-            [*spec.field_names, "valid_from"],
-            versions,
-            {"run_id": self.run_id},
-            dates_as_text=dates_as_text,
-        )
-
-    def _late_versions(self, spec: EntitySpec, rows: list[Row]) -> None:
-        """Versions for rows with an updated_at that did not become the stored row: each is
-        kept, valid from its updated_at, unless a version of its id is valid from that instant
-        already (a redelivery, or the stored row itself). Dates and timestamps are objects."""
-        if not spec.versioned or not rows:
-            return
-        at = _position(spec, "updated_at")
-        key_at = _position(spec, spec.key)
-        wanted: dict[tuple[str, datetime], Row] = {}
-        for row in rows:
-            if row[at] is not None:
-                wanted.setdefault((row[key_at], row[at]), row)
-        if not wanted:
-            return
-        table = VERSION_TABLES[spec.name]
-        key = table.c[spec.key]
-        query = select(key, table.c.valid_from).where(key.in_(bindparam("ids", expanding=True)))
-        if not self._was_empty(spec.name) or upserts(self.conn):
-            for chunk in chunks(sorted({k for k, _ in wanted}), LOOKUP_CHUNK):
-                for found in self.conn.execute(query, {"ids": list(chunk)}):
-                    wanted.pop((found[0], found[1]), None)
-        versions = [(*row, row[at]) for row in wanted.values()]
-        insert_tuples(
-            self.conn,
-            table,
-            [*spec.field_names, "valid_from"],
-            versions,
-            {"run_id": self.run_id},
-        )
-
-    def _changed_versions(self, spec: EntitySpec, keys: list[str]) -> None:
-        """`_new_versions` after `_upsert`: a version for each of the rows that this run wrote,
-        read back from the table (one statement per chunk), unless this run wrote it already."""
-        entity, table = ENTITY_TABLES[spec.name], VERSION_TABLES[spec.name]
-        now = literal(self.now, ingest_runs.c.started_at.type)
-        since = func.coalesce(entity.c.updated_at, now) if spec.versioned else now
-        names = list(spec.field_names)
-        stored_key, version_key = entity.c[spec.key], table.c[spec.key]
-        written = (
-            select(*(entity.c[n] for n in names), since, entity.c.run_id)
-            .where(
-                entity.c.run_id == self.run_id,
-                stored_key.in_(bindparam("ids", expanding=True)),
-                ~select(version_key)
-                .where(
-                    and_(
-                        version_key == stored_key,
-                        table.c.run_id == self.run_id,
-                        table.c.valid_from == since,
-                    )
-                )
-                .exists(),
-            )
-            .order_by(stored_key)
-        )
-        statement = insert(table).from_select([*names, "valid_from", "run_id"], written)
-        for chunk in chunks(sorted(keys), CHUNK_ROWS):
-            self.conn.execute(statement, {"ids": list(chunk)})
 
     def _upsert(self, spec: EntitySpec, rows: list[Row], counts: EntityCounts) -> None:
         """`_store` on a database with concurrent writers: `_replaces` and the comparison with
