@@ -170,13 +170,22 @@ class RiskThresholds(_Section):
         return self
 
 
+class SearchPoint(_Section):
+    """One setting of the risk model tried by the search."""
+
+    num_leaves: int = Field(ge=2, le=1024)
+    min_child_samples: int = Field(ge=1)
+    reg_lambda: float = Field(ge=0)
+
+
 class ModelParams(_Section):
-    """LightGBM hyperparameters of the risk model."""
+    """LightGBM settings of the risk model: those fixed, and the small search that chooses the
+    rest by rolling folds over closed periods."""
 
     learning_rate: float = Field(0.05, gt=0, le=1)
-    n_estimators: int = Field(300, ge=1)
-    num_leaves: int = Field(15, ge=2)
-    min_child_samples: int = Field(40, ge=1)
+    max_trees: int = Field(500, ge=1)  # early stopping on each fold chooses how many
+    folds: int = Field(4, ge=1)  # the latest periods, each scored by the ones before it
+    search: tuple[SearchPoint, ...] | None = Field(None, min_length=1)  # None: the model's own
 
 
 class Model(_Section):
@@ -185,12 +194,28 @@ class Model(_Section):
     tracking_uri: str | None = None  # None: SQLite store and artifacts under the data directory
     random_seed: int = 42
     # points of a closed key result's period at which training snapshots are taken
-    snapshot_fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    snapshot_fractions: tuple[float, ...] = (
+        0.02,
+        0.05,
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.9,
+        0.95,
+    )  # from the first days, when a warning is worth most, to the last
     validation_share: float = Field(0.2, gt=0, lt=1)  # latest closed periods held out
     min_training_key_results: int = Field(50, ge=10)
-    update_trees: int = Field(50, ge=1)  # trees an incremental update adds
     min_update_key_results: int = Field(10, ge=1)  # newly closed ones worth an update
-    promotion_margin: float = Field(0.005, ge=0)
+    promotion_margin: float = Field(0.005, ge=0)  # of the early-weighted AUC
+    # fewer validation key results, or missed ones, say too little to promote on
+    min_validation_key_results: int = Field(100, ge=1)
+    min_validation_misses: int = Field(20, ge=1)
+    bootstrap_rounds: int = Field(200, ge=10)  # resamples of validation key results
     risk_thresholds: RiskThresholds = RiskThresholds()
     params: ModelParams = ModelParams()
 

@@ -180,7 +180,7 @@ def test_the_training_dag_trains_a_champion_and_scores_open_key_results(
     assert [t.task for t in run.tasks] == [
         "ensure_champion",
         "collect_closed",
-        "update_or_retrain",
+        "update_champion",
         "score_open",
     ]
     ensure, collect, retrain, score = (t.output or {} for t in run.tasks)

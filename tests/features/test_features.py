@@ -142,7 +142,7 @@ def test_training_snapshots_split_by_time(tmp_path: Path, bundle: Path):
     fit, valid = split_by_time(snapshots, 0.2)
     assert len(fit) + len(valid) == len(snapshots)
     assert len(valid) >= 0.2 * len(snapshots)
-    assert fit.periods.max() < valid.periods.min()  # whole periods, earlier ones to training
+    assert fit.period_ends.max() <= valid.period_ends.min()  # whole periods, earlier-ending first
     assert set(np.unique(snapshots.missed)) == {0, 1}
     with engine.connect() as conn:
         krs, objectives = ENTITY_TABLES["key_results"], ENTITY_TABLES["objectives"]

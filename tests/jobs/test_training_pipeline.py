@@ -34,7 +34,7 @@ def test_training_trains_first_then_updates_and_scores(settings: Settings, tmp_p
     out = _outputs(first)
     assert out["ensure_champion"]["trained"]["alias"] == "champion"
     assert out["collect_closed"]["just_trained"] is True
-    assert out["update_or_retrain"]["action"] == "none"
+    assert out["update_champion"]["action"] == "none"
     assert out["score_open"]["scored"] > 0
     assert out["score_open"]["model_version"] == out["ensure_champion"]["champion"]
 
@@ -43,9 +43,9 @@ def test_training_trains_first_then_updates_and_scores(settings: Settings, tmp_p
     out = _outputs(later)
     assert out["ensure_champion"]["trained"] is None
     assert out["collect_closed"]["closed_since"] >= settings.model.min_update_key_results
-    action = out["update_or_retrain"]["action"]
-    assert action in {"updated", "retrained"}
-    assert out["update_or_retrain"]["update"]["kind"] == "incremental"
+    action = out["update_champion"]["action"]
+    assert action in {"updated", "kept"}
+    assert out["update_champion"]["update"]["kind"] == "update"
     with open_warehouse(settings).connect() as conn:
         as_of = datetime.fromisoformat(later["as_of"])
         stored = conn.execute(

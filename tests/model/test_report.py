@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 
 from browser import CHROMIUM, screenshot
 from okr_pipeline.model.metrics import BUCKETS, best_scorers, compare, score_metrics
@@ -36,8 +36,9 @@ def test_known_values_on_hand_made_arrays():
     assert m["miss_rate"] == 0.5
     assert [m[f"n_{b}"] for b in BUCKET_NAMES] == [1.0, 2.0, 1.0]
     assert m["auc_middle"] == 0.0  # the one missed KR of the bucket is ranked below the other
+    assert m["auc_weighted"] == 0.0  # the middle bucket alone holds both outcomes
     assert all(type(v) is float for v in m.values())
-    expected = {"auc", "brier", "log_loss", "n", "miss_rate"}
+    expected = {"auc", "auc_weighted", "brier", "log_loss", "n", "miss_rate"}
     expected |= {f"{k}_{b}" for k in ("auc", "n") for b in BUCKET_NAMES}
     assert set(m) == expected
 
@@ -48,9 +49,19 @@ def test_single_class_bucket_is_nan_and_perfect_scorer_has_auc_one():
     m = score_metrics(y, y.astype(float), elapsed)
     assert math.isnan(m["auc_early"])  # only achieved KRs there
     assert m["n_early"] == 2.0
-    assert m["auc"] == m["auc_middle"] == m["auc_late"] == 1.0
+    assert m["auc"] == m["auc_middle"] == m["auc_late"] == m["auc_weighted"] == 1.0
     assert m["brier"] == 0.0
     assert m["log_loss"] == pytest.approx(-math.log(1 - 1e-6))  # clipped, not log(0)
+
+
+def test_the_weighted_auc_weighs_early_buckets_most_and_ranks_within_each():
+    """Early AUC 1, middle 0, late 1: 0.5 * 1 + 0.3 * 0 + 0.2 * 1; and pooling alone would
+    reward ranking every late snapshot above every early one."""
+    y = np.array([0, 1, 0, 1, 0, 1])
+    risk = np.array([0.1, 0.2, 0.6, 0.5, 0.8, 0.9])
+    m = score_metrics(y, risk, np.array([0.1, 0.1, 0.5, 0.5, 0.9, 0.9]))
+    assert m["auc_weighted"] == pytest.approx(0.7)
+    assert m["auc"] == pytest.approx(roc_auc_score(y, risk))
 
 
 def test_log_loss_is_clipped_and_empty_input_is_nan():

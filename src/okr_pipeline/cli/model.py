@@ -134,14 +134,14 @@ def model_rollback(as_json: bool) -> None:
 @app.JSON_OPTION
 @app.guarded
 def model_update(as_of: str | None, as_json: bool) -> None:
-    """Teach the champion the key results closed since it was trained (no full retrain); the
-    result goes through the gate and is announced on the model-updates topic."""
+    """Train again on everything closed once key results closed since the champion's training;
+    the result goes through the update's gate and is announced on the model-updates topic."""
     app.emit(
         jobs.update_model(app.get_settings(), app.parse_as_of(as_of)).as_dict(),
         as_json,
         lambda d: (
             d["reason"]
             if not d["updated"]
-            else f"model version {d['model_version']} ({d['alias']}, incremental): {d['reason']}"
+            else f"model version {d['model_version']} ({d['alias']}, update): {d['reason']}"
         ),
     )

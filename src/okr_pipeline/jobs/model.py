@@ -41,7 +41,7 @@ NOTHING_NEW = (
 
 @dataclass(frozen=True)
 class ModelUpdate:
-    """What `update_model` did: the incremental training's result, or why there was none."""
+    """What `update_model` did: the update's training result, or why there was none."""
 
     as_of: datetime
     result: TrainingResult | None

@@ -72,8 +72,8 @@ def _definitions() -> dict[str, tuple[Task, ...]]:
         "training": (
             _deferred("training", "ensure_champion"),
             _deferred("training", "collect_closed", "ensure_champion"),
-            _deferred("training", "update_or_retrain", "collect_closed"),
-            _deferred("training", "score_open", "update_or_retrain"),
+            _deferred("training", "update_champion", "collect_closed"),
+            _deferred("training", "score_open", "update_champion"),
         ),
         "monitoring": (_deferred("monitoring", "monitor"),),
     }

@@ -1,6 +1,6 @@
 """The training pipeline's tasks: a first model if there is no champion -> the key results
-closed since the champion was trained -> an incremental update, or a full retraining when the
-update does not pass the gate -> every open key result scored as of the run, so that
+closed since the champion was trained -> an update (trained again on everything closed, through
+the update's gate) once enough have -> every open key result scored as of the run, so that
 predictions are never older than a day."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from okr_pipeline.model import (
 )
 from okr_pipeline.warehouse import open_warehouse
 
-__all__ = ["collect_closed", "ensure_champion", "score_open", "update_or_retrain"]
+__all__ = ["collect_closed", "ensure_champion", "score_open", "update_champion"]
 
 
 def _summary(result: TrainingResult) -> Output:
@@ -55,19 +55,16 @@ def collect_closed(settings: Settings, run: RunContext, inputs: Mapping[str, Out
     }
 
 
-def update_or_retrain(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
-    """Teach the champion the newly closed key results; if the updated model does not pass the
-    gate, train one from scratch, which faces the same gate."""
+def update_champion(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
+    """Train again on everything closed once enough key results closed since the champion's
+    training; the result replaces the champion if it passes the update's gate."""
     collected = inputs["collect_closed"]
     if collected["just_trained"] or collected["closed_since"] < collected["needed"]:
         return {"action": "none", "closed_since": collected["closed_since"]}
     updated = update_model(settings, run.as_of).result  # announced on the model-updates topic
     if updated is None:  # e.g. the new ones are all of one outcome: nothing to learn
         return {"action": "none", "closed_since": collected["closed_since"]}
-    if updated.promoted:
-        return {"action": "updated", "update": _summary(updated)}
-    retrained = train(settings, open_warehouse(settings), run.as_of)
-    return {"action": "retrained", "update": _summary(updated), "training": _summary(retrained)}
+    return {"action": "updated" if updated.promoted else "kept", "update": _summary(updated)}
 
 
 def score_open(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:

@@ -3,8 +3,10 @@ with whether they were missed, split by time.
 
 A snapshot is the key result as it stood at a fraction of its period (as-of features), so the
 model learns from the same view it will have of open key results. Key results of cancelled
-objectives have no outcome and are left out. Validation takes the latest closed periods and
-training the earlier ones, never a random split across time.
+objectives have no outcome and are left out. A period is the key results that start together
+(an objective's period), and periods are ordered by when they end, which is when their outcomes
+are known: validation takes the latest closed periods and training the earlier ones, never a
+random split across time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Snapshots:
     elapsed: np.ndarray  # share of the period elapsed at the snapshot
     groups: np.ndarray  # key result id of each row
     periods: np.ndarray  # start of the key result's period (days since the epoch)
+    period_ends: np.ndarray  # when the row's period ends: the latest due date among its rows
 
     def __len__(self) -> int:
         return len(self.missed)
@@ -39,7 +42,23 @@ class Snapshots:
             self.elapsed[mask],
             self.groups[mask],
             self.periods[mask],
+            self.period_ends[mask],
         )
+
+    def join(self, other: Snapshots) -> Snapshots:
+        return Snapshots(
+            pd.concat([self.features, other.features]),
+            *(
+                np.concatenate([getattr(self, name), getattr(other, name)])
+                for name in ("missed", "elapsed", "groups", "periods", "period_ends")
+            ),
+        )
+
+    def period_order(self) -> np.ndarray:
+        """The periods (their starts) in the order their outcomes are known: by end, then start."""
+        starts = np.unique(self.periods)
+        ends = np.array([self.period_ends[self.periods == start][0] for start in starts])
+        return starts[np.lexsort((starts, ends))]
 
 
 def training_snapshots(history: History, as_of: datetime, fractions: Sequence[float]) -> Snapshots:
@@ -49,21 +68,24 @@ def training_snapshots(history: History, as_of: datetime, fractions: Sequence[fl
     pairs = [(kr, snapshot_instant(history, kr, f)) for kr in closed for f in fractions]
     features = features_at(history, pairs)
     ids = np.array([kr for kr, _ in pairs], dtype=object)
+    periods = np.array([history.key_results[kr].begin for kr in ids], dtype=float)
+    ends = np.array([history.key_results[kr].end for kr in ids], dtype=float)
+    period_end = {start: ends[periods == start].max() for start in np.unique(periods)}
     return Snapshots(
         features=features,
         missed=np.array([history.outcome(kr) for kr in ids], dtype=int),
         elapsed=features["elapsed"].to_numpy(dtype=float),
         groups=ids,
-        periods=np.array([history.key_results[kr].begin for kr in ids], dtype=float),
+        periods=periods,
+        period_ends=np.array([period_end[start] for start in periods], dtype=float),
     )
 
 
 def split_by_time(snapshots: Snapshots, validation_share: float) -> tuple[Snapshots, Snapshots]:
-    """(training, validation): validation holds the latest periods, whole, that together make
-    at least `validation_share` of the snapshots; training holds the earlier ones."""
-    starts, counts = np.unique(snapshots.periods, return_counts=True)
-    cumulative = np.cumsum(counts[::-1])  # latest periods first
-    needed = int(np.searchsorted(cumulative, validation_share * len(snapshots))) + 1
-    cut = starts[::-1][min(needed, len(starts) - 1) - 1] if len(starts) > 1 else np.inf
-    late = snapshots.periods >= cut
+    """(training, validation): validation holds the periods that ended last, whole, that
+    together make at least `validation_share` of the snapshots; training holds the others."""
+    order = snapshots.period_order()[::-1]  # the latest to end first
+    counts = np.array([np.count_nonzero(snapshots.periods == start) for start in order])
+    needed = int(np.searchsorted(np.cumsum(counts), validation_share * len(snapshots))) + 1
+    late = np.isin(snapshots.periods, order[: min(needed, len(order) - 1)])
     return snapshots.subset(~late), snapshots.subset(late)

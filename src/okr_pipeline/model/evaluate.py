@@ -79,11 +79,20 @@ def score_against_baselines(fit: Snapshots, valid: Snapshots, models: dict[str, 
 
 
 def evaluate_champion(settings: Settings, engine: Engine, as_of: datetime) -> dict[str, Any]:
-    """The champion next to the baselines on the latest periods closed before `as_of`."""
+    """The champion next to the baselines on the latest periods closed before `as_of`, on the
+    key results it has not learnt from (it learnt every period closed when it was trained)."""
     champion, model = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
     fit, valid = time_split(settings, history, as_of)
+    valid = valid.subset(~np.isin(valid.groups, list(model.trained_key_results_)))
+    if np.unique(valid.missed).size < 2:
+        raise OkrError(
+            f"model version {champion.version} learnt from the key results closed before "
+            f"{as_of:%Y-%m-%d} that would judge it ({len(np.unique(valid.groups))} others, of "
+            "one outcome at most): evaluate it as of a later date, once more have closed; its "
+            "validation at training is in `okr model list`"
+        )
     evaluation = score_against_baselines(fit, valid, {"model": model})
     path = evaluation.report(
         settings.path("results") / f"evaluation-v{champion.version}-{as_of:%Y%m%dT%H%M%S}.html",

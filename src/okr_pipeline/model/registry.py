@@ -75,7 +75,7 @@ class Predictor(Protocol):
 
 class RiskPredictor(Predictor, Protocol):
     """The champion as the pipeline uses it (a risk.RiskModel): also the drivers of its
-    predictions, what it was trained on, and a copy taught more."""
+    predictions and what it was trained on."""
 
     trained_key_results_: frozenset[str]
 
@@ -84,10 +84,6 @@ class RiskPredictor(Predictor, Protocol):
     def reasons(self, features: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]: ...
 
     def feature_importance(self) -> pd.Series: ...
-
-    def updated(
-        self, features: pd.DataFrame, missed: np.ndarray, groups: np.ndarray, extra_trees: int
-    ) -> RiskPredictor: ...
 
 
 @dataclass(frozen=True)

@@ -1,64 +1,57 @@
 """The risk model: gradient boosting on as-of features, with calibrated probabilities and the
 drivers of each prediction.
 
-LightGBM learns from the features (categorical ones natively, missing values as such). Its scores
-are calibrated by a logistic fit (Platt scaling) on out-of-fold scores, folds grouped by key result
-so that no key result's snapshots are both fitted and scored; the fit is monotone, so ranking
-(AUC) is the booster's own. Per-prediction drivers are tree SHAP contributions, which LightGBM
-computes exactly (`pred_contrib`), in log-odds.
+LightGBM learns from the features (categorical ones natively, missing values as such). Its
+settings (leaves, minimum child samples, regularisation, tree count) are chosen by rolling folds
+over closed periods (tuning.py), and its scores are calibrated by a logistic fit (Platt scaling)
+on those folds' out-of-period scores: the fit is monotone, so ranking (AUC) is the booster's own.
+Per-prediction drivers are tree SHAP contributions, which LightGBM computes exactly
+(`pred_contrib`), in log-odds.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
+from okr_pipeline.errors import OkrError
 from okr_pipeline.features import CATEGORICAL
+from okr_pipeline.model.dataset import Snapshots
+from okr_pipeline.model.tuning import Candidate, Fixed, booster, search
 
-__all__ = ["RiskModel"]
+__all__ = ["Candidate", "RiskModel"]
+
+SEARCH = (
+    Candidate(num_leaves=7, min_child_samples=40, reg_lambda=1.0),
+    Candidate(num_leaves=15, min_child_samples=20, reg_lambda=0.0),
+    Candidate(num_leaves=15, min_child_samples=80, reg_lambda=5.0),
+    Candidate(num_leaves=31, min_child_samples=40, reg_lambda=1.0),
+)
 
 
 class RiskModel:
-    """`fit(features, missed, groups)`, `predict_proba(features)`, `reasons(features)`."""
+    """`fit(snapshots)`, `predict_proba(features)`, `reasons(features)`."""
 
     def __init__(
         self,
         *,
         learning_rate: float = 0.05,
-        n_estimators: int = 300,
-        num_leaves: int = 15,
-        min_child_samples: int = 40,
-        calibration_folds: int = 4,
+        max_trees: int = 500,
+        search: tuple[Candidate, ...] = SEARCH,
+        folds: int = 4,
         random_state: int = 42,
     ) -> None:
         self.learning_rate = learning_rate
-        self.n_estimators = n_estimators
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.calibration_folds = calibration_folds
+        self.max_trees = max_trees
+        self.search = search
+        self.folds = folds
         self.random_state = random_state
-
-    def _booster(self, trees: int) -> lgb.LGBMClassifier:
-        return lgb.LGBMClassifier(
-            learning_rate=self.learning_rate,
-            n_estimators=trees,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            random_state=self.random_state,
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=1,  # two threads thrash whenever the other core is busy (measured)
-            verbose=-1,
-        )
 
     def _prepare(self, features: pd.DataFrame) -> pd.DataFrame:
         """The training columns in order; categories as learned (an unseen value is missing)."""
@@ -68,46 +61,45 @@ class RiskModel:
                 data[name] = pd.Categorical(data[name], categories=self.categories_[name])
         return data
 
-    def fit(self, features: pd.DataFrame, missed: np.ndarray, groups: np.ndarray) -> RiskModel:
+    def fit(self, snapshots: Snapshots) -> RiskModel:
+        """Choose the settings by rolling folds, calibrate on their out-of-period scores, and
+        fit the booster with those settings on every snapshot."""
+        features = snapshots.features
         self.features_ = list(features.columns)
         self.categories_ = {
             name: sorted(features[name].dropna().astype(str).unique())
             for name in CATEGORICAL
             if name in features
         }
-        self.trained_key_results_: frozenset[str] = frozenset()
-        self._fit_boosted(features, missed, groups, self.n_estimators, None)
+        data = self._prepare(features)
+        missed = np.asarray(snapshots.missed, dtype=int)
+        fixed = Fixed(self.learning_rate, (0,) * len(self.features_), self.random_state)
+        tuned = search(
+            snapshots, data, self.search, fixed, max_folds=self.folds, max_trees=self.max_trees
+        )
+        if np.unique(missed[tuned.scored]).size < 2:
+            raise OkrError(
+                "every key result scored out of period has the same outcome: "
+                "nothing to calibrate the risks on"
+            )
+        self.tuned_, self.trees_ = tuned.candidate, tuned.trees
+        self.calibrator_ = LogisticRegression().fit(
+            tuned.out_of_fold.reshape(-1, 1), missed[tuned.scored]
+        )
+        self.booster_ = booster(tuned.candidate, tuned.trees, fixed).fit(data, missed)
+        self.trained_key_results_: frozenset[str] = frozenset(map(str, snapshots.groups))
         return self
 
-    def updated(
-        self, features: pd.DataFrame, missed: np.ndarray, groups: np.ndarray, extra_trees: int
-    ) -> RiskModel:
-        """A copy that has learnt from more snapshots without starting over: boosting goes on
-        from this model's trees with `extra_trees` more, and the calibration is refitted."""
-        model = copy.deepcopy(self)
-        model._fit_boosted(features, missed, groups, extra_trees, self.booster_.booster_)
-        return model
-
-    def _fit_boosted(
-        self,
-        features: pd.DataFrame,
-        missed: np.ndarray,
-        groups: np.ndarray,
-        trees: int,
-        init_model: lgb.Booster | None,
-    ) -> None:
-        data = self._prepare(features)
-        missed = np.asarray(missed, dtype=int)
-        folds = min(self.calibration_folds, len(np.unique(groups)))
-        out_of_fold = np.zeros(len(missed))
-        for fitted, scored in GroupKFold(n_splits=folds).split(data, missed, groups):
-            booster = self._booster(trees).fit(
-                data.iloc[fitted], missed[fitted], init_model=init_model
-            )
-            out_of_fold[scored] = booster.predict(data.iloc[scored], raw_score=True)
-        self.calibrator_ = LogisticRegression().fit(out_of_fold.reshape(-1, 1), missed)
-        self.booster_ = self._booster(trees).fit(data, missed, init_model=init_model)
-        self.trained_key_results_ = self.trained_key_results_ | frozenset(map(str, groups))
+    def refit(self, snapshots: Snapshots) -> RiskModel:
+        """A model with this one's chosen settings fitted on `snapshots` (its tree count and
+        calibration found again by rolling folds over them)."""
+        return RiskModel(
+            learning_rate=self.learning_rate,
+            max_trees=self.max_trees,
+            search=(self.tuned_,),
+            folds=self.folds,
+            random_state=self.random_state,
+        ).fit(snapshots)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         raw = self.booster_.predict(self._prepare(features), raw_score=True)

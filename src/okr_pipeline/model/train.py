@@ -1,11 +1,10 @@
-"""Training: snapshots of key results closed before D -> risk model and baselines -> evaluation
-on the latest closed periods -> a new registry version (`challenger`) -> the promotion gate.
-An update teaches the champion what closed since, without starting over, through the same gate.
+"""Training: snapshots of key results closed before D -> the risk model, its settings chosen by
+rolling folds over the earlier periods -> scored on the latest closed periods beside the
+baselines and the champion -> the promotion gate (gate.py) -> refitted on every closed period,
+registered as a new version (`challenger`) and, if the gate passed, promoted to `champion`.
 
-The gate promotes the new version to `champion` only if it beats every baseline and the current
-champion, scored on the same validation snapshots, by the configured AUC margin (a model no
-better than a rule by more than noise is not worth serving), with a Brier score no worse than the
-champion's; otherwise the reason is recorded on the version.
+An update is the same training once key results have closed since the champion's; only its gate
+differs: no worse than the champion within the interval, and better on the newest period.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 from sqlalchemy import Engine
@@ -27,12 +26,17 @@ from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES, metric_prefix
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
+from okr_pipeline.model.gate import Verdict, judge
+from okr_pipeline.model.metrics import score_metrics
 from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion, open_registry
 from okr_pipeline.model.risk import RiskModel
+from okr_pipeline.model.tuning import Candidate
 
-__all__ = ["TrainingResult", "closed_since_champion", "train", "update"]
+__all__ = ["TrainingResult", "closed_since_champion", "risk_model", "train", "update"]
 
 log = logging.getLogger(__name__)
+
+Kind = Literal["training", "update"]
 
 
 @dataclass
@@ -41,12 +45,14 @@ class TrainingResult:
     alias: str  # champion if promoted, else challenger
     promoted: bool
     reason: str
-    kind: str  # training | incremental
+    kind: str  # training | update
     as_of: str
     metrics: dict[str, float]
     baseline_metrics: dict[str, dict[str, float]]
-    champion_metrics: dict[str, float] | None
+    champion_metrics: dict[str, float] | None  # on the key results it had not learnt from
+    differences: dict[str, dict[str, float]]  # the gate's: this version minus each scorer
     rows: dict[str, int]
+    settings: dict[str, float]  # chosen by the search, with the served model's tree count
     report: str
     seconds: float
     importance: dict[str, float] = field(default_factory=dict)
@@ -57,30 +63,6 @@ class TrainingResult:
         return data
 
 
-def _gate(
-    model: dict[str, float],
-    baselines: dict[str, dict[str, float]],
-    champion: dict[str, float] | None,
-    margin: float,
-) -> tuple[bool, str]:
-    best_name, best = max(baselines.items(), key=lambda item: item[1]["auc"])
-    if not model["auc"] >= best["auc"] + margin:
-        return False, (
-            f"refused: AUC {model['auc']:.4f} < {best_name} {best['auc']:.4f} + margin {margin}"
-        )
-    if champion is not None and not model["auc"] >= champion["auc"] + margin:
-        return False, (
-            f"refused: AUC {model['auc']:.4f} < champion {champion['auc']:.4f} + margin {margin}"
-        )
-    # a better ranking with worse probabilities would mislead whoever reads a risk as a chance
-    if champion is not None and not model["brier"] <= champion["brier"]:
-        return False, (
-            f"refused: Brier {model['brier']:.4f} is worse than champion's {champion['brier']:.4f}"
-        )
-    against = "no champion yet" if champion is None else f"champion {champion['auc']:.4f}"
-    return True, f"promoted: AUC {model['auc']:.4f} beats {best_name} {best['auc']:.4f}, {against}"
-
-
 def _flat(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     """MLflow metric names: the model's as they are, the baselines' prefixed."""
     flat = {}
@@ -88,6 +70,21 @@ def _flat(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
         prefix = "" if scorer == "model" else metric_prefix(scorer)
         flat.update({f"{prefix}{k}": v for k, v in values.items() if not math.isnan(v)})
     return flat
+
+
+def risk_model(settings: Settings) -> RiskModel:
+    """An unfitted risk model with the configured settings and search."""
+    params = settings.model.params
+    search = {}
+    if params.search is not None:
+        search["search"] = tuple(Candidate(**point.model_dump()) for point in params.search)
+    return RiskModel(
+        learning_rate=params.learning_rate,
+        max_trees=params.max_trees,
+        folds=params.folds,
+        random_state=settings.model.random_seed,
+        **search,
+    )
 
 
 def _refuse_future(as_of: datetime) -> None:
@@ -103,133 +100,142 @@ def _refuse_future(as_of: datetime) -> None:
 
 
 def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult:
-    """Train on key results closed before `as_of`, register, and apply the promotion gate."""
+    """Train on key results closed before `as_of`, apply the promotion gate, and register the
+    model refitted on all of them."""
     _refuse_future(as_of)
     started = time.perf_counter()
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
     fit, valid = time_split(settings, history, as_of)
-    params = settings.model.params.model_dump()
-    model = RiskModel(**params, random_state=settings.model.random_seed)
-    model.fit(fit.features, fit.missed, fit.groups)
-    return _register(settings, model, fit, valid, as_of, started, kind="training", params=params)
+    return _register(settings, fit, valid, as_of, started, "training", {})
 
 
 def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult | None:
-    """Teach the champion the key results closed since it was trained, without starting over
-    (boosting continues with `model.update_trees` more trees), then register the result and
-    apply the same gate as training. None when there is nothing new to learn from."""
+    """Train again on everything closed before `as_of` once at least
+    `model.min_update_key_results` key results (of both outcomes) have closed that the champion
+    has not learnt from, through the update's gate. None when there are too few."""
     _refuse_future(as_of)
     started = time.perf_counter()
-    champion, base, fit, valid, new = _since_champion(settings, engine, as_of)
+    champion, fit, valid, new = _since_champion(settings, engine, as_of)
     if (
         len(np.unique(new.groups)) < settings.model.min_update_key_results
         or len(np.unique(new.missed)) < 2
     ):
         log.info("no update: %d new closed key results", len(np.unique(new.groups)))
         return None
-    model = base.updated(new.features, new.missed, new.groups, settings.model.update_trees)
-    params = {
-        "parent_version": champion.version,
-        "update_trees": settings.model.update_trees,
-        "new_key_results": len(np.unique(new.groups)),
-    }
-    return _register(settings, model, fit, valid, as_of, started, kind="incremental", params=params)
+    params = {"parent_version": champion.version, "new_key_results": len(np.unique(new.groups))}
+    return _register(settings, fit, valid, as_of, started, "update", params)
 
 
 def closed_since_champion(settings: Settings, engine: Engine, as_of: datetime) -> tuple[str, int]:
     """The champion's version and how many key results closed before `as_of` it has not learnt
     from (what `update` would teach it)."""
-    champion, _, _, _, new = _since_champion(settings, engine, as_of)
+    champion, _, _, new = _since_champion(settings, engine, as_of)
     return champion.version, len(np.unique(new.groups))
 
 
 def _since_champion(
     settings: Settings, engine: Engine, as_of: datetime
-) -> tuple[ModelVersion, RiskPredictor, Snapshots, Snapshots, Snapshots]:
-    """The champion, its model, the time split as of `as_of`, and the training snapshots of the
-    key results it has not learnt from."""
+) -> tuple[ModelVersion, Snapshots, Snapshots, Snapshots]:
+    """The champion, the time split as of `as_of`, and the snapshots of the key results it
+    has not learnt from."""
     champion, base = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
     fit, valid = time_split(settings, history, as_of)
-    return (
-        champion,
-        base,
-        fit,
-        valid,
-        fit.subset(~np.isin(fit.groups, list(base.trained_key_results_))),
-    )
+    closed = fit.join(valid)
+    return champion, fit, valid, closed.subset(_unseen(base, closed))
+
+
+def _unseen(model: RiskPredictor, rows: Snapshots) -> np.ndarray:
+    return ~np.isin(rows.groups, list(model.trained_key_results_))
 
 
 def _register(
     settings: Settings,
-    model: RiskPredictor,
     fit: Snapshots,
     valid: Snapshots,
     as_of: datetime,
     started: float,
-    *,
-    kind: str,
+    kind: Kind,
     params: dict[str, Any],
 ) -> TrainingResult:
-    """Evaluate the candidate next to the baselines and the champion, log and register it as a
-    new version (`challenger`), and promote it if it passes the gate."""
+    """Fit a candidate on `fit`, judge it on `valid` next to the baselines and the champion,
+    refit it on both, register that as a new version (`challenger`), and promote it if the
+    candidate passed the gate."""
     registry = open_registry(settings)
+    candidate = risk_model(settings).fit(fit)
+    evaluation = score_against_baselines(fit, valid, {"model": candidate})
+    scores, metrics = dict(evaluation.scores), evaluation.metrics
     champion = registry.version("champion")
-    models: dict[str, Any] = {"model": model}
+    champion_name, unseen, champion_metrics = None, None, None
     if champion is not None:
-        models[f"champion v{champion.version}"] = registry.load(champion.version)
-    evaluation = score_against_baselines(fit, valid, models)
-    metrics = evaluation.metrics
-    champion_metrics = metrics.get(f"champion v{champion.version}") if champion else None
+        champion_name = f"champion v{champion.version}"
+        champion_model = cast(RiskPredictor, registry.load(champion.version))
+        scores[champion_name] = champion_model.predict_proba(valid.features)[:, 1]
+        unseen = _unseen(champion_model, valid)
+        if unseen.any():
+            champion_metrics = score_metrics(
+                valid.missed[unseen], scores[champion_name][unseen], valid.elapsed[unseen]
+            )
+    verdict = judge(settings.model, kind, valid, scores, list(BASELINES), champion_name, unseen)
+    served = candidate.refit(fit.join(valid))
     report = evaluation.report(
         settings.path("results") / f"{kind}-{as_of:%Y%m%dT%H%M%S}-{int(time.time())}.html",
         valid,
-        model,
+        candidate,
         {
             "as of": as_of.isoformat(),
             "kind": kind,
             "champion before": f"v{champion.version}" if champion else "none",
+            "gate": verdict.reason,
         },
     )
+    chosen = {**vars(served.tuned_), "trees": served.trees_}
     version = registry.log_training(
-        model=model,
+        model=served,
         params={
             **params,
+            **chosen,
             "kind": kind,
             "as_of": as_of.isoformat(),
             "seed": settings.model.random_seed,
             "snapshot_fractions": list(settings.model.snapshot_fractions),
             **evaluation.rows,
         },
-        metrics=_flat({n: metrics[n] for n in ("model", *BASELINES)}),
+        metrics=_flat({n: metrics[n] for n in ("model", *BASELINES)}) | _gate_metrics(verdict),
         input_example=valid.features.head(5),
         artifacts=[report],
         tags={"as_of": as_of.isoformat(), "kind": kind},
     )
-    promoted, reason = _gate(
-        metrics["model"],
-        {n: metrics[n] for n in BASELINES},
-        champion_metrics,
-        settings.model.promotion_margin,
-    )
-    if promoted:
-        registry.promote(version.version, reason)
-    registry.record_decision(version.version, promoted, reason)
-    log.info("model version %s (%s): %s", version.version, kind, reason)
+    if verdict.promoted:
+        registry.promote(version.version, verdict.reason)
+    registry.record_decision(version.version, verdict.promoted, verdict.reason)
+    log.info("model version %s (%s): %s", version.version, kind, verdict.reason)
     return TrainingResult(
         model_version=version.version,
-        alias="champion" if promoted else "challenger",
-        promoted=promoted,
-        reason=reason,
+        alias="champion" if verdict.promoted else "challenger",
+        promoted=verdict.promoted,
+        reason=verdict.reason,
         kind=kind,
         as_of=as_of.isoformat(),
         metrics=metrics["model"],
         baseline_metrics={n: metrics[n] for n in BASELINES},
         champion_metrics=champion_metrics,
+        differences={n: vars(d) for n, d in verdict.differences.items()},
         rows=evaluation.rows,
+        settings=chosen,
         report=str(report),
         seconds=round(time.perf_counter() - started, 2),
-        importance={str(k): float(v) for k, v in model.feature_importance().items()},
+        importance={str(k): float(v) for k, v in served.feature_importance().items()},
     )
+
+
+def _gate_metrics(verdict: Verdict) -> dict[str, float]:
+    """The gate's differences as MLflow metrics: `gate_<scorer>_<measure>`."""
+    return {
+        f"gate_{metric_prefix(name.split(' v')[0])}{measure}": value
+        for name, difference in verdict.differences.items()
+        for measure, value in vars(difference).items()
+        if not math.isnan(value)
+    }
