@@ -97,10 +97,11 @@ def reason(feature: str, value: Any, push: float, points: float) -> dict[str, An
     """One reason: the feature, its value, its direction, its push in log-odds
     (`contribution`), in percentage points of the risk (`points`), and a sentence."""
     value = _plain(value)
+    points = round(points, 2)
     direction = "raises_risk" if points > 0 else "lowers_risk"
     known = ACTIONABLE.get(feature)
     phrase = known.phrase if known else feature.replace("_", " ")
-    text = f"{phrase} {_shown(value)}: {direction.replace('_', ' ')} by {abs(points):.1f} pts"
+    text = f"{phrase}: {_shown(value)}, {direction.replace('_', ' ')} by {abs(points):.1f} pts"
     if known and points > 0:
         text += f"; {known.action}"
     return {
@@ -108,7 +109,7 @@ def reason(feature: str, value: Any, push: float, points: float) -> dict[str, An
         "value": value,
         "direction": direction,
         "contribution": round(push, 4),
-        "points": round(points, 2),
+        "points": points,
         "text": text,
     }
 
