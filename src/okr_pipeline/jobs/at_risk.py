@@ -20,7 +20,8 @@ def risk_reasons(
     settings: Settings, key_result_ids: Sequence[str], as_of: datetime
 ) -> dict[str, list[dict[str, Any]]]:
     """Per key result of `key_result_ids`, the reasons of the risk stored latest for an as-of
-    at or before `as_of` (the strongest contributions, with their direction)."""
+    at or before `as_of` (its strongest actionable drivers, in points of the risk; see
+    model.reasons)."""
     if not key_result_ids:
         return {}
     latest = latest_predictions(
