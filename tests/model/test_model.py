@@ -4,6 +4,7 @@ evaluation, predictions with reasons and lineage; determinism; the gate refusing
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from datetime import date, datetime
@@ -12,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from okr_pipeline.cli import main
-from okr_pipeline.features import load_history
+from okr_pipeline.features import FEATURES, load_history
 from okr_pipeline.model.dataset import split_by_time, training_snapshots
+from okr_pipeline.model.reasons import ACTIONABLE, CONTEXT
 from okr_pipeline.model.risk import RiskModel
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse.tables import predictions
@@ -88,11 +90,112 @@ def test_predict_scores_open_key_results_with_reasons_and_lineage(trained: dict,
     with engine.connect() as conn:
         stored = conn.execute(select(predictions)).mappings().all()
     assert len(stored) == len(items)
-    assert all(len(row["feature_hash"]) == 64 for row in stored)
-    again = _run("predict", "--as-of", AS_OF)  # the same as-of and model: replaced, not added
+    for row in stored:  # the features seen, and their hash
+        assert hashlib.sha256(row["features"].encode()).hexdigest() == row["feature_hash"]
+        assert set(json.loads(row["features"])) == set(FEATURES)
+    again = _run("predict", "--as-of", AS_OF)  # the same as-of and model: added, not replaced
     assert [i["risk"] for i in again] == [i["risk"] for i in items]
     with engine.connect() as conn:
-        assert len(conn.execute(select(predictions.c.id)).all()) == len(items)
+        rows = conn.execute(select(predictions).order_by(predictions.c.id)).mappings().all()
+    assert len(rows) == 2 * len(items)
+    first, second = rows[: len(items)], rows[len(items) :]
+    assert all(b["created_at"] > a["created_at"] for a, b in zip(first, second, strict=True))
+    assert [r["feature_hash"] for r in first] == [r["feature_hash"] for r in second]
+
+
+def test_readers_take_the_latest_of_reruns(trained: dict, data_dir: Path):
+    """After an as-of is predicted twice, every reader answers one prediction per key result:
+    the later one (here made different by hand, to tell them apart)."""
+    from okr_pipeline import jobs
+    from okr_pipeline.config import load_settings
+    from okr_pipeline.core import as_of_instant
+
+    _run("predict", "--as-of", AS_OF)
+    _run("predict", "--as-of", AS_OF)
+    engine = create_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
+    with engine.begin() as conn:
+        latest = conn.execute(select(func.max(predictions.c.created_at))).scalar_one()
+        conn.execute(
+            predictions.update()
+            .where(predictions.c.created_at == latest)
+            .values(risk=0.999, status="off_track", reasons="[]")
+        )
+        later = dict(
+            conn.execute(
+                select(predictions.c.key_result_id, predictions.c.id).where(
+                    predictions.c.created_at == latest
+                )
+            ).all()
+        )
+    settings, moment = load_settings(), as_of_instant(AS_OF)
+    krs = jobs.key_results_as_of(settings, jobs.KeyResultFilters(as_of=moment))
+    scored = [kr for kr in krs if kr["risk"] is not None]
+    assert len(scored) == len(later) and {kr["risk"] for kr in scored} == {0.999}
+    reasons = jobs.risk_reasons(settings, list(later), moment)
+    assert set(reasons) == set(later) and all(r == [] for r in reasons.values())
+    one = next(iter(later))
+    assert jobs.key_result_risk(settings, one)["risk"] == 0.999
+    assert jobs.key_result_risk(settings, one, moment)["risk"] == 0.999
+    (day,) = [d for d in jobs.risk_trend(settings, moment) if d["day"] == AS_OF]
+    assert day["scored"] == len(later) and day["mean_risk"] == pytest.approx(0.999)
+
+
+def test_a_stored_prediction_is_rebuilt_from_its_features_and_model_version(
+    trained: dict, data_dir: Path
+):
+    from okr_pipeline.config import load_settings
+    from okr_pipeline.model import open_registry
+    from okr_pipeline.model.predict import stored_features
+
+    _run("predict", "--as-of", AS_OF)
+    engine = create_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(select(predictions).order_by(predictions.c.id.desc()).limit(40))
+        rows = rows.mappings().all()
+    (version,) = {row["model_version"] for row in rows}
+    model = open_registry(load_settings()).load(version)
+    rebuilt = model.predict_proba(stored_features([row["features"] for row in rows]))[:, 1]
+    np.testing.assert_allclose(rebuilt, [row["risk"] for row in rows], rtol=0, atol=1e-12)
+
+
+def test_reasons_are_actionable_drivers_in_points_of_the_risk(trained: dict, data_dir: Path):
+    engine = create_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
+    with engine.connect() as conn:
+        history = load_history(conn, 0.7)
+    fit, valid = split_by_time(training_snapshots(history, datetime(2026, 5, 16), (0.3, 0.6)), 0.2)
+    model = RiskModel(n_estimators=60).fit(fit.features, fit.missed, fit.groups)
+    rows = valid.features.iloc[:50]
+    risk = model.predict_proba(rows)[:, 1]
+    contributions = model.contributions(rows)
+    raw = np.asarray(model.booster_.predict(model._prepare(rows), raw_score=True))
+    for i, found in enumerate(model.reasons(rows)):
+        assert len(found) == 3
+        for reason in found:
+            keys = {"feature", "value", "direction", "contribution", "points", "text"}
+            assert set(reason) == keys
+            assert reason["feature"] in ACTIONABLE and reason["feature"] not in CONTEXT
+            push = contributions.iloc[i][reason["feature"]]
+            without = model.calibrator_.predict_proba([[raw[i] - push]])[0, 1]
+            assert reason["points"] == pytest.approx(100 * (risk[i] - without), abs=0.01)
+            assert reason["contribution"] == pytest.approx(push, abs=1e-4)
+            assert (reason["direction"] == "raises_risk") == (reason["points"] > 0)
+            assert f"{abs(reason['points']):.1f} pts" in reason["text"]
+        points = [abs(r["points"]) for r in found]
+        assert points == sorted(points, reverse=True)
+        # no actionable driver left out moves the risk more than those named
+        actionable = [c for c in contributions.columns if c in ACTIONABLE]
+        moved = sorted(
+            abs(risk[i] - model.calibrator_.predict_proba([[raw[i] - p]])[0, 1]) * 100
+            for p in contributions.iloc[i][actionable]
+        )
+        assert points[-1] == pytest.approx(moved[-3], abs=0.01)
+
+
+def test_every_feature_is_either_actionable_or_context():
+    """A new feature must be given a phrase and an action, or be declared context."""
+    assert not set(ACTIONABLE) & CONTEXT
+    missing = [name for name in FEATURES if name not in ACTIONABLE and name not in CONTEXT]
+    assert missing == [], f"features neither actionable nor context: {missing}"
 
 
 def test_the_served_model_learnt_every_closed_period(trained: dict, data_dir: Path):

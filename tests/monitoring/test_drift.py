@@ -30,10 +30,17 @@ from okr_pipeline.features import (
     snapshot_instant,
 )
 from okr_pipeline.jobs import ingest_path, predict_risks, train_model
-from okr_pipeline.monitoring.drift import _problem, compare, compare_column, drift, feature_drift
+from okr_pipeline.monitoring.drift import (
+    _problem,
+    _stored_risks,
+    compare,
+    compare_column,
+    drift,
+    feature_drift,
+)
 from okr_pipeline.monitoring.periods import objective_periods, same_point
 from okr_pipeline.sources.synthetic import generate_bundle
-from okr_pipeline.warehouse import close_warehouses, open_warehouse
+from okr_pipeline.warehouse import close_warehouses, open_warehouse, predictions
 
 AS_OF = date(2026, 7, 1)
 REPEATS = 20
@@ -375,3 +382,34 @@ def test_a_quarter_with_few_check_ins_raises_the_dataset_problem(
     # and `okr monitor` raises it as an alert, critical
     raised = {a["condition"]: a for a in jobs.monitor(settings, D)["alerts"]}
     assert raised["drift.dataset"]["severity"] == "critical"
+
+
+def test_the_served_risks_are_the_latest_of_the_champion_version(warehouse):
+    """Per key result, the latest risk the version stored at or before D: a rerun of an as-of
+    is the one taken; another version's risks and later as-ofs are not."""
+    d = datetime(2026, 5, 1)
+    rows = [  # key result, as-of, version, written, risk
+        ("KR-1", d, "1", datetime(2026, 5, 1, 6), 0.1),
+        ("KR-1", d, "1", datetime(2026, 5, 1, 9), 0.2),  # rerun
+        ("KR-1", d, "2", datetime(2026, 5, 1, 12), 0.8),  # another version
+        ("KR-2", datetime(2026, 4, 30), "1", datetime(2026, 5, 1, 6), 0.3),
+        ("KR-2", datetime(2026, 5, 2), "1", datetime(2026, 5, 2, 6), 0.9),  # after D
+    ]
+    with warehouse.begin() as conn:
+        for kr, at, version, created, risk in rows:
+            conn.execute(
+                predictions.insert().values(
+                    key_result_id=kr,
+                    as_of=at,
+                    risk=risk,
+                    status="at_risk",
+                    reasons="[]",
+                    model_version=version,
+                    feature_hash="0" * 64,
+                    created_at=created,
+                )
+            )
+    with warehouse.connect() as conn:
+        stored = _stored_risks(conn, ["KR-1", "KR-2", "KR-3"], d, "1")
+    assert stored["risk"].to_dict() == {"KR-1": 0.2, "KR-2": 0.3}
+    assert stored.loc["KR-2", "as_of"] == datetime(2026, 4, 30)

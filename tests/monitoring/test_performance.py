@@ -21,6 +21,7 @@ from okr_pipeline.monitoring.performance import (
     Estimate,
     _average_ranks,
     _sampled_metrics,
+    _stored_predictions,
     estimate_metrics,
     expected_auc,
     performance,
@@ -29,7 +30,7 @@ from okr_pipeline.monitoring.performance import (
     settle_estimates,
 )
 from okr_pipeline.sources.synthetic import generate_bundle
-from okr_pipeline.warehouse import open_warehouse, performance_estimates
+from okr_pipeline.warehouse import open_warehouse, performance_estimates, predictions
 
 TRAINED = datetime(2026, 4, 1)  # seven closed quarters to learn from
 ESTIMATED = datetime(2026, 5, 15)  # inside the second quarter of 2026, its outcomes unknown
@@ -294,3 +295,31 @@ def test_too_few_key_results_are_not_recorded(warehouse: Engine):
     with warehouse.begin() as conn:
         assert record_estimate(conn, made) is None
         assert conn.execute(select(performance_estimates.c.id)).first() is None
+
+
+def test_a_rerun_of_an_as_of_is_read_after_the_earlier_prediction(warehouse: Engine):
+    """Stored predictions are read oldest first, so that the later of two rows for the same
+    as-of (a rerun) is the one kept, per key result or per bucket."""
+    as_of = datetime(2026, 5, 1)
+    rows = [
+        (as_of, datetime(2026, 5, 3), 0.3),  # the rerun, written first here
+        (as_of, datetime(2026, 5, 2), 0.1),
+        (datetime(2026, 4, 1), datetime(2026, 5, 4), 0.9),  # an earlier as-of, written last
+    ]
+    with warehouse.begin() as conn:
+        for at, created, risk in rows:
+            conn.execute(
+                predictions.insert().values(
+                    key_result_id="KR-1",
+                    as_of=at,
+                    risk=risk,
+                    status="at_risk",
+                    reasons="[]",
+                    model_version="1",
+                    feature_hash="0" * 64,
+                    created_at=created,
+                )
+            )
+    with warehouse.connect() as conn:
+        stored = _stored_predictions(conn, as_of)
+    assert [p.risk for p in stored] == [0.9, 0.1, 0.3]

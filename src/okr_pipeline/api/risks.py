@@ -37,13 +37,20 @@ class RiskQuery(Model):
 
 
 class Reason(Model):
-    """One of the strongest drivers of a risk (tree SHAP, in log-odds of missing)."""
+    """One of the strongest drivers of a risk that someone can act on (check-ins, confidence,
+    milestones, tasks, progress); the context (time elapsed, days left, the period's pace,
+    weight, metric type, priority, past attainment) counts in the risk but is never a reason."""
 
     feature: str
     value: float | str | None
     direction: Literal["raises_risk", "lowers_risk"]
-    contribution: float
-    text: str
+    contribution: float = Field(description="its push in log-odds of missing (tree SHAP)")
+    points: float | None = Field(
+        default=None,
+        description="how many percentage points of the risk it adds (negative: takes away), "
+        "the risk less the risk without its push; null on risks stored before it was kept",
+    )
+    text: str = Field(description="what it is, its value, its points and what to do")
 
 
 class KeyResultRisk(Model):

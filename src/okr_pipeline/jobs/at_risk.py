@@ -11,8 +11,7 @@ from typing import Any
 from sqlalchemy import select, union
 
 from okr_pipeline.config import Settings
-from okr_pipeline.jobs.okrs import latest_prediction_rank
-from okr_pipeline.warehouse import ENTITY_TABLES, open_warehouse, predictions
+from okr_pipeline.warehouse import ENTITY_TABLES, latest_predictions, open_warehouse, predictions
 
 __all__ = ["filter_choices", "risk_reasons"]
 
@@ -21,17 +20,17 @@ def risk_reasons(
     settings: Settings, key_result_ids: Sequence[str], as_of: datetime
 ) -> dict[str, list[dict[str, Any]]]:
     """Per key result of `key_result_ids`, the reasons of the risk stored latest for an as-of
-    at or before `as_of` (the strongest contributions, with their direction)."""
+    at or before `as_of` (its strongest actionable drivers, in points of the risk; see
+    model.reasons)."""
     if not key_result_ids:
         return {}
-    rank = latest_prediction_rank()
-    ranked = (
-        select(predictions.c.key_result_id, predictions.c.reasons, rank)
-        .where(predictions.c.as_of <= as_of, predictions.c.key_result_id.in_(key_result_ids))
-        .subquery()
+    latest = latest_predictions(
+        predictions.c.as_of <= as_of,
+        predictions.c.key_result_id.in_(key_result_ids),
+        columns=(predictions.c.key_result_id, predictions.c.reasons),
     )
     with open_warehouse(settings).connect() as conn:
-        rows = conn.execute(select(ranked).where(ranked.c.rank == 1))
+        rows = conn.execute(latest)
         return {row.key_result_id: json.loads(row.reasons) for row in rows}
 
 

@@ -45,9 +45,8 @@ def key_result_timeline(settings: Settings, key_result_id: str, as_of: datetime)
         {"at": begin.isoformat(), "progress": 0.0},
         {"at": end.isoformat(), "progress": 1.0},
     ]
-    record["risk_series"] = [
-        {"at": r["as_of"], "risk": r["risk"]}
-        for r in record["risk_history"]
-        if r["as_of"] <= moment
-    ]
+    # one point per as-of: its latest stored risk (the history is oldest first, so a later
+    # row for the same as-of replaces an earlier one)
+    latest = {r["as_of"]: r["risk"] for r in record["risk_history"] if r["as_of"] <= moment}
+    record["risk_series"] = [{"at": at, "risk": risk} for at, risk in latest.items()]
     return record

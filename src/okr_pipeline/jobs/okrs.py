@@ -11,13 +11,18 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.sql.elements import Label
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import NotFoundError
 from okr_pipeline.features import KeyResultState, key_result_states
 from okr_pipeline.jobs.pages import Kind, Page, page_of
-from okr_pipeline.warehouse import ENTITY_TABLES, open_warehouse, predictions
+from okr_pipeline.warehouse import (
+    ENTITY_TABLES,
+    OLDEST_FIRST,
+    latest_predictions,
+    open_warehouse,
+    predictions,
+)
 
 __all__ = [
     "KEY_RESULT_SORTS",
@@ -27,7 +32,6 @@ __all__ = [
     "key_result_record",
     "key_results_as_of",
     "key_results_page",
-    "latest_prediction_rank",
     "objectives_page",
 ]
 
@@ -76,40 +80,21 @@ def _row(row: Any, skip: tuple[str, ...] = ("run_id",)) -> dict[str, Any]:
     return {key: _plain(value) for key, value in row._mapping.items() if key not in skip}
 
 
-def latest_prediction_rank() -> Label[int]:
-    """`rank`: 1 for each key result's prediction stored latest (the latest as-of, then the
-    latest written) among those a query selects."""
-    return (
-        func.row_number()
-        .over(
-            partition_by=predictions.c.key_result_id,
-            order_by=(
-                predictions.c.as_of.desc(),
-                predictions.c.created_at.desc(),
-                predictions.c.id.desc(),
-            ),
-        )
-        .label("rank")
-    )
-
-
 def _latest_risks(
     conn: Connection, as_of: datetime, key_result_ids: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per key result, the prediction stored latest for an as-of at or before `as_of`."""
-    rank = latest_prediction_rank()
-    ranked = select(
+    where = [predictions.c.as_of <= as_of]
+    if key_result_ids is not None:
+        where.append(predictions.c.key_result_id.in_(key_result_ids))
+    columns = (
         predictions.c.key_result_id,
         predictions.c.risk,
         predictions.c.status,
         predictions.c.as_of,
         predictions.c.model_version,
-        rank,
-    ).where(predictions.c.as_of <= as_of)
-    if key_result_ids is not None:
-        ranked = ranked.where(predictions.c.key_result_id.in_(key_result_ids))
-    latest = ranked.subquery()
-    rows = conn.execute(select(latest).where(latest.c.rank == 1))
+    )
+    rows = conn.execute(latest_predictions(*where, columns=columns))
     return {
         row.key_result_id: {
             "risk": row.risk,
@@ -289,7 +274,7 @@ def key_result_record(settings: Settings, key_result_id: str, as_of: datetime) -
                     predictions.c.created_at,
                 )
                 .where(predictions.c.key_result_id == key_result_id)
-                .order_by(predictions.c.as_of, predictions.c.created_at, predictions.c.id)
+                .order_by(*OLDEST_FIRST)
             )
         ]
     return record

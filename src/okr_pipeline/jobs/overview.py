@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from okr_pipeline.config import Settings
 from okr_pipeline.jobs.okrs import KeyResultFilters, key_results_as_of
-from okr_pipeline.warehouse import open_warehouse, predictions
+from okr_pipeline.warehouse import OLDEST_FIRST, open_warehouse, predictions
 
 __all__ = ["NO_DEPARTMENT", "Quarter", "department_overview", "quarter_of", "risk_trend"]
 
@@ -87,7 +87,7 @@ def risk_trend(settings: Settings, as_of: datetime) -> list[dict[str, Any]]:
             predictions.c.status,
         )
         .where(predictions.c.as_of >= start, predictions.c.as_of <= as_of)
-        .order_by(predictions.c.as_of, predictions.c.created_at, predictions.c.id)
+        .order_by(*OLDEST_FIRST)
     )
     latest: dict[date, dict[str, Any]] = defaultdict(dict)
     with open_warehouse(settings).connect() as conn:

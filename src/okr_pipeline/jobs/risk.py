@@ -19,14 +19,15 @@ from okr_pipeline.config import Settings
 from okr_pipeline.core import instant, now_utc
 from okr_pipeline.errors import InputError, NotFoundError
 from okr_pipeline.features import load_history, open_at
-from okr_pipeline.warehouse import ENTITY_TABLES, open_warehouse, predictions
+from okr_pipeline.warehouse import ENTITY_TABLES, NEWEST_FIRST, open_warehouse, predictions
 
 __all__ = ["key_result_risk"]
 
 
 def _lookup(latest: bool) -> Select[Any]:
     """The statement finding a key result and the risk stored for it: the latest for an as-of
-    up to `:as_of`, or the one for exactly `:as_of` (the newest if several were), in one
+    up to `:as_of`, or the one for exactly `:as_of` (the latest written if several were, as
+    warehouse.latest orders them), in one
     indexed query. A key result without one gives a row of nulls beside its id; an unknown id
     gives no row. Made once: building a statement costs more than running it."""
     krs = ENTITY_TABLES["key_results"]
@@ -50,9 +51,7 @@ def _lookup(latest: bool) -> Select[Any]:
         )
         .select_from(joined)
         .where(krs.c.key_result_id == bindparam("key_result_id"))
-        .order_by(
-            predictions.c.as_of.desc(), predictions.c.created_at.desc(), predictions.c.id.desc()
-        )
+        .order_by(*NEWEST_FIRST)
         .limit(1)
     )
 

@@ -1,25 +1,27 @@
 """Predictions: every key result open at D scored by the champion, with its drivers, stored with
-lineage (model version, as-of, a hash of the features it saw)."""
+lineage (model version, as-of, the features it saw and their hash). Scoring an as-of again adds
+rows; readers take the latest (warehouse.latest), and any stored risk can be rebuilt from its
+features (`stored_features`) and its model version (`Registry.load`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
-from okr_pipeline.features import History, features_at, load_history, open_at
+from okr_pipeline.features import CATEGORICAL, History, features_at, load_history, open_at
 from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion
-from okr_pipeline.warehouse import chunks, insert_rows, predictions
+from okr_pipeline.warehouse import insert_rows, predictions
 
-__all__ = ["Scores", "predict", "risk_status", "score"]
+__all__ = ["Scores", "predict", "risk_status", "score", "stored_features"]
 
 
 def risk_status(risk: float, at_risk: float, off_track: float) -> str:
@@ -28,9 +30,23 @@ def risk_status(risk: float, at_risk: float, off_track: float) -> str:
     return "at_risk" if risk >= at_risk else "on_track"
 
 
-def _feature_hash(row: pd.Series) -> str:
+def _feature_json(row: pd.Series) -> str:
+    """The feature values of one row as stored (JSON, keys sorted, a missing value null): the
+    text `feature_hash` is the sha256 of."""
     values = {k: (None if pd.isna(v) else v) for k, v in row.items()}
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def stored_features(texts: Sequence[str]) -> pd.DataFrame:
+    """The feature rows stored with predictions (their `features` JSON) as a frame the model
+    takes: numbers as floats, a missing value NaN, categories as strings."""
+    frame = pd.DataFrame([json.loads(text) for text in texts])
+    for name in frame.columns:
+        if name in CATEGORICAL:
+            frame[name] = frame[name].astype("object")
+        else:
+            frame[name] = frame[name].astype(float)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -104,35 +120,31 @@ def predict(
     if not scores.key_result_ids:
         return []
     created = now_utc()
-    rows = [
-        {
-            "key_result_id": kr_id,
-            "as_of": as_of,
-            "risk": risk,
-            "status": status,
-            "reasons": json.dumps(why),
-            "model_version": champion.version,
-            "feature_hash": _feature_hash(row),
-            "created_at": created,
-        }
-        for kr_id, risk, status, why, (_, row) in zip(
-            scores.key_result_ids,
-            scores.risks,
-            scores.statuses,
-            scores.reasons,
-            scores.features.iterrows(),
-            strict=True,
+    rows = []
+    for kr_id, risk, status, why, (_, row) in zip(
+        scores.key_result_ids,
+        scores.risks,
+        scores.statuses,
+        scores.reasons,
+        scores.features.iterrows(),
+        strict=True,
+    ):
+        features = _feature_json(row)
+        rows.append(
+            {
+                "key_result_id": kr_id,
+                "as_of": as_of,
+                "risk": risk,
+                "status": status,
+                "reasons": json.dumps(why),
+                "model_version": champion.version,
+                "feature_hash": hashlib.sha256(features.encode()).hexdigest(),
+                "features": features,
+                "created_at": created,
+            }
         )
-    ]
+    # added, not replaced: predicting the same as-of again keeps the earlier rows (lineage);
+    # readers take the latest (warehouse.latest)
     with engine.begin() as conn:
-        # predicting the same as-of with the same model again replaces the earlier rows
-        for part in chunks(scores.key_result_ids, 900):
-            conn.execute(
-                delete(predictions).where(
-                    predictions.c.as_of == as_of,
-                    predictions.c.model_version == champion.version,
-                    predictions.c.key_result_id.in_(part),
-                )
-            )
         insert_rows(conn, predictions, rows)
     return scores.results()

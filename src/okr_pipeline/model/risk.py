@@ -6,7 +6,8 @@ settings (leaves, minimum child samples, regularisation, tree count) are chosen 
 over closed periods (tuning.py), and its scores are calibrated by a logistic fit (Platt scaling)
 on those folds' out-of-period scores: the fit is monotone, so ranking (AUC) is the booster's own.
 Per-prediction drivers are tree SHAP contributions, which LightGBM computes exactly
-(`pred_contrib`), in log-odds.
+(`pred_contrib`), in log-odds; the reasons shown are the actionable ones, in points of the
+calibrated risk (model.reasons).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from okr_pipeline.errors import OkrError
 from okr_pipeline.features import CATEGORICAL
 from okr_pipeline.model.dataset import Snapshots
+from okr_pipeline.model.reasons import reasons_of
 from okr_pipeline.model.tuning import Candidate, Fixed, booster, search
 
 __all__ = ["Candidate", "RiskModel"]
@@ -145,28 +147,12 @@ class RiskModel:
         )
 
     def reasons(self, features: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]:
-        """The strongest drivers of each prediction, with their direction."""
-        contributions = self.contributions(features)
-        reasons = []
-        for (_, pushes), (_, row) in zip(
-            contributions.iterrows(), features.iterrows(), strict=True
-        ):
-            strongest = pushes.abs().sort_values(ascending=False).index[:top]
-            reasons.append([_reason(name, row[name], float(pushes[name])) for name in strongest])
-        return reasons
+        """The strongest actionable drivers of each prediction, in points of the calibrated
+        risk (model.reasons)."""
+        data = self._prepare(features)
+        raw = np.asarray(self.booster_.predict(data, raw_score=True))
 
+        def calibrated(scores: np.ndarray) -> np.ndarray:
+            return np.asarray(self.calibrator_.predict_proba(scores.reshape(-1, 1))[:, 1])
 
-def _reason(feature: str, value: Any, push: float) -> dict[str, Any]:
-    if isinstance(value, float) and math.isnan(value):
-        value = None
-    elif isinstance(value, np.generic):
-        value = value.item()
-    direction = "raises_risk" if push > 0 else "lowers_risk"
-    shown = f"{value:.2f}" if isinstance(value, float) else "missing" if value is None else value
-    return {
-        "feature": feature,
-        "value": value,
-        "direction": direction,
-        "contribution": round(push, 4),
-        "text": f"{feature.replace('_', ' ')} {shown} {direction.replace('_', ' ')}",
-    }
+        return reasons_of(features, self.contributions(features), raw, calibrated, top)

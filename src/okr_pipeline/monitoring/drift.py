@@ -57,7 +57,7 @@ import pandas as pd
 from scipy import stats  # type: ignore[import-untyped]
 from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
 from scipy.special import rel_entr  # type: ignore[import-untyped]
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from okr_pipeline.config import Drift, Settings
 from okr_pipeline.errors import OkrError
@@ -72,7 +72,7 @@ from okr_pipeline.features import (
 from okr_pipeline.model import CHAMPION, open_registry
 from okr_pipeline.monitoring.periods import SamePoint, objective_periods, same_point
 from okr_pipeline.monitoring.problems import problem
-from okr_pipeline.warehouse import chunks, predictions
+from okr_pipeline.warehouse import chunks, latest_predictions, predictions
 
 __all__ = ["compare", "compare_column", "drift", "feature_drift", "reference_features"]
 
@@ -389,28 +389,18 @@ def _stored_risks(
 ) -> pd.DataFrame:
     """The latest risk stored by model `version` at or before `as_of` per key result, with the
     as-of it was predicted for (columns risk, as_of; indexed by key result)."""
-    latest: dict[str, tuple[datetime, datetime, float]] = {}
+    found: dict[str, tuple[float, datetime]] = {}
     for part in chunks(list(key_results), 900):
-        rows = conn.execute(
-            select(
-                predictions.c.key_result_id,
-                predictions.c.as_of,
-                predictions.c.created_at,
-                predictions.c.risk,
-            ).where(
-                predictions.c.key_result_id.in_(part),
-                predictions.c.as_of <= as_of,
-                predictions.c.model_version == version,
-            )
+        latest = latest_predictions(
+            predictions.c.key_result_id.in_(part),
+            predictions.c.as_of <= as_of,
+            predictions.c.model_version == version,
+            columns=(predictions.c.key_result_id, predictions.c.as_of, predictions.c.risk),
         )
-        for kr, at, created, risk in rows:
-            if kr not in latest or (at, created) > latest[kr][:2]:
-                latest[kr] = (at, created, float(risk))
-    return pd.DataFrame(
-        [(risk, at) for at, _, risk in latest.values()],
-        index=list(latest),
-        columns=["risk", "as_of"],
-    )
+        for kr, at, risk in conn.execute(latest):
+            found[kr] = (float(risk), at)
+    frame = pd.DataFrame(list(found.values()), index=list(found), columns=["risk", "as_of"])
+    return frame.sort_index()
 
 
 def feature_drift(

@@ -37,7 +37,7 @@ from okr_pipeline.core import days, instant, now_utc
 from okr_pipeline.features import History, closed_before, elapsed_share, load_history, open_at
 from okr_pipeline.model.metrics import BUCKETS, score_metrics
 from okr_pipeline.monitoring.problems import problem
-from okr_pipeline.warehouse import performance_estimates, predictions
+from okr_pipeline.warehouse import OLDEST_FIRST, performance_estimates, predictions
 
 __all__ = [
     "CALIBRATION_BINS",
@@ -217,7 +217,7 @@ def _stored_predictions(conn: Connection, as_of: datetime) -> list[StoredPredict
             predictions.c.model_version,
         )
         .where(predictions.c.as_of <= as_of)
-        .order_by(predictions.c.as_of, predictions.c.created_at, predictions.c.id)
+        .order_by(*OLDEST_FIRST)  # a later one replaces an earlier one as they are read
     )
     return [StoredPrediction(*row) for row in rows]
 

@@ -14,6 +14,7 @@ from okr_pipeline.warehouse.bulk import (
     upserts,
 )
 from okr_pipeline.warehouse.engine import close_warehouses, open_warehouse
+from okr_pipeline.warehouse.latest import NEWEST_FIRST, OLDEST_FIRST, latest_predictions
 from okr_pipeline.warehouse.locks import (
     pipeline_lock,
     sqlite_busy,
@@ -46,6 +47,8 @@ __all__ = [
     "ENTITY_TABLES",
     "LOOKUP_CHUNK",
     "MAX_ID",
+    "NEWEST_FIRST",
+    "OLDEST_FIRST",
     "VERSION_TABLES",
     "Excluded",
     "alerts",
@@ -60,6 +63,7 @@ __all__ = [
     "ingest_runs",
     "insert_rows",
     "insert_tuples",
+    "latest_predictions",
     "metadata",
     "monitor_runs",
     "open_warehouse",

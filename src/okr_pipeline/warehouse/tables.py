@@ -193,9 +193,14 @@ predictions = Table(
     Column("status", String(16), nullable=False),  # on_track | at_risk | off_track
     Column("reasons", Text, nullable=False),  # JSON: the top drivers with their direction
     Column("model_version", String(32), nullable=False),
-    Column("feature_hash", String(64), nullable=False),  # sha256 of the feature snapshot
+    Column("feature_hash", String(64), nullable=False),  # sha256 of `features`
+    # JSON: the feature values the model saw (lineage: the risk can be rebuilt from them and
+    # the model version); empty on rows stored before they were kept (migration 0010)
+    Column("features", Text),
     Column("created_at", TIMESTAMP, nullable=False),
-    UniqueConstraint("key_result_id", "as_of", "model_version"),
+    # added, never replaced: scoring an as-of again adds rows, the latest written is "the" one
+    # (warehouse.latest); this index finds a key result's rows by as-of
+    Index(None, "key_result_id", "as_of"),
     Index(None, "as_of"),
 )
 
