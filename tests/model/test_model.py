@@ -163,7 +163,7 @@ def test_reasons_are_actionable_drivers_in_points_of_the_risk(trained: dict, dat
     with engine.connect() as conn:
         history = load_history(conn, 0.7)
     fit, valid = split_by_time(training_snapshots(history, datetime(2026, 5, 16), (0.3, 0.6)), 0.2)
-    model = RiskModel(n_estimators=60).fit(fit.features, fit.missed, fit.groups)
+    model = RiskModel(max_trees=60).fit(fit)
     rows = valid.features.iloc[:50]
     risk = model.predict_proba(rows)[:, 1]
     contributions = model.contributions(rows)
