@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -33,6 +33,7 @@ __all__ = [
     "History",
     "KeyResultHistory",
     "OutcomeRecord",
+    "RunningSum",
     "clip",
     "closed_before",
     "elapsed_share",
@@ -74,6 +75,13 @@ class KeyResultHistory:
     checkin_times: list[float] = field(default_factory=list)
     checkin_values: list[float] = field(default_factory=list)
     checkin_confidence: list[float] = field(default_factory=list)
+    # from the check-ins (index_checkins): when a check-in's value rose or fell against the one
+    # before it, and the confidences given (those not missing) with their running sums
+    rise_times: list[float] = field(default_factory=list)
+    fall_times: list[float] = field(default_factory=list)
+    confidence_times: list[float] = field(default_factory=list)
+    confidence_values: list[float] = field(default_factory=list)
+    confidence_sums: list[float] = field(default_factory=lambda: [0.0])
     milestones: list[Item] = field(default_factory=list)  # due, done, w (those never changed)
     tasks: list[Item] = field(default_factory=list)  # planned, done, w (those never changed)
     # milestones and tasks that changed: (times, the item from each time on; None: elsewhere)
@@ -99,11 +107,32 @@ class KeyResultHistory:
         """Its tasks (planned, done, weight) as their versions in effect at `moment` say."""
         return self.tasks + _in_effect_items(self.task_changes, moment)
 
+    def index_checkins(self) -> None:
+        """Fill the lists derived from its check-ins (loaded in time order), so that features
+        at an instant need a bisection, not a pass over every check-in."""
+        self.rise_times, self.fall_times = [], []
+        for i in range(1, len(self.checkin_values)):
+            if self.checkin_values[i] > self.checkin_values[i - 1]:
+                self.rise_times.append(self.checkin_times[i])
+            elif self.checkin_values[i] < self.checkin_values[i - 1]:
+                self.fall_times.append(self.checkin_times[i])
+        self.confidence_times, self.confidence_values = [], []
+        self.confidence_sums = [0.0]
+        for moment, confidence in zip(self.checkin_times, self.checkin_confidence, strict=True):
+            if not math.isnan(confidence):
+                self.confidence_times.append(moment)
+                self.confidence_values.append(confidence)
+                self.confidence_sums.append(self.confidence_sums[-1] + confidence)
+
+    def progress_of(self, value: float) -> float:
+        """The progress a value stands for, against its start and target."""
+        return (value - self.start_value) / (self.target_value - self.start_value)
+
     def progress_at(self, moment: float) -> float:
         i = bisect_right(self.checkin_times, moment) - 1
         if i < 0:
             return 0.0
-        return (self.checkin_values[i] - self.start_value) / (self.target_value - self.start_value)
+        return self.progress_of(self.checkin_values[i])
 
 
 @dataclass
@@ -116,6 +145,29 @@ class OutcomeRecord:
     def at(self, moment: float) -> tuple[int, int]:
         n = bisect_right(self.ends, moment)
         return n, self.achieved[n - 1] if n else 0
+
+
+@dataclass
+class RunningSum:
+    """Values added in time order with their running sums: how many, and their sum, before or
+    up to an instant, by bisection."""
+
+    times: list[float] = field(default_factory=list)
+    sums: list[float] = field(default_factory=lambda: [0.0])
+
+    def add(self, moment: float, value: float) -> None:
+        self.times.append(moment)
+        self.sums.append(self.sums[-1] + value)
+
+    def before(self, moment: float) -> tuple[int, float]:
+        """Count and sum of the values added strictly before `moment`."""
+        n = bisect_left(self.times, moment)
+        return n, self.sums[n]
+
+    def through(self, moment: float) -> tuple[int, float]:
+        """Count and sum of the values added at or before `moment`."""
+        n = bisect_right(self.times, moment)
+        return n, self.sums[n]
 
 
 @dataclass
@@ -134,6 +186,14 @@ class History:
     # whatever the as-of date says.
     data_until: float = -math.inf
     cohorts: dict[tuple[float, str], list[KeyResultHistory]] = field(default_factory=dict)
+    # confidences given, by check-in time: per owner (the key result's owner at that time) and
+    # overall
+    owner_confidence: dict[str, RunningSum] = field(default_factory=dict)
+    overall_confidence: RunningSum = field(default_factory=RunningSum)
+    # closed key results (as the outcome records), by due time: the share of their final score
+    # gained in the last quarter of their period, per owner (then) and overall
+    owner_surge: dict[str, RunningSum] = field(default_factory=dict)
+    overall_surge: RunningSum = field(default_factory=RunningSum)
     _cohort_cache: dict[tuple[float, str, float], float] = field(default_factory=dict)
 
     def cohort_pace(self, begin: float, department: str, now: float) -> float:
@@ -233,6 +293,8 @@ def load_history(
             kr.checkin_times.append(days(moment))
             kr.checkin_values.append(value)
             kr.checkin_confidence.append(_none_to_nan(confidence))
+    for kr in krs.values():  # before the versions: they share these lists
+        kr.index_checkins()
 
     # milestones and tasks that changed are read from their versions (_load_item_versions)
     changed = {entity: _changed(conn, entity, ids) for entity in ("milestones", "tasks")}
@@ -273,6 +335,7 @@ def load_history(
         for department in ("*", kr.department or ""):
             history.cohorts.setdefault((kr.begin, department), []).append(kr)
     _index_outcomes(history)
+    _index_confidences(history)
     return history
 
 
@@ -451,6 +514,52 @@ def _index_outcomes(history: History) -> None:
         ):
             record.ends.append(end)
             record.achieved.append((record.achieved[-1] if record.achieved else 0) + (not missed))
+    surges = sorted(
+        [
+            (kr.end, kr.as_of(kr.end).owner, share)
+            for kr in history.key_results.values()
+            if kr.end < history.data_until
+            and history.outcome(kr.id) is not None
+            and not math.isnan(share := _late_share(kr))
+        ],
+        key=lambda item: item[0],
+    )
+    for end, then_owner, share in surges:
+        if then_owner:
+            history.owner_surge.setdefault(then_owner, RunningSum()).add(end, share)
+        history.overall_surge.add(end, share)
+
+
+LATE_QUARTER = 0.75  # the last quarter of a period starts at this share of it
+
+
+def _late_share(kr: KeyResultHistory) -> float:
+    """The share of a key result's final score gained in the last quarter of its period (0 to
+    1: a late fall counts as none); NaN when the final score is 0 (no share to tell). Scores
+    against the start and target in effect at the due date, as the outcome."""
+    then = kr.as_of(kr.end)
+    final = clip(then.progress_at(kr.end), 0.0, 1.0)
+    if final <= 0.0:
+        return math.nan
+    late = clip(then.progress_at(kr.begin + LATE_QUARTER * (kr.end - kr.begin)), 0.0, 1.0)
+    return clip((final - late) / final, 0.0, 1.0)
+
+
+def _index_confidences(history: History) -> None:
+    """Every confidence given, by check-in time, overall and per owner: the owner of the key
+    result at the time of the check-in (its version in effect then); none for no owner."""
+    given = sorted(
+        [
+            (moment, kr.as_of(moment).owner, confidence)
+            for kr in history.key_results.values()
+            for moment, confidence in zip(kr.confidence_times, kr.confidence_values, strict=True)
+        ],
+        key=lambda item: item[0],
+    )
+    for moment, owner, confidence in given:
+        if owner:
+            history.owner_confidence.setdefault(owner, RunningSum()).add(moment, confidence)
+        history.overall_confidence.add(moment, confidence)
 
 
 def clip(value: float, low: float, high: float) -> float:
