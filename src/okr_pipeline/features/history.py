@@ -132,7 +132,7 @@ class KeyResultHistory:
         i = bisect_right(self.checkin_times, moment) - 1
         if i < 0:
             return 0.0
-        return self.progress_of(self.checkin_values[i])
+        return (self.checkin_values[i] - self.start_value) / (self.target_value - self.start_value)
 
 
 @dataclass

@@ -100,17 +100,20 @@ def _attainment(record: OutcomeRecord | None, moment: float, prior: float) -> fl
     return (achieved + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
 
 
-def _slope(times: list[float], values: list[float]) -> float:
-    """Least-squares slope of values over times (in days), per week; NaN with fewer than two
-    distinct times."""
-    n = len(times)
+def _slope(times: list[float], values: list[float], stop: int) -> float:
+    """Least-squares slope per week of the RECENT values before `stop` over their times (in
+    days); NaN with fewer than two distinct times."""
+    start = max(stop - RECENT, 0)
+    n = stop - start
     if n < 2:
         return math.nan
-    mean_t, mean_v = sum(times) / n, sum(values) / n
-    spread = sum((t - mean_t) ** 2 for t in times)
-    if spread <= 0.0:
-        return math.nan
-    return 7.0 * sum((t - mean_t) * (v - mean_v) for t, v in zip(times, values)) / spread
+    ts, vs = times[start:stop], values[start:stop]
+    mean_t, mean_v = sum(ts) / n, sum(vs) / n
+    spread = covariance = 0.0
+    for t, v in zip(ts, vs, strict=True):
+        spread += (t - mean_t) ** 2
+        covariance += (t - mean_t) * (v - mean_v)
+    return 7.0 * covariance / spread if spread > 0.0 else math.nan
 
 
 def _velocity(kr: KeyResultHistory, now: float, progress: float, window: float) -> float:
@@ -177,10 +180,8 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
     v28 = _velocity(kr, now, progress, 28.0)
     days_left = max(kr.end - now, 0.0)
     times = kr.checkin_times
-    recent = range(max(n - RECENT, 0), n)
     c = bisect_right(kr.confidence_times, now)  # confidences given by now
     confidences = kr.confidence_values
-    recent_confidences = range(max(c - RECENT, 0), c)
     period_pace = history.cohort_pace(kr.begin, "*", now)
 
     # a milestone is known at D once it is due or done by D (rows carry no creation time)
@@ -218,13 +219,8 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
         "velocity_28d": v28,
         "projected_score": clip(progress + v28 / 7.0 * days_left, -1.0, 2.0),
         "required_vs_velocity": _required_vs_velocity(kr, now, progress),
-        "checkin_slope": clip(
-            _slope(
-                [times[i] for i in recent],
-                [kr.progress_of(kr.checkin_values[i]) for i in recent],
-            ),
-            -5.0,
-            5.0,
+        "checkin_slope": clip(  # progress is linear in the value
+            _slope(times, kr.checkin_values, n) / (kr.target_value - kr.start_value), -5.0, 5.0
         ),
         "days_since_progress_rose": _days_since_progress_rose(kr, now, n),
         "checkin_count": n,
@@ -234,14 +230,7 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
         "last_confidence": confidences[c - 1] if c else math.nan,
         "confidence_change": confidences[c - 1] - confidences[0] if c else math.nan,
         "mean_confidence": kr.confidence_sums[c] / c if c else math.nan,
-        "confidence_trend": clip(
-            _slope(
-                [kr.confidence_times[i] for i in recent_confidences],
-                [confidences[i] for i in recent_confidences],
-            ),
-            -10.0,
-            10.0,
-        ),
+        "confidence_trend": clip(_slope(kr.confidence_times, confidences, c), -10.0, 10.0),
         "confidence_vs_owner": _confidence_vs_owner(
             history, kr.owner, confidences[c - 1], kr.confidence_times[c - 1]
         )
