@@ -572,7 +572,9 @@ def elapsed_share(kr: KeyResultHistory, now: float) -> float:
 
 def pace_at(kr: KeyResultHistory, now: float) -> float:
     """Progress over elapsed share (the vendors' rule), bounded so early noise stays small."""
-    return clip(kr.progress_at(now) / max(elapsed_share(kr, now), 0.02), -5.0, 5.0)
+    # elapsed_share, at least 0.02, inline: the cohorts' medians call this for every member
+    elapsed = min(max((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.02), 1.0)
+    return min(max(kr.progress_at(now) / elapsed, -5.0), 5.0)
 
 
 def open_at(history: History, moment: datetime) -> list[str]:

@@ -221,7 +221,9 @@ def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object
         "required_vs_velocity": _required_vs_velocity(kr, now, progress),
         "checkin_slope": clip(  # progress is linear in the value
             _slope(times, kr.checkin_values, n) / (kr.target_value - kr.start_value), -5.0, 5.0
-        ),
+        )
+        if n > 1
+        else math.nan,
         "days_since_progress_rose": _days_since_progress_rose(kr, now, n),
         "checkin_count": n,
         "checkins_per_week": n / max((now - kr.begin) / 7.0, 1.0),
