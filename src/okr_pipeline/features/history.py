@@ -19,7 +19,7 @@ import math
 import statistics
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "load_history",
     "open_at",
     "pace_at",
+    "paces_at",
     "snapshot_instant",
 ]
 
@@ -205,7 +206,7 @@ class History:
         key = (begin, department, day)
         if key not in self._cohort_cache:
             members = self.cohorts.get((begin, department), [])
-            paces = [pace_at(kr.as_of(day), day) for kr in members]
+            paces = paces_at(members, day)
             self._cohort_cache[key] = statistics.median(paces) if paces else math.nan
         return self._cohort_cache[key]
 
@@ -572,9 +573,18 @@ def elapsed_share(kr: KeyResultHistory, now: float) -> float:
 
 def pace_at(kr: KeyResultHistory, now: float) -> float:
     """Progress over elapsed share (the vendors' rule), bounded so early noise stays small."""
-    # elapsed_share, at least 0.02, inline: the cohorts' medians call this for every member
-    elapsed = min(max((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.02), 1.0)
-    return min(max(kr.progress_at(now) / elapsed, -5.0), 5.0)
+    return paces_at([kr], now)[0]
+
+
+def paces_at(krs: Iterable[KeyResultHistory], now: float) -> list[float]:
+    """`pace_at` of each key result, with its attributes as of `now`, in one loop (elapsed_share
+    inline): the cohorts' medians take it for every member, a third of the features' time."""
+    paces = []
+    for latest in krs:
+        kr = latest.as_of(now)
+        elapsed = min(max((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.02), 1.0)
+        paces.append(min(max(kr.progress_at(now) / elapsed, -5.0), 5.0))
+    return paces
 
 
 def open_at(history: History, moment: datetime) -> list[str]:
