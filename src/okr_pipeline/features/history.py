@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, select
@@ -156,9 +157,10 @@ class RunningSum:
     times: list[float] = field(default_factory=list)
     sums: list[float] = field(default_factory=lambda: [0.0])
 
-    def add(self, moment: float, value: float) -> None:
-        self.times.append(moment)
-        self.sums.append(self.sums[-1] + value)
+    @classmethod
+    def of(cls, items: list[tuple[float, float]]) -> RunningSum:
+        """From (time, value) pairs in time order."""
+        return cls([moment for moment, _ in items], [0.0, *accumulate(v for _, v in items)])
 
     def before(self, moment: float) -> tuple[int, float]:
         """Count and sum of the values added strictly before `moment`."""
@@ -525,10 +527,7 @@ def _index_outcomes(history: History) -> None:
         ],
         key=lambda item: item[0],
     )
-    for end, then_owner, share in surges:
-        if then_owner:
-            history.owner_surge.setdefault(then_owner, RunningSum()).add(end, share)
-        history.overall_surge.add(end, share)
+    history.overall_surge, history.owner_surge = _running_sums(surges)
 
 
 LATE_QUARTER = 0.75  # the last quarter of a period starts at this share of it
@@ -549,18 +548,28 @@ def _late_share(kr: KeyResultHistory) -> float:
 def _index_confidences(history: History) -> None:
     """Every confidence given, by check-in time, overall and per owner: the owner of the key
     result at the time of the check-in (its version in effect then); none for no owner."""
-    given = sorted(
-        [
-            (moment, kr.as_of(moment).owner, confidence)
-            for kr in history.key_results.values()
-            for moment, confidence in zip(kr.confidence_times, kr.confidence_values, strict=True)
-        ],
-        key=lambda item: item[0],
-    )
-    for moment, owner, confidence in given:
+    given: list[tuple[float, str | None, float]] = []
+    for kr in history.key_results.values():
+        times, values = kr.confidence_times, kr.confidence_values
+        owners = (
+            [kr.as_of(moment).owner for moment in times] if kr.changes else [kr.owner] * len(times)
+        )
+        given.extend(zip(times, owners, values, strict=True))
+    given.sort(key=lambda item: item[0])
+    history.overall_confidence, history.owner_confidence = _running_sums(given)
+
+
+def _running_sums(
+    items: list[tuple[float, str | None, float]],
+) -> tuple[RunningSum, dict[str, RunningSum]]:
+    """(time, owner, value) in time order: their running sums overall and per owner (none for
+    no owner)."""
+    by_owner: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for moment, owner, value in items:
         if owner:
-            history.owner_confidence.setdefault(owner, RunningSum()).add(moment, confidence)
-        history.overall_confidence.add(moment, confidence)
+            by_owner[owner].append((moment, value))
+    overall = RunningSum.of([(moment, value) for moment, _, value in items])
+    return overall, {owner: RunningSum.of(pairs) for owner, pairs in by_owner.items()}
 
 
 def clip(value: float, low: float, high: float) -> float:
