@@ -320,3 +320,16 @@ def test_rows_after_the_instant_change_none(engine: Engine):
     assert moved.loc[("KR-A", datetime(2026, 2, 21))]["checkin_slope"] != pytest.approx(
         before.loc[("KR-A", NOW)]["checkin_slope"]
     )
+
+
+def test_every_feature_and_direction_is_documented():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text()
+    table = {
+        name.strip("` ")
+        for line in doc.splitlines()
+        if line.startswith("| `")
+        for name in line.split("|")[1].split(",")
+    }
+    assert table == set(FEATURES)
+    directions = doc.split("## Monotone directions")[1]
+    assert all(f"`{name}`" in directions for name in MONOTONE)
