@@ -326,7 +326,7 @@ def test_the_columns_path_scores_as_lightgbm_and_scikit_learn_score_a_dataframe(
     model = open_registry(settings).load("champion")
     frame = feature_frame(settings)
     odd = frame.head(6).copy()
-    odd["department"] = ["Nowhere", None, float("nan"), "Sales", "sales", "Engineering"]
+    odd["metric_type"] = ["Nowhere", None, float("nan"), "number", "NUMBER", "percentage"]
     odd["priority"] = [None, "urgent", "high", "low", None, "medium"]
     odd.iloc[0, 0] = float("nan")
     for rows in (frame, odd):

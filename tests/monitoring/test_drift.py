@@ -203,7 +203,7 @@ def test_large_samples_use_scaled_distances(frames: dict, monkeypatch: pytest.Mo
     periods = np.arange(len(reference)) % 4
     same = compare(original.loc[reference], original.loc[current], settings, periods)
     assert same["features"]["progress"]["test"] == "wasserstein"
-    assert same["features"]["department"]["test"] == "jensen_shannon"
+    assert same["features"]["priority"]["test"] == "jensen_shannon"
     assert all(f["p_value"] is None for f in same["features"].values())
     assert "drift.dataset" not in _conditions(same)
     moved = compare(original.loc[reference], thinned.loc[current], settings, periods)

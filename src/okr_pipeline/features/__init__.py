@@ -9,11 +9,12 @@ from okr_pipeline.features.history import (
     snapshot_instant,
 )
 from okr_pipeline.features.states import KeyResultState, key_result_states
-from okr_pipeline.features.table import CATEGORICAL, FEATURES, features_at
+from okr_pipeline.features.table import CATEGORICAL, FEATURES, MONOTONE, features_at
 
 __all__ = [
     "CATEGORICAL",
     "FEATURES",
+    "MONOTONE",
     "History",
     "KeyResultState",
     "closed_before",

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, func, select
@@ -33,12 +34,14 @@ __all__ = [
     "History",
     "KeyResultHistory",
     "OutcomeRecord",
+    "RunningSum",
     "clip",
     "closed_before",
     "elapsed_share",
     "load_history",
     "open_at",
     "pace_at",
+    "paces_at",
     "snapshot_instant",
 ]
 
@@ -74,6 +77,13 @@ class KeyResultHistory:
     checkin_times: list[float] = field(default_factory=list)
     checkin_values: list[float] = field(default_factory=list)
     checkin_confidence: list[float] = field(default_factory=list)
+    # from the check-ins (index_checkins): when a check-in's value rose or fell against the one
+    # before it, and the confidences given (those not missing) with their running sums
+    rise_times: list[float] = field(default_factory=list)
+    fall_times: list[float] = field(default_factory=list)
+    confidence_times: list[float] = field(default_factory=list)
+    confidence_values: list[float] = field(default_factory=list)
+    confidence_sums: list[float] = field(default_factory=lambda: [0.0])
     milestones: list[Item] = field(default_factory=list)  # due, done, w (those never changed)
     tasks: list[Item] = field(default_factory=list)  # planned, done, w (those never changed)
     # milestones and tasks that changed: (times, the item from each time on; None: elsewhere)
@@ -99,6 +109,27 @@ class KeyResultHistory:
         """Its tasks (planned, done, weight) as their versions in effect at `moment` say."""
         return self.tasks + _in_effect_items(self.task_changes, moment)
 
+    def index_checkins(self) -> None:
+        """Fill the lists derived from its check-ins (loaded in time order), so that features
+        at an instant need a bisection, not a pass over every check-in."""
+        self.rise_times, self.fall_times = [], []
+        for i in range(1, len(self.checkin_values)):
+            if self.checkin_values[i] > self.checkin_values[i - 1]:
+                self.rise_times.append(self.checkin_times[i])
+            elif self.checkin_values[i] < self.checkin_values[i - 1]:
+                self.fall_times.append(self.checkin_times[i])
+        self.confidence_times, self.confidence_values = [], []
+        self.confidence_sums = [0.0]
+        for moment, confidence in zip(self.checkin_times, self.checkin_confidence, strict=True):
+            if not math.isnan(confidence):
+                self.confidence_times.append(moment)
+                self.confidence_values.append(confidence)
+                self.confidence_sums.append(self.confidence_sums[-1] + confidence)
+
+    def progress_of(self, value: float) -> float:
+        """The progress a value stands for, against its start and target."""
+        return (value - self.start_value) / (self.target_value - self.start_value)
+
     def progress_at(self, moment: float) -> float:
         i = bisect_right(self.checkin_times, moment) - 1
         if i < 0:
@@ -119,6 +150,30 @@ class OutcomeRecord:
 
 
 @dataclass
+class RunningSum:
+    """Values added in time order with their running sums: how many, and their sum, before or
+    up to an instant, by bisection."""
+
+    times: list[float] = field(default_factory=list)
+    sums: list[float] = field(default_factory=lambda: [0.0])
+
+    @classmethod
+    def of(cls, items: list[tuple[float, float]]) -> RunningSum:
+        """From (time, value) pairs in time order."""
+        return cls([moment for moment, _ in items], [0.0, *accumulate(v for _, v in items)])
+
+    def before(self, moment: float) -> tuple[int, float]:
+        """Count and sum of the values added strictly before `moment`."""
+        n = bisect_left(self.times, moment)
+        return n, self.sums[n]
+
+    def through(self, moment: float) -> tuple[int, float]:
+        """Count and sum of the values added at or before `moment`."""
+        n = bisect_right(self.times, moment)
+        return n, self.sums[n]
+
+
+@dataclass
 class History:
     """Everything the features need, loaded once from the warehouse."""
 
@@ -134,6 +189,14 @@ class History:
     # whatever the as-of date says.
     data_until: float = -math.inf
     cohorts: dict[tuple[float, str], list[KeyResultHistory]] = field(default_factory=dict)
+    # confidences given, by check-in time: per owner (the key result's owner at that time) and
+    # overall
+    owner_confidence: dict[str, RunningSum] = field(default_factory=dict)
+    overall_confidence: RunningSum = field(default_factory=RunningSum)
+    # closed key results (as the outcome records), by due time: the share of their final score
+    # gained in the last quarter of their period, per owner (then) and overall
+    owner_surge: dict[str, RunningSum] = field(default_factory=dict)
+    overall_surge: RunningSum = field(default_factory=RunningSum)
     _cohort_cache: dict[tuple[float, str, float], float] = field(default_factory=dict)
 
     def cohort_pace(self, begin: float, department: str, now: float) -> float:
@@ -145,7 +208,7 @@ class History:
         key = (begin, department, day)
         if key not in self._cohort_cache:
             members = self.cohorts.get((begin, department), [])
-            paces = [pace_at(kr.as_of(day), day) for kr in members]
+            paces = paces_at(members, day)
             self._cohort_cache[key] = statistics.median(paces) if paces else math.nan
         return self._cohort_cache[key]
 
@@ -233,6 +296,8 @@ def load_history(
             kr.checkin_times.append(days(moment))
             kr.checkin_values.append(value)
             kr.checkin_confidence.append(_none_to_nan(confidence))
+    for kr in krs.values():  # before the versions: they share these lists
+        kr.index_checkins()
 
     # milestones and tasks that changed are read from their versions (_load_item_versions)
     changed = {entity: _changed(conn, entity, ids) for entity in ("milestones", "tasks")}
@@ -273,6 +338,7 @@ def load_history(
         for department in ("*", kr.department or ""):
             history.cohorts.setdefault((kr.begin, department), []).append(kr)
     _index_outcomes(history)
+    _index_confidences(history)
     return history
 
 
@@ -451,6 +517,59 @@ def _index_outcomes(history: History) -> None:
         ):
             record.ends.append(end)
             record.achieved.append((record.achieved[-1] if record.achieved else 0) + (not missed))
+    surges = sorted(
+        [
+            (kr.end, kr.as_of(kr.end).owner, share)
+            for kr in history.key_results.values()
+            if kr.end < history.data_until
+            and history.outcome(kr.id) is not None
+            and not math.isnan(share := _late_share(kr))
+        ],
+        key=lambda item: item[0],
+    )
+    history.overall_surge, history.owner_surge = _running_sums(surges)
+
+
+LATE_QUARTER = 0.75  # the last quarter of a period starts at this share of it
+
+
+def _late_share(kr: KeyResultHistory) -> float:
+    """The share of a key result's final score gained in the last quarter of its period (0 to
+    1: a late fall counts as none); NaN when the final score is 0 (no share to tell). Scores
+    against the start and target in effect at the due date, as the outcome."""
+    then = kr.as_of(kr.end)
+    final = clip(then.progress_at(kr.end), 0.0, 1.0)
+    if final <= 0.0:
+        return math.nan
+    late = clip(then.progress_at(kr.begin + LATE_QUARTER * (kr.end - kr.begin)), 0.0, 1.0)
+    return clip((final - late) / final, 0.0, 1.0)
+
+
+def _index_confidences(history: History) -> None:
+    """Every confidence given, by check-in time, overall and per owner: the owner of the key
+    result at the time of the check-in (its version in effect then); none for no owner."""
+    given: list[tuple[float, str | None, float]] = []
+    for kr in history.key_results.values():
+        times, values = kr.confidence_times, kr.confidence_values
+        owners = (
+            [kr.as_of(moment).owner for moment in times] if kr.changes else [kr.owner] * len(times)
+        )
+        given.extend(zip(times, owners, values, strict=True))
+    given.sort(key=lambda item: item[0])
+    history.overall_confidence, history.owner_confidence = _running_sums(given)
+
+
+def _running_sums(
+    items: list[tuple[float, str | None, float]],
+) -> tuple[RunningSum, dict[str, RunningSum]]:
+    """(time, owner, value) in time order: their running sums overall and per owner (none for
+    no owner)."""
+    by_owner: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for moment, owner, value in items:
+        if owner:
+            by_owner[owner].append((moment, value))
+    overall = RunningSum.of([(moment, value) for moment, _, value in items])
+    return overall, {owner: RunningSum.of(pairs) for owner, pairs in by_owner.items()}
 
 
 def clip(value: float, low: float, high: float) -> float:
@@ -463,7 +582,18 @@ def elapsed_share(kr: KeyResultHistory, now: float) -> float:
 
 def pace_at(kr: KeyResultHistory, now: float) -> float:
     """Progress over elapsed share (the vendors' rule), bounded so early noise stays small."""
-    return clip(kr.progress_at(now) / max(elapsed_share(kr, now), 0.02), -5.0, 5.0)
+    return paces_at([kr], now)[0]
+
+
+def paces_at(krs: Iterable[KeyResultHistory], now: float) -> list[float]:
+    """`pace_at` of each key result, with its attributes as of `now`, in one loop (elapsed_share
+    inline): the cohorts' medians take it for every member, a third of the features' time."""
+    paces = []
+    for latest in krs:
+        kr = latest.as_of(now)
+        elapsed = min(max((now - kr.begin) / max(kr.end - kr.begin, 1.0), 0.02), 1.0)
+        paces.append(min(max(kr.progress_at(now) / elapsed, -5.0), 5.0))
+    return paces
 
 
 def open_at(history: History, moment: datetime) -> list[str]:
