@@ -7,7 +7,7 @@ percentage points of the risk the feature adds (negative: takes away) beside the
 
 Only actionable features are named (`ACTIONABLE`: a short phrase and what to do); the context
 of a key result (`CONTEXT`: how far its period has gone, its length, the pace of its period and
-cohort, its weight, metric type, priority, department, the attainment records of its owner and
+cohort, its weight, metric type, priority, the attainment records of its owner and
 department) still counts in the risk but is never a reason: nobody can act on the calendar.
 Every feature is in exactly one of the two (a test checks).
 """
@@ -49,6 +49,17 @@ ACTIONABLE: dict[str, Action] = {
     "tasks_planned": Action("tasks planned", "plan tasks"),
     "task_done_share": Action("share of tasks done", "finish planned tasks"),
     "tasks_done_last_14d": Action("tasks done in the last 14 days", "finish planned tasks"),
+    "pace_vs_cohort": Action("pace against the period's other key results", "plan how to catch up"),
+    "required_vs_velocity": Action(
+        "progress needed per week against progress made", "speed up or rescope"
+    ),
+    "checkin_slope": Action("trend of the latest check-ins", "move the key result forward"),
+    "days_since_progress_rose": Action(
+        "days since progress last rose", "move the key result forward"
+    ),
+    "confidence_trend": Action("trend of confidence", "update the confidence"),
+    "confidence_vs_owner": Action("confidence against the owner's usual", "update the confidence"),
+    "milestones_done_vs_due": Action("milestones done against due", "finish the milestones due"),
     "sibling_mean_score": Action(
         "score of the objective's other key results", "review the objective's key results"
     ),
@@ -67,12 +78,12 @@ CONTEXT: frozenset[str] = frozenset(
         "decrease",
         "metric_type",
         "priority",
-        "department",
         "owner_attainment",
         "department_attainment",
         "sibling_count",
         "period_pace",
         "department_period_pace",
+        "owner_late_surge",
     }
 )
 

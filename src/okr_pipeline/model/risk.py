@@ -22,7 +22,7 @@ from scipy.special import expit  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression
 
 from okr_pipeline.errors import OkrError
-from okr_pipeline.features import CATEGORICAL
+from okr_pipeline.features import CATEGORICAL, MONOTONE
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.reasons import reasons_of
 from okr_pipeline.model.tuning import Candidate, Fixed, booster, search
@@ -75,7 +75,10 @@ class RiskModel:
         }
         data = self._prepare(features)
         missed = np.asarray(snapshots.missed, dtype=int)
-        fixed = Fixed(self.learning_rate, (0,) * len(self.features_), self.random_state)
+        # a direction known for sure (more progress never raises the risk) is imposed, so that
+        # sparse data cannot learn it backwards and reasons never read backwards
+        monotone = tuple(MONOTONE.get(name, 0) for name in self.features_)
+        fixed = Fixed(self.learning_rate, monotone, self.random_state)
         tuned = search(
             snapshots, data, self.search, fixed, max_folds=self.folds, max_trees=self.max_trees
         )
