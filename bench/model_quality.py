@@ -89,8 +89,9 @@ ORGANISATIONS = (
     Organisation(404, 0.8, date(2025, 7, 1), True),
 )
 
-# The previous version's recipe: its features (those still computed), fixed settings,
-# calibration by key result, snapshots at 10-90 %.
+# The previous version's recipe: its features (those still computed: its `department` category
+# is gone, so this is the previous version less that column), fixed settings, calibration by key
+# result, snapshots at 10-90 %.
 PREVIOUS_FEATURES = [
     "elapsed", "period_days", "days_left", "progress", "score", "pace", "gap", "velocity_14d",
     "velocity_28d", "projected_score", "checkin_count", "checkins_per_week", "days_since_checkin",

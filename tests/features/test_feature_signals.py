@@ -180,6 +180,7 @@ def _one_key_result_history(at: datetime, value: float) -> History:
         weight=1.0,
         begin=days(BEGIN),
         end=days(END - timedelta(microseconds=1)),
+        period_end=days(END - timedelta(microseconds=1)),
         cancelled=False,
         checkin_times=[days(at)],
         checkin_values=[value],

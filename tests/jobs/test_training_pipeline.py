@@ -1,5 +1,6 @@
-"""The training pipeline run here: a first model when there is no champion, then, later, the
-key results closed since taught to it through the gate, and every open key result scored."""
+"""The training pipeline run here: a first model when there is no champion, then, later, an
+update trained on what closed since through the update's gate, and every open key result
+scored."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from okr_pipeline.config import Model
-from okr_pipeline.model.dataset import Snapshots
+from okr_pipeline.model.dataset import Snapshots, split_by_time
 from okr_pipeline.model.gate import differences, judge
 from okr_pipeline.model.tuning import rolling_folds
 
@@ -28,6 +28,7 @@ def _snapshots(key_results: int, miss_rate: float = 0.4, periods: int = 2, seed:
         elapsed=np.tile(ELAPSED, key_results),
         groups=ids,
         periods=period * 100,
+        period_starts=period * 100,
         period_ends=period * 100 + 90,
     ), rng
 
@@ -79,6 +80,7 @@ def test_intervals_resample_key_results_not_snapshots():
         rows.elapsed,
         np.arange(len(rows)).astype(str),
         rows.periods,
+        rows.period_starts,
         rows.period_ends,
     )
     ungrouped = differences(alone, model, {"rule": rule}, 200, 1)["rule"]
@@ -135,24 +137,40 @@ def test_an_update_no_worse_within_the_interval_and_better_on_the_newest_period_
 
 
 @pytest.mark.parametrize("max_folds", [1, 2, 5])
-def test_rolling_folds_score_each_period_with_those_that_ended_before_it(max_folds: int):
-    """Four periods whose starts and ends are in different orders (a long one starts first and
-    ends last): folds follow the ends, and never fit on the period they score."""
-    starts = np.array([0.0, 30.0, 60.0, 90.0])
-    ends = np.array([400.0, 120.0, 150.0, 180.0])  # the first to start ends last
-    periods = np.repeat(starts, 10)
+def test_rolling_folds_score_each_period_with_those_that_had_ended_when_it_began(max_folds: int):
+    """A year and four quarters: the quarters ordered by end, each fitted on the quarters that
+    had ended when it began; the year (ending last) on every quarter, and never the other way."""
+    bounds = {"Q1": (0, 90), "Q2": (91, 181), "Q3": (182, 273), "Q4": (274, 364), "Y": (0, 365)}
+    names = np.repeat(list(bounds), 10)
+    rows = Snapshots(
+        features=pd.DataFrame(index=range(len(names))),
+        missed=np.tile([0, 1], len(names) // 2),
+        elapsed=np.full(len(names), 0.5),
+        groups=np.arange(len(names)).astype(str),
+        periods=names.astype(object),
+        period_starts=np.array([bounds[n][0] for n in names], dtype=float),
+        period_ends=np.array([bounds[n][1] + 0.99 for n in names], dtype=float),
+    )
+    assert list(rows.period_order()) == ["Q1", "Q2", "Q3", "Q4", "Y"]
+    folds = rolling_folds(rows, max_folds)
+    expected = [("Q2", {"Q1"}), ("Q3", {"Q1", "Q2"}), ("Q4", {"Q1", "Q2", "Q3"})][-max_folds:]
+    assert [(names[s][0], set(names[f])) for f, s in folds] == expected  # the year: never
+
+
+def test_validation_takes_the_periods_that_ended_last():
+    """A year that started first but ends last goes to validation before the quarters."""
+    names = np.repeat(["Y", "Q1", "Q2", "Q3"], 10)
+    bounds = {"Y": (0, 364), "Q1": (0, 90), "Q2": (91, 181), "Q3": (182, 273)}
     rows = Snapshots(
         features=pd.DataFrame(index=range(40)),
         missed=np.tile([0, 1], 20),
         elapsed=np.full(40, 0.5),
         groups=np.arange(40).astype(str),
-        periods=periods,
-        period_ends=np.repeat(ends, 10),
+        periods=names.astype(object),
+        period_starts=np.array([bounds[n][0] for n in names], dtype=float),
+        period_ends=np.array([bounds[n][1] for n in names], dtype=float),
     )
-    folds = rolling_folds(rows, max_folds)
-    scored_periods = [float(np.unique(periods[scored])[0]) for _, scored in folds]
-    assert scored_periods == [60.0, 90.0, 0.0][-max_folds:]
-    for fitted, scored in folds:
-        scored_end = rows.period_ends[scored][0]
-        assert (rows.period_ends[fitted] < scored_end).all()
-        assert not set(fitted) & set(scored)
+    fit, valid = split_by_time(rows, 0.2)
+    assert set(valid.periods) == {"Y"} and set(fit.periods) == {"Q1", "Q2", "Q3"}
+    fit, valid = split_by_time(rows, 0.3)
+    assert set(valid.periods) == {"Y", "Q3"}

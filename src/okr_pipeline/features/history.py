@@ -73,6 +73,7 @@ class KeyResultHistory:
     weight: float
     begin: float  # period start, in days since the epoch
     end: float  # end of the due day
+    period_end: float  # end of the last day of its objective's period
     cancelled: bool
     checkin_times: list[float] = field(default_factory=list)
     checkin_values: list[float] = field(default_factory=list)
@@ -256,6 +257,7 @@ def load_history(
             krs_t.c.target_value,
             krs_t.c.weight,
             obj_t.c.period_start,
+            obj_t.c.period_end,
             krs_t.c.due_date,
             obj_t.c.status,
         )
@@ -277,6 +279,7 @@ def load_history(
             weight=row.weight,
             begin=days(datetime.combine(min(row.period_start, row.due_date), time.min)),
             end=days(datetime.combine(row.due_date, time.max)),
+            period_end=days(datetime.combine(row.period_end, time.max)),
             cancelled=row.status == "cancelled",
         )
         siblings[row.objective_id].append(row.key_result_id)
@@ -541,7 +544,7 @@ def _late_share(kr: KeyResultHistory) -> float:
     final = clip(then.progress_at(kr.end), 0.0, 1.0)
     if final <= 0.0:
         return math.nan
-    late = clip(then.progress_at(kr.begin + LATE_QUARTER * (kr.end - kr.begin)), 0.0, 1.0)
+    late = clip(then.progress_at(then.begin + LATE_QUARTER * (then.end - then.begin)), 0.0, 1.0)
     return clip((final - late) / final, 0.0, 1.0)
 
 

@@ -93,11 +93,16 @@ MONOTONE: dict[str, int] = {
 }
 
 
+def _shrunk(count: float, total: float, prior: float) -> float:
+    """The mean of `count` values summing to `total`, with PRIOR_WEIGHT more at `prior`."""
+    return (total + PRIOR_WEIGHT * prior) / (count + PRIOR_WEIGHT)
+
+
 def _attainment(record: OutcomeRecord | None, moment: float, prior: float) -> float:
     """Share achieved among key results closed before `moment`, shrunk toward `prior`. (How
     many closed is no feature: it only grows with time, so it tells the period, not the owner.)"""
     n, achieved = record.at(moment) if record else (0, 0)
-    return (achieved + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
+    return _shrunk(n, achieved, prior)
 
 
 def _slope(times: list[float], values: list[float], stop: int) -> float:
@@ -154,7 +159,7 @@ def _confidence_vs_owner(history: History, owner: str | None, given: float, at: 
         return math.nan
     record = history.owner_confidence.get(owner) if owner else None
     mine, mine_total = record.before(at) if record else (0, 0.0)
-    return given - (mine_total + PRIOR_WEIGHT * total / n) / (mine + PRIOR_WEIGHT)
+    return given - _shrunk(mine, mine_total, total / n)
 
 
 def _late_surge(history: History, owner: str | None, now: float) -> float:
@@ -165,7 +170,7 @@ def _late_surge(history: History, owner: str | None, now: float) -> float:
     prior = total / n if n else UNIFORM_SURGE
     record = history.owner_surge.get(owner) if owner else None
     mine, mine_total = record.through(now) if record else (0, 0.0)
-    return (mine_total + PRIOR_WEIGHT * prior) / (mine + PRIOR_WEIGHT)
+    return _shrunk(mine, mine_total, prior)
 
 
 def _row(history: History, kr: KeyResultHistory, now: float) -> dict[str, object]:

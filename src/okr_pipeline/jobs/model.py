@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 NOTHING_NEW = (
-    "too few key results closed since the champion was trained (model.min_update_key_results)"
+    "too few key results closed since the champion was trained (model.min_update_key_results), "
+    "or too few of them, or of them missed, in the validation periods to judge an update "
+    "(model.min_validation_key_results, model.min_validation_misses)"
 )
 
 
@@ -104,8 +106,8 @@ def rollback_model(settings: Settings) -> ModelVersion:
 
 
 def update_model(settings: Settings, as_of: datetime) -> ModelUpdate:
-    """Teach the champion the key results closed since it was trained (no full retrain); the
-    result goes through the gate and is announced on the model-updates topic."""
+    """Train again on everything closed once enough has closed since the champion's training;
+    the result goes through the update's gate and is announced on the model-updates topic."""
     result = update(settings, open_warehouse(settings), as_of)
     if result is not None:
         _announce(settings, result)

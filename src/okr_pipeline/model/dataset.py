@@ -3,10 +3,10 @@ with whether they were missed, split by time.
 
 A snapshot is the key result as it stood at a fraction of its period (as-of features), so the
 model learns from the same view it will have of open key results. Key results of cancelled
-objectives have no outcome and are left out. A period is the key results that start together
-(an objective's period), and periods are ordered by when they end, which is when their outcomes
-are known: validation takes the latest closed periods and training the earlier ones, never a
-random split across time.
+objectives have no outcome and are left out. A period is the key results of objectives with the
+same period (start and end: a quarter and a year starting together are two), and periods are
+ordered by when they end, which is when their outcomes are known: validation takes the latest
+closed periods and training the earlier ones, never a random split across time.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ class Snapshots:
     missed: np.ndarray  # 1 if the key result was not achieved
     elapsed: np.ndarray  # share of the period elapsed at the snapshot
     groups: np.ndarray  # key result id of each row
-    periods: np.ndarray  # start of the key result's period (days since the epoch)
-    period_ends: np.ndarray  # when the row's period ends: the latest due date among its rows
+    periods: np.ndarray  # the key result's period: "<start>..<end>" of its objective
+    period_starts: np.ndarray  # when the row's period starts (days since the epoch)
+    period_ends: np.ndarray  # when it ends: its last day, or a later due date among its rows
 
     def __len__(self) -> int:
         return len(self.missed)
@@ -42,6 +43,7 @@ class Snapshots:
             self.elapsed[mask],
             self.groups[mask],
             self.periods[mask],
+            self.period_starts[mask],
             self.period_ends[mask],
         )
 
@@ -50,15 +52,21 @@ class Snapshots:
             pd.concat([self.features, other.features]),
             *(
                 np.concatenate([getattr(self, name), getattr(other, name)])
-                for name in ("missed", "elapsed", "groups", "periods", "period_ends")
+                for name in (
+                    "missed",
+                    "elapsed",
+                    "groups",
+                    "periods",
+                    "period_starts",
+                    "period_ends",
+                )
             ),
         )
 
     def period_order(self) -> np.ndarray:
-        """The periods (their starts) in the order their outcomes are known: by end, then start."""
-        starts = np.unique(self.periods)
-        ends = np.array([self.period_ends[self.periods == start][0] for start in starts])
-        return starts[np.lexsort((starts, ends))]
+        """The periods in the order their outcomes are known: by end, then start."""
+        periods, first = np.unique(self.periods, return_index=True)
+        return periods[np.lexsort((self.period_starts[first], self.period_ends[first]))]
 
 
 def training_snapshots(history: History, as_of: datetime, fractions: Sequence[float]) -> Snapshots:
@@ -68,16 +76,19 @@ def training_snapshots(history: History, as_of: datetime, fractions: Sequence[fl
     pairs = [(kr, snapshot_instant(history, kr, f)) for kr in closed for f in fractions]
     features = features_at(history, pairs)
     ids = np.array([kr for kr, _ in pairs], dtype=object)
-    periods = np.array([history.key_results[kr].begin for kr in ids], dtype=float)
-    ends = np.array([history.key_results[kr].end for kr in ids], dtype=float)
-    period_end = {start: ends[periods == start].max() for start in np.unique(periods)}
+    key_results = [history.key_results[kr] for kr in ids]
+    periods = np.array([f"{kr.begin:g}..{kr.period_end:g}" for kr in key_results], dtype=object)
+    period_end: dict[str, float] = {}
+    for period, kr in zip(periods, key_results, strict=True):
+        period_end[period] = max(period_end.get(period, kr.period_end), kr.end)
     return Snapshots(
         features=features,
         missed=np.array([history.outcome(kr) for kr in ids], dtype=int),
         elapsed=features["elapsed"].to_numpy(dtype=float),
         groups=ids,
         periods=periods,
-        period_ends=np.array([period_end[start] for start in periods], dtype=float),
+        period_starts=np.array([kr.begin for kr in key_results], dtype=float),
+        period_ends=np.array([period_end[period] for period in periods], dtype=float),
     )
 
 
@@ -85,7 +96,7 @@ def split_by_time(snapshots: Snapshots, validation_share: float) -> tuple[Snapsh
     """(training, validation): validation holds the periods that ended last, whole, that
     together make at least `validation_share` of the snapshots; training holds the others."""
     order = snapshots.period_order()[::-1]  # the latest to end first
-    counts = np.array([np.count_nonzero(snapshots.periods == start) for start in order])
+    counts = np.array([np.count_nonzero(snapshots.periods == period) for period in order])
     needed = int(np.searchsorted(np.cumsum(counts), validation_share * len(snapshots))) + 1
     late = np.isin(snapshots.periods, order[: min(needed, len(order) - 1)])
     return snapshots.subset(~late), snapshots.subset(late)

@@ -23,7 +23,7 @@ from okr_pipeline.config import Model as ModelSettings
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.metrics import early_weighted_auc
 
-__all__ = ["Difference", "Verdict", "differences", "judge"]
+__all__ = ["Difference", "Verdict", "differences", "judge", "shortfall"]
 
 INTERVAL = (5.0, 95.0)  # percentiles of the bootstrap: a 90 % interval
 
@@ -91,7 +91,8 @@ def differences(
     return result
 
 
-def _too_few(rows: Snapshots, settings: ModelSettings, whose: str) -> str | None:
+def shortfall(rows: Snapshots, settings: ModelSettings, whose: str) -> str | None:
+    """The refusal when `rows` hold too few key results, or missed ones, to judge on."""
     key_results, first = np.unique(rows.groups, return_index=True)
     missed = int(rows.missed[first].sum())
     needed = (settings.min_validation_key_results, settings.min_validation_misses)
@@ -126,7 +127,7 @@ def judge(
     )
     model = scores["model"]
     found = differences(valid, model, {n: scores[n] for n in baselines}, rounds, seed)
-    refusal = _too_few(valid, settings, "")
+    refusal = shortfall(valid, settings, "")
     if refusal:
         return Verdict(False, refusal, found)
     for name in baselines:
@@ -144,7 +145,7 @@ def judge(
     if champion is None or champion_unseen is None:
         return Verdict(True, f"promoted: {over_baselines}; no champion yet", found)
     unseen = valid.subset(champion_unseen)
-    refusal = _too_few(unseen, settings, " that the champion has not learnt from")
+    refusal = shortfall(unseen, settings, " that the champion has not learnt from")
     if refusal:
         return Verdict(False, refusal, found)
     d = differences(

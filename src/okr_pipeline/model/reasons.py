@@ -23,6 +23,9 @@ import pandas as pd
 __all__ = ["ACTIONABLE", "CONTEXT", "Action", "reasons_of"]
 
 
+MIN_POINTS = 0.05  # a driver moving the risk less is no reason
+
+
 class Action(NamedTuple):
     phrase: str  # what the feature is, for a reader
     action: str  # what to do about it when it raises the risk
@@ -146,6 +149,7 @@ def reasons_of(
     for i in range(len(features)):
         # strongest first; a tie keeps the order of the features
         order = np.argsort(-np.abs(points[i]), kind="stable")[:top]
+        order = order[np.abs(points[i, order]) >= MIN_POINTS]  # a push that rounds to nothing
         found.append(
             [
                 reason(

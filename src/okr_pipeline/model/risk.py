@@ -56,8 +56,10 @@ class RiskModel:
         self.random_state = random_state
 
     def _prepare(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The training columns in order; categories as learned (an unseen value is missing)."""
-        data = features[self.features_].copy()
+        """The training columns in order; categories as learned (an unseen value is missing).
+        A column the features no longer have is missing too: a champion trained before a
+        feature was retired still scores, and can be replaced, until it is."""
+        data = features.reindex(columns=self.features_)
         for name in CATEGORICAL:
             if name in data:
                 data[name] = pd.Categorical(data[name], categories=self.categories_[name])

@@ -26,7 +26,7 @@ from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES, metric_prefix
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
-from okr_pipeline.model.gate import Verdict, judge
+from okr_pipeline.model.gate import Verdict, judge, shortfall
 from okr_pipeline.model.metrics import score_metrics
 from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion, open_registry
 from okr_pipeline.model.risk import RiskModel
@@ -113,13 +113,16 @@ def train(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult
 def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResult | None:
     """Train again on everything closed before `as_of` once at least
     `model.min_update_key_results` key results (of both outcomes) have closed that the champion
-    has not learnt from, through the update's gate. None when there are too few."""
+    has not learnt from, and enough of them to judge it on fall in the validation periods (the
+    gate's minimums), through the update's gate. None when there are too few."""
     _refuse_future(as_of)
     started = time.perf_counter()
-    champion, fit, valid, new = _since_champion(settings, engine, as_of)
+    champion, base, fit, valid, new = _since_champion(settings, engine, as_of)
+    too_few = shortfall(valid.subset(_unseen(base, valid)), settings.model, "")
     if (
         len(np.unique(new.groups)) < settings.model.min_update_key_results
         or len(np.unique(new.missed)) < 2
+        or too_few
     ):
         log.info("no update: %d new closed key results", len(np.unique(new.groups)))
         return None
@@ -129,22 +132,22 @@ def update(settings: Settings, engine: Engine, as_of: datetime) -> TrainingResul
 
 def closed_since_champion(settings: Settings, engine: Engine, as_of: datetime) -> tuple[str, int]:
     """The champion's version and how many key results closed before `as_of` it has not learnt
-    from (what `update` would teach it)."""
-    champion, _, _, new = _since_champion(settings, engine, as_of)
+    from (what `update` would add to its training)."""
+    champion, _, _, _, new = _since_champion(settings, engine, as_of)
     return champion.version, len(np.unique(new.groups))
 
 
 def _since_champion(
     settings: Settings, engine: Engine, as_of: datetime
-) -> tuple[ModelVersion, Snapshots, Snapshots, Snapshots]:
-    """The champion, the time split as of `as_of`, and the snapshots of the key results it
-    has not learnt from."""
+) -> tuple[ModelVersion, RiskPredictor, Snapshots, Snapshots, Snapshots]:
+    """The champion, its model, the time split as of `as_of`, and the snapshots of the key
+    results it has not learnt from."""
     champion, base = load_champion(settings)
     with engine.connect() as conn:
         history = load_history(conn, settings.model.achievement_threshold)
     fit, valid = time_split(settings, history, as_of)
     closed = fit.join(valid)
-    return champion, fit, valid, closed.subset(_unseen(base, closed))
+    return champion, base, fit, valid, closed.subset(_unseen(base, closed))
 
 
 def _unseen(model: RiskPredictor, rows: Snapshots) -> np.ndarray:
@@ -189,6 +192,8 @@ def _register(
             "kind": kind,
             "champion before": f"v{champion.version}" if champion else "none",
             "gate": verdict.reason,
+            "model shown": "fitted on the training periods, as judged; the version registered "
+            "is the same setting refit on every closed period",
         },
     )
     chosen = {**vars(served.tuned_), "trees": served.trees_}

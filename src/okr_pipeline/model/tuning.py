@@ -1,11 +1,11 @@
 """Choosing the risk model's settings by time: rolling folds over closed periods, a small search,
 and the out-of-fold scores its calibration is fitted on.
 
-Each fold scores one period with a model fitted on the periods whose outcomes were known before
-it (ordered by end), never on key results of the same period: period-level signals (a good or bad
-quarter moves every key result in it) would otherwise cross folds and flatter the model. Each
+Each fold scores one period with a model fitted on the periods that had ended when it began,
+never on key results of the same period or of one still running: period-level signals (a good or
+bad quarter moves every key result in it) would otherwise cross folds and flatter the model. Each
 candidate is fitted per fold with early stopping on the scored period's log-loss; the candidate
-with the lowest mean log-loss wins, with the mean of its folds' best tree counts.
+with the lowest out-of-period log-loss at the mean of its folds' best tree counts wins.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Tuned:
     trees: int
     scored: np.ndarray  # row positions that have an out-of-fold score
     out_of_fold: np.ndarray  # raw scores (log-odds) of those rows, by the chosen candidate
-    losses: dict[Candidate, float]  # mean log-loss over the folds, per candidate
+    losses: dict[Candidate, float]  # out-of-period log-loss, per candidate
 
 
 def booster(candidate: Candidate, trees: int, fixed: Fixed) -> lgb.LGBMClassifier:
@@ -67,16 +67,14 @@ def booster(candidate: Candidate, trees: int, fixed: Fixed) -> lgb.LGBMClassifie
 
 def rolling_folds(snapshots: Snapshots, max_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(fitted rows, scored rows) of up to `max_folds` folds: each of the latest periods (by
-    end) scored by a model fitted on the periods that ended before it. A period is scored only
-    when those earlier periods hold both outcomes."""
-    order = snapshots.period_order()
+    end) scored by a model fitted on the periods that had ended when it began. A period is
+    scored only when those hold both outcomes."""
     folds = []
-    for position in range(1, len(order)):
-        fitted = np.isin(snapshots.periods, order[:position])
+    for period in snapshots.period_order():
+        scored = snapshots.periods == period
+        fitted = snapshots.period_ends < snapshots.period_starts[scored][0]
         if np.unique(snapshots.missed[fitted]).size == 2:
-            folds.append(
-                (np.flatnonzero(fitted), np.flatnonzero(snapshots.periods == order[position]))
-            )
+            folds.append((np.flatnonzero(fitted), np.flatnonzero(scored)))
     return folds[-max_folds:]
 
 
@@ -89,8 +87,8 @@ def search(
     max_folds: int,
     max_trees: int,
 ) -> Tuned:
-    """The candidate with the lowest mean out-of-period log-loss over rolling folds, its tree
-    count, and its out-of-fold scores at that count."""
+    """The candidate with the lowest out-of-period log-loss over rolling folds, its tree count,
+    and its out-of-fold scores at that count."""
     folds = rolling_folds(snapshots, max_folds)
     if not folds:
         periods = len(np.unique(snapshots.periods))
@@ -99,28 +97,34 @@ def search(
             "needs an earlier closed period, with both outcomes, before one it is scored on"
         )
     missed = snapshots.missed
+    scored = np.concatenate([rows for _, rows in folds])
     results = {}
     for candidate in candidates:
-        fitted_boosters, losses, best = [], [], []
-        for fitted, scored in folds:
-            model = booster(candidate, max_trees, fixed).fit(
+        boosters = [
+            booster(candidate, max_trees, fixed).fit(
                 data.iloc[fitted],
                 missed[fitted],
-                eval_X=(data.iloc[scored],),
-                eval_y=(missed[scored],),
+                eval_X=(data.iloc[rows],),
+                eval_y=(missed[rows],),
                 callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
             )
-            fitted_boosters.append(model)
-            best.append(model.best_iteration_ or max_trees)
-            losses.append(model.best_score_["valid_0"]["binary_logloss"])
-        results[candidate] = (float(np.mean(losses)), round(float(np.mean(best))), fitted_boosters)
-    chosen = min(candidates, key=lambda c: results[c][0])
-    _, trees, fitted_boosters = results[chosen]
-    scored = np.concatenate([rows for _, rows in folds])
-    out_of_fold = np.concatenate(
-        [
-            model.predict(data.iloc[rows], raw_score=True, num_iteration=trees)
-            for model, (_, rows) in zip(fitted_boosters, folds, strict=True)
+            for fitted, rows in folds
         ]
-    )
+        # one tree count for every fold, and the loss there: each fold's own best would be the
+        # minimum of a noisy curve, which flatters the noisier candidates
+        trees = round(float(np.mean([b.best_iteration_ or max_trees for b in boosters])))
+        out_of_fold = np.concatenate(
+            [
+                b.predict(data.iloc[rows], raw_score=True, num_iteration=trees)
+                for b, (_, rows) in zip(boosters, folds, strict=True)
+            ]
+        )
+        results[candidate] = (_log_loss(missed[scored], out_of_fold), trees, out_of_fold)
+    chosen = min(candidates, key=lambda c: results[c][0])
+    _, trees, out_of_fold = results[chosen]
     return Tuned(chosen, trees, scored, out_of_fold, {c: r[0] for c, r in results.items()})
+
+
+def _log_loss(missed: np.ndarray, raw: np.ndarray) -> float:
+    """The mean log-loss of raw scores (log-odds), computed stably."""
+    return float(np.mean(np.logaddexp(0.0, raw) - missed * raw))
