@@ -14,6 +14,7 @@ refitted on every period closed when it was trained).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -169,6 +170,13 @@ def judge(
         elapsed, y = unseen.elapsed[newest], unseen.missed[newest]
         mine = early_weighted_auc(y, model[champion_unseen][newest], elapsed)
         theirs = early_weighted_auc(y, scores[champion][champion_unseen][newest], elapsed)
+        if math.isnan(mine) or math.isnan(theirs):
+            return Verdict(
+                False,
+                "refused: the newest period holds too few key results of both outcomes the "
+                f"champion has not learnt from to compare on ({versus})",
+                found,
+            )
         if not mine > theirs:
             return Verdict(
                 False,
