@@ -62,7 +62,9 @@ class RiskModel:
         data = features.reindex(columns=self.features_)
         for name in CATEGORICAL:
             if name in data:
-                data[name] = pd.Categorical(data[name], categories=self.categories_[name])
+                learned = self.categories_[name]
+                known = data[name].where(data[name].isin(learned))  # an unseen value: missing
+                data[name] = pd.Categorical(known, categories=learned)
         return data
 
     def fit(self, snapshots: Snapshots) -> RiskModel:
