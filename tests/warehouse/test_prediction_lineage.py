@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select, text
 
 from okr_pipeline.warehouse import NEWEST_FIRST, latest_predictions, predictions
+from schema_revisions import to_revision
 
 AS_OF = datetime(2026, 5, 1)
 
@@ -27,17 +28,10 @@ def _row(kr: str, as_of: datetime, risk: float, created: datetime, **more: objec
 
 
 def test_the_upgrade_keeps_stored_predictions_and_then_adds_reruns(warehouse_url: str):
-    from alembic import command
-    from alembic.config import Config
-
-    from okr_pipeline.warehouse.engine import MIGRATIONS, create_warehouse_engine, migrate
+    from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 
     engine = create_warehouse_engine(warehouse_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0009")
+    to_revision(engine, "0009")
     with engine.begin() as conn:  # rows the previous schema's code wrote (no features)
         conn.execute(
             predictions.insert(),
@@ -68,9 +62,7 @@ def test_the_upgrade_keeps_stored_predictions_and_then_adds_reruns(warehouse_url
         "KR-2": (0.75, None),
     }
     # and back: one row per key result, as-of and model again, the latest written
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0009")
+    to_revision(engine, "0009", down=True)
     with engine.connect() as conn:
         kept = conn.execute(text("SELECT key_result_id, risk FROM predictions ORDER BY 1"))
         assert [tuple(row) for row in kept] == [("KR-1", 0.5), ("KR-2", 0.75)]

@@ -15,6 +15,7 @@ from okr_pipeline.ingest.store import ingest
 from okr_pipeline.sources.files import read_path
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, VERSION_TABLES
+from schema_revisions import to_revision
 
 OBJECTIVE = {
     "objective_id": "O-1",
@@ -126,17 +127,10 @@ def test_a_bundle_ingested_twice_has_one_version_per_row(warehouse: Engine, tmp_
 def test_the_upgrade_backfills_one_version_per_row(warehouse_url: str):
     """A warehouse at the previous head, holding rows, gets one version of each: valid from its
     updated_at, else from the start of the run that ingested it."""
-    from alembic import command
-    from alembic.config import Config
-
-    from okr_pipeline.warehouse.engine import MIGRATIONS, create_warehouse_engine, migrate
+    from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate
 
     engine = create_warehouse_engine(warehouse_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0008")
+    to_revision(engine, "0008")
     with engine.begin() as conn:
         conn.execute(
             text(

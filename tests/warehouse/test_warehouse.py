@@ -11,8 +11,14 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from okr_pipeline.config import load_settings
 from okr_pipeline.errors import OkrError
-from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate, open_warehouse
+from okr_pipeline.warehouse.engine import (
+    MIGRATIONS,
+    create_warehouse_engine,
+    migrate,
+    open_warehouse,
+)
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, TIMESTAMP, metadata
+from schema_revisions import to_revision
 
 
 def test_migrated_schema_matches_the_tables(warehouse: Engine):
@@ -25,18 +31,10 @@ def test_migrated_schema_matches_the_tables(warehouse: Engine):
 
 def test_an_existing_warehouse_upgrades_in_place(warehouse_url: str):
     """A warehouse made by the first schema, holding data, upgrades to the newest one."""
-    from alembic import command
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from okr_pipeline.warehouse.engine import MIGRATIONS
-
     engine = create_warehouse_engine(warehouse_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+    to_revision(engine, "0001")
     assert "predictions" not in inspect(engine).get_table_names()
     with engine.begin() as conn:  # data written by that schema's code
         conn.execute(
@@ -58,7 +56,7 @@ def test_an_existing_warehouse_upgrades_in_place(warehouse_url: str):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM objectives")).scalar_one() == 3
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == ScriptDirectory.from_config(config).get_current_head() != "0001"
+    assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head() != "0001"
     assert "predictions" in inspect(engine).get_table_names()
     engine.dispose()
 
