@@ -1,14 +1,24 @@
 """Stream throughput: events per second from the topic to committed warehouse rows, on each
-backend, next to two figures measured in the same run:
+backend, next to figures measured in the same run:
 
+- the naive consumer a team would write first: the plain client's poll (confluent-kafka, or the
+  embedded log's), `json.loads`, insert-or-replace of each payload's contract columns by
+  `executemany` into tables keyed by id, commit; no validation, no deduplication, no dead letters,
+  no parking (a message it cannot parse is skipped);
 - the raw read rate of the same messages with no processing: the plain confluent-kafka client
   (consume and commit) on Kafka, the embedded log's own poll and commit on SQLite;
 - the storage floor: SQLite inserting the rows the run stored (entity rows, processed event ids,
   dead letters) by plain executemany, with no Python work per event.
 
-The events are the chaos bench's mix: check-ins with 1 % garbage and 2 % redeliveries.
+`--mix realistic` (the default): the contract's five event types as an OKR backend sends them,
+from a generated messy bundle (bad rows of every rule, older versions of rows): parents when their
+period starts, check-ins, milestones and tasks at their own times (so a child may come before its
+parent, which sits in another partition), then changed copies of stored key results and tasks
+(updates), and 2 % of all events redelivered. `--mix check-ins`: the chaos bench's check-ins with
+1 % garbage and 2 % redeliveries.
 
-    uv run python bench/stream.py [--events 100000] [--batch 5000] [--backend sqlite kafka] [--json]
+    uv run python bench/stream.py [--mix realistic|check-ins] [--scale 2.5] [--events 100000]
+        [--batch 5000] [--backend sqlite kafka] [--json]
 """
 
 from __future__ import annotations
@@ -17,10 +27,14 @@ import argparse
 import contextlib
 import json
 import os
+import random
+import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +46,12 @@ from broker import running_tansu  # noqa: E402
 from chaos_stream import stream_of  # noqa: E402
 from floors import sqlite_insert_seconds  # noqa: E402
 from okr_pipeline.config import Settings, load_settings  # noqa: E402
+from okr_pipeline.contract import ENTITIES  # noqa: E402
+from okr_pipeline.sources.files import read_path  # noqa: E402
+from okr_pipeline.sources.synthetic import generate_bundle  # noqa: E402
 from okr_pipeline.stream.backends import open_event_log  # noqa: E402
 from okr_pipeline.stream.consumer import consume  # noqa: E402
+from okr_pipeline.stream.events import make_event  # noqa: E402
 from okr_pipeline.stream.kafka import client_config  # noqa: E402
 from okr_pipeline.stream.log import EventLog  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
@@ -57,61 +75,171 @@ def backend_env(backend: str, work: Path) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def raw_read_rate(
-    settings: Settings, event_log: EventLog, topic: str, batch: int, total: int
+Keyed = tuple[bytes | None, bytes]
+
+# when a row of each entity happens, for the order of the stream
+_WHEN = {
+    "objectives": ("period_start",),
+    "key_results": ("created_at", "updated_at"),
+    "check_ins": ("checked_in_at",),
+    "milestones": ("completed_at", "due_date"),
+    "tasks": ("completed_at", "planned_date", "updated_at"),
+}
+UPDATED = 0.05  # of stored key results and tasks sent again, changed
+REDELIVERED = 0.02  # of all events sent twice
+
+
+def realistic_mix(work: Path, scale: float, seed: int) -> tuple[list[Keyed], Counter[str]]:
+    """The messages of the realistic mix, and how many of each event type."""
+    bundle = work / "mix-bundle"
+    generate_bundle(bundle, seed=seed, scale=scale, messy=True, as_of=date(2026, 5, 20))
+    rng = random.Random(seed)
+    timed: list[tuple[str, float, str, dict[str, Any]]] = []
+    for entity, records in read_path(bundle).records.items():
+        for record in records:
+            if record.fields is None:
+                continue
+            when = next((str(record.fields[f]) for f in _WHEN[entity] if record.fields.get(f)), "")
+            timed.append((when[:10] or "9999", rng.random(), entity, record.fields))
+    timed.sort(key=lambda item: item[:2])  # by day, then shuffled within the day
+    events = [(entity, fields) for _, _, entity, fields in timed]
+    for entity, fields in list(events):  # updates: a stored row changed later
+        if entity in ("key_results", "tasks") and rng.random() < UPDATED:
+            changed = dict(fields, title=f"{fields.get('title')} (revised)")
+            if "updated_at" in changed:
+                changed["updated_at"] = "2026-05-19T12:00:00+00:00"
+            events.append((entity, changed))
+    messages = [make_event(entity, fields) for entity, fields in events]
+    messages += [
+        messages[rng.randrange(len(messages))] for _ in range(int(len(messages) * REDELIVERED))
+    ]
+    return messages, Counter(entity for entity, _ in events)
+
+
+def naive_consume(
+    settings: Settings, event_log: EventLog, topic: str, batch: int, total: int, work: Path
 ) -> float:
-    """Messages/s read and committed with no processing, after the first batch (on Kafka the
-    group join comes with it)."""
+    """Messages/s through the naive consumer, after its first batch (see the module's
+    docstring), into a SQLite file of its own."""
+    work.mkdir(parents=True, exist_ok=True)
+    database = sqlite3.connect(work / "naive.db")
+    columns = {name: [f.name for f in spec.fields] for name, spec in ENTITIES.items()}
+    for name, spec in ENTITIES.items():
+        listed = ", ".join(f"{c} TEXT" for c in columns[name])
+        database.execute(f"CREATE TABLE {name} ({listed}, PRIMARY KEY ({spec.key}))")
+    statements = {
+        name: f"INSERT OR REPLACE INTO {name} VALUES ({', '.join('?' * len(cols))})"
+        for name, cols in columns.items()
+    }
+    entity_of = {
+        "objective.upserted": "objectives",
+        "key_result.upserted": "key_results",
+        "check_in.recorded": "check_ins",
+        "milestone.upserted": "milestones",
+        "task.upserted": "tasks",
+    }  # the contract's event types
+    poll, commit, close = _plain_reader(settings, event_log, topic, batch, "naive")
+
+    def step(timeout: float) -> int:
+        rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in ENTITIES}
+        got = poll(timeout)
+        for value in got:
+            try:
+                event = json.loads(value)
+                entity = entity_of[event["event_type"]]
+                payload = event["payload"]
+                rows[entity].append(tuple(_text(payload.get(c)) for c in columns[entity]))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+        for entity, values in rows.items():
+            if values:
+                database.executemany(statements[entity], values)
+        database.commit()
+        if got:
+            commit()
+        return len(got)
+
+    try:
+        return _timed(step, total)
+    finally:
+        close()
+        database.close()
+
+
+def _text(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _plain_reader(
+    settings: Settings, event_log: EventLog, topic: str, batch: int, group: str
+) -> tuple[Callable[[float], list[Any]], Callable[[], object], Callable[[], None]]:
+    """(poll, commit, close) of the plain client: confluent-kafka on Kafka, the embedded log's
+    own consumer on SQLite; poll gives the values of up to `batch` messages."""
     if settings.stream.backend == "kafka":
         client = Consumer(
             client_config(settings, 10.0)
-            | {"group.id": "raw-read", "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+            | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
         )
         client.subscribe([topic])
 
-        def poll(timeout: float) -> int:
-            got = client.consume(batch, timeout)
-            for message in got:
-                message.value()
-            if got:
-                client.commit(asynchronous=False)
-            return len(got)
+        def poll(timeout: float) -> list[Any]:
+            return [m.value() for m in client.consume(batch, timeout) if m.error() is None]
 
-        close = client.close
-    else:
-        reader = event_log.consumer("raw-read", [topic])
+        return poll, lambda: client.commit(asynchronous=False), client.close
+    reader = event_log.consumer(group, [topic])
+    polled: list[Any] = []
 
-        def poll(timeout: float) -> int:
-            got = reader.poll(batch, timeout)
-            reader.commit(got)
-            return len(got)
+    def poll_log(timeout: float) -> list[Any]:
+        polled[:] = reader.poll(batch, timeout)
+        return [m.value for m in polled]
 
-        close = reader.close
+    return poll_log, lambda: reader.commit(polled), reader.close
+
+
+def _timed(step: Callable[[float], int], total: int) -> float:
+    """Messages/s of `step` (one batch: how many it took) after its first batch (on Kafka the
+    group join comes with it)."""
+    first = step(30.0)  # not timed
+    done, started = 0, time.perf_counter()
+    while first + done < total and (got := step(5.0)):
+        done += got
+    return done / (time.perf_counter() - started)
+
+
+def raw_read_rate(
+    settings: Settings, event_log: EventLog, topic: str, batch: int, total: int
+) -> float:
+    """Messages/s read and committed with no processing."""
+    poll, commit, close = _plain_reader(settings, event_log, topic, batch, "raw-read")
+
+    def step(timeout: float) -> int:
+        got = poll(timeout)
+        if got:
+            commit()
+        return len(got)
+
     try:
-        first = poll(30.0)  # not timed
-        read, started = 0, time.perf_counter()
-        while first + read < total and (got := poll(5.0)):
-            read += got
-        return read / (time.perf_counter() - started)
+        return _timed(step, total)
     finally:
         close()
 
 
-def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]:
+def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict[str, Any]:
     with backend_env(backend, work):
         os.environ["OKR_STREAM__BATCH_SIZE"] = str(batch)
         settings = load_settings()
-        messages, _ = stream_of(events, seed=3)
         event_log = open_event_log(settings)
         topic = settings.stream.topics.events
         publish(event_log, topic, messages, batch_size=batch)
         raw = raw_read_rate(settings, event_log, topic, batch, len(messages))
+        mine = work / backend
+        naive = naive_consume(settings, event_log, topic, batch, len(messages), mine)
         engine = open_warehouse(settings)
         summary = consume(settings, engine, event_log, group="bench", until_idle=3.0)
         event_log.close()
         warehouse = Path(engine.url.database or "")
         engine.dispose()
-        stored = ["objectives", "key_results", "check_ins", "processed_events", "dead_letters"]
+        stored = [*ENTITIES, "processed_events", "dead_letters"]
         floor_seconds, _ = sqlite_insert_seconds(warehouse, work, stored)
     rate = summary.messages / summary.busy_seconds  # first message to last commit
     return {
@@ -122,6 +250,8 @@ def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]
         "dead_lettered": summary.dead_lettered,
         "parked_on_the_way": summary.parked,
         "events_per_second": round(rate),
+        "naive_consumer_per_second": round(naive),
+        "share_of_naive": round(rate / naive, 3),
         "raw_read_per_second": round(raw),
         "share_of_raw": round(rate / raw, 3),
         "storage_floor_events_per_second": round(summary.messages / floor_seconds),
@@ -130,28 +260,40 @@ def measure(backend: str, events: int, batch: int, work: Path) -> dict[str, Any]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--mix", choices=["realistic", "check-ins"], default="realistic")
+    parser.add_argument("--scale", type=float, default=2.5, help="of the realistic mix's bundle")
+    parser.add_argument("--events", type=int, default=100_000, help="of the check-ins mix")
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument(
         "--backend", nargs="+", default=["sqlite", "kafka"], choices=["sqlite", "kafka"]
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.events < 2 * args.batch:  # the raw read times what follows its first batch
-        parser.error("--events must be at least twice --batch")
     with tempfile.TemporaryDirectory(prefix="okr-stream-") as tmp:
-        results = [measure(b, args.events, args.batch, Path(tmp)) for b in args.backend]
+        if args.mix == "realistic":
+            messages, types = realistic_mix(Path(tmp), args.scale, seed=3)
+        else:
+            messages, _ = stream_of(args.events, seed=3)
+            types = Counter({"check_ins": len(messages)})
+        if len(messages) < 2 * args.batch:  # the reads time what follows their first batch
+            parser.error(f"{len(messages)} events: fewer than twice --batch")
+        results = [measure(b, messages, args.batch, Path(tmp)) for b in args.backend]
     if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            print(
-                f"{r['backend']:<7} {r['events_per_second']:>8,} events/s to the warehouse, "
-                f"raw read {r['raw_read_per_second']:>9,}/s ({r['share_of_raw']:.1%}); "
-                f"stored {r['stored']}, duplicates {r['duplicates']}, "
-                f"dead letters {r['dead_lettered']}, parked on the way {r['parked_on_the_way']}; "
-                f"storage floor {r['storage_floor_events_per_second']:,} events/s"
-            )
+        print(json.dumps({"mix": args.mix, "event_types": types, "results": results}, indent=2))
+        return 0
+    print(f"{args.mix} mix, {len(messages):,} messages; before redelivery: {dict(types)}")
+    for r in results:
+        print(
+            f"{r['backend']:<7} {r['events_per_second']:>8,} events/s to the warehouse; "
+            f"naive consumer {r['naive_consumer_per_second']:,}/s ({r['share_of_naive']:.1%}); "
+            f"raw read {r['raw_read_per_second']:,}/s ({r['share_of_raw']:.1%}); "
+            f"stored {r['stored']}, duplicates {r['duplicates']}, "
+            f"dead letters {r['dead_lettered']}, parked on the way {r['parked_on_the_way']}; "
+            f"storage floor {r['storage_floor_events_per_second']:,} events/s"
+        )
+    if len(results) == 2:
+        kafka, embedded = results[1]["events_per_second"], results[0]["events_per_second"]
+        print(f"Kafka at {kafka / embedded:.1%} of the embedded log")
     return 0
 
 
