@@ -138,12 +138,10 @@ def naive_consume(
         "milestone.upserted": "milestones",
         "task.upserted": "tasks",
     }  # the contract's event types
-    poll, commit, close = _plain_reader(settings, event_log, topic, batch, "naive")
 
-    def step(timeout: float) -> int:
+    def store(values: list[Any]) -> None:
         rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in ENTITIES}
-        got = poll(timeout)
-        for value in got:
+        for value in values:
             try:
                 event = json.loads(value)
                 entity = entity_of[event["event_type"]]
@@ -151,18 +149,14 @@ def naive_consume(
                 rows[entity].append(tuple(_text(payload.get(c)) for c in columns[entity]))
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
-        for entity, values in rows.items():
-            if values:
-                database.executemany(statements[entity], values)
+        for entity, found in rows.items():
+            if found:
+                database.executemany(statements[entity], found)
         database.commit()
-        if got:
-            commit()
-        return len(got)
 
     try:
-        return _timed(step, total)
+        return read_rate(settings, event_log, topic, batch, total, "naive", store)
     finally:
-        close()
         database.close()
 
 
@@ -196,30 +190,33 @@ def _plain_reader(
     return poll_log, lambda: reader.commit(polled), reader.close
 
 
-def _timed(step: Callable[[float], int], total: int) -> float:
-    """Messages/s of `step` (one batch: how many it took) after its first batch (on Kafka the
-    group join comes with it)."""
-    first = step(30.0)  # not timed
-    done, started = 0, time.perf_counter()
-    while first + done < total and (got := step(5.0)):
-        done += got
-    return done / (time.perf_counter() - started)
-
-
-def raw_read_rate(
-    settings: Settings, event_log: EventLog, topic: str, batch: int, total: int
+def read_rate(
+    settings: Settings,
+    event_log: EventLog,
+    topic: str,
+    batch: int,
+    total: int,
+    group: str,
+    handle: Callable[[list[Any]], None] = lambda values: None,
 ) -> float:
-    """Messages/s read and committed with no processing."""
-    poll, commit, close = _plain_reader(settings, event_log, topic, batch, "raw-read")
+    """Messages/s of the plain client reading as `group`, handing each batch's values to
+    `handle` (by default: nothing, the raw read rate) before committing, after its first batch
+    (on Kafka the group join comes with it)."""
+    poll, commit, close = _plain_reader(settings, event_log, topic, batch, group)
 
     def step(timeout: float) -> int:
         got = poll(timeout)
+        handle(got)
         if got:
             commit()
         return len(got)
 
     try:
-        return _timed(step, total)
+        first = step(30.0)  # not timed
+        done, started = 0, time.perf_counter()
+        while first + done < total and (got := step(5.0)):
+            done += got
+        return done / (time.perf_counter() - started)
     finally:
         close()
 
@@ -231,7 +228,7 @@ def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict
         event_log = open_event_log(settings)
         topic = settings.stream.topics.events
         publish(event_log, topic, messages, batch_size=batch)
-        raw = raw_read_rate(settings, event_log, topic, batch, len(messages))
+        raw = read_rate(settings, event_log, topic, batch, len(messages), "raw-read")
         mine = work / backend
         naive = naive_consume(settings, event_log, topic, batch, len(messages), mine)
         engine = open_warehouse(settings)

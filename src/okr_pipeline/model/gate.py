@@ -24,8 +24,9 @@ from okr_pipeline.config import Model as ModelSettings
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.metrics import early_weighted_auc
 
-__all__ = ["Difference", "Verdict", "differences", "judge", "shortfall"]
+__all__ = ["Difference", "Kind", "Verdict", "differences", "judge", "shortfall"]
 
+Kind = Literal["training", "update"]  # what made the version: each has its rules
 INTERVAL = (5.0, 95.0)  # percentiles of the bootstrap: a 90 % interval
 
 
@@ -112,7 +113,7 @@ def _interval(value: float, low: float, high: float) -> str:
 
 def judge(
     settings: ModelSettings,
-    kind: Literal["training", "update"],
+    kind: Kind,
     valid: Snapshots,
     scores: dict[str, np.ndarray],
     baselines: list[str],

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Engine
@@ -26,7 +26,7 @@ from okr_pipeline.features import load_history
 from okr_pipeline.model.baseline import BASELINES, metric_prefix
 from okr_pipeline.model.dataset import Snapshots
 from okr_pipeline.model.evaluate import score_against_baselines, time_split
-from okr_pipeline.model.gate import Verdict, judge, shortfall
+from okr_pipeline.model.gate import Kind, Verdict, judge, shortfall
 from okr_pipeline.model.metrics import score_metrics
 from okr_pipeline.model.registry import ModelVersion, RiskPredictor, load_champion, open_registry
 from okr_pipeline.model.risk import RiskModel
@@ -35,8 +35,6 @@ from okr_pipeline.model.tuning import Candidate
 __all__ = ["TrainingResult", "closed_since_champion", "risk_model", "train", "update"]
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["training", "update"]
 
 
 @dataclass
