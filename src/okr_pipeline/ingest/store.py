@@ -141,19 +141,22 @@ class IngestReport:
         }
 
 
-def _lookup(conn: Connection, spec: EntitySpec, ids: Iterable[str]) -> dict[str, Row]:
-    """Stored rows of the entity by id, for the given ids, as rows in field order."""
+def _lookup(
+    conn: Connection, spec: EntitySpec, ids: Iterable[str], names: Sequence[str] | None = None
+) -> dict[str, Row]:
+    """Stored rows of the entity by id, for the given ids: their fields `names` (by default
+    all, in field order)."""
     table = ENTITY_TABLES[spec.name]
     key = table.c[spec.key]
+    names = spec.field_names if names is None else names
     # one cached statement with an expanding parameter: no SQL compiled per chunk
-    query = select(*(table.c[name] for name in spec.field_names)).where(
+    query = select(key, *(table.c[name] for name in names)).where(
         key.in_(bindparam("ids", expanding=True))
     )
-    at = spec.field_names.index(spec.key)
     found: dict[str, Row] = {}
     for chunk in chunks(sorted(ids), LOOKUP_CHUNK):
         for row in conn.execute(query, {"ids": chunk}):
-            found[row[at]] = tuple(row)
+            found[row[0]] = tuple(row[1:])
     return found
 
 
@@ -300,7 +303,13 @@ class Ingestion:
         in_batch = self.kept.get(parent, {})
         parent_ids = list(map(itemgetter(_position(spec, field_name)), rows))
         wanted = set(parent_ids) - in_batch.keys() - {None}
-        stored = {} if self._was_empty(parent) else _lookup(self.conn, ENTITIES[parent], wanted)
+        # of a stored parent only what a child takes from it: a key result its period's end
+        taken = ["period_end"] if spec.name == "key_results" else []
+        stored = (
+            {}
+            if self._was_empty(parent)
+            else _lookup(self.conn, ENTITIES[parent], wanted, taken)
+        )
         unknown = wanted - stored.keys()
         if unknown:
             is_unknown = list(map(unknown.__contains__, parent_ids))
@@ -321,7 +330,7 @@ class Ingestion:
                 if row[due] is not None
                 else (
                     *row[:due],
-                    (in_batch.get(parent_id) or stored[parent_id])[end],
+                    in_batch[parent_id][end] if parent_id in in_batch else stored[parent_id][0],
                     *row[due + 1 :],
                 )
                 for row, parent_id in zip(rows, parent_ids)
