@@ -2,6 +2,7 @@
 child processes), stored with references, repeats and quarantine in one transaction; the REST
 source's cursors, advanced once its rows are stored."""
 
+from okr_pipeline.ingest.chunk_bytes import decode_chunk, encode_chunk
 from okr_pipeline.ingest.cursors import commit_cursors, pull_rest_bundle, stored_cursors
 from okr_pipeline.ingest.files import ingest_loaded, ingest_path
 from okr_pipeline.ingest.quarantine import list_quarantine, quarantine_after, retry_quarantine
@@ -23,6 +24,8 @@ __all__ = [
     "Ingestion",
     "bounded_raw",
     "commit_cursors",
+    "decode_chunk",
+    "encode_chunk",
     "ingest",
     "ingest_loaded",
     "ingest_path",

@@ -17,48 +17,34 @@ the reading ends it inherited, so the parent's is the only one).
 
 from __future__ import annotations
 
-import ctypes
-import marshal
 import multiprocessing
 import os
 import pickle
 import queue
-import signal
 import struct
-import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
 from io import FileIO
 from types import TracebackType
-from typing import Any
 
-from sqlalchemy import Column
-
-from okr_pipeline.contract import ENTITIES, Origin, Validated
-from okr_pipeline.core import gc_paused
+from okr_pipeline.contract import Validated
+from okr_pipeline.core import die_with_parent, gc_paused
 from okr_pipeline.errors import OkrError
+from okr_pipeline.ingest.chunk_bytes import decode_chunk, encode_chunk
 from okr_pipeline.ingest.chunks import FileWarnings
-from okr_pipeline.warehouse import ENTITY_TABLES, from_sqlite_text, sqlite_text
 
-__all__ = ["ChildChunks", "can_fork"]
+__all__ = ["ChildChunks"]
 
 _END = b"e"
 _FAILED = b"f"
 _CHUNK = b"c"
 # A message: its kind and the sizes of its two parts, a small pickled one and a chunk's bulk.
 _HEADER = struct.Struct("<cQQ")
-_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal to get when the parent dies
 # The reading ends of the pipes of this process's children: a child forked later inherits them
 # and must close them, or a dead parent's pipe would still have a reader and the child would
 # block on it forever.
 _READING_ENDS: set[int] = set()
-
-
-def can_fork() -> bool:
-    """Whether a child can be forked safely: the platform has fork, and this process runs one
-    thread (a lock held by another thread at the fork would stay locked in the child)."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 class ChildChunks:
@@ -102,7 +88,7 @@ class ChildChunks:
                     self._buffer = bytearray(size)
                 with memoryview(self._buffer)[:size] as bulk:
                     self._read_into(pipe, bulk)
-                    chunk = decode(meta, bulk, self._dates_as_text)
+                    chunk = decode_chunk(meta, bulk, self._dates_as_text)
                 yield chunk
 
     def _read(self, pipe: FileIO, size: int) -> bytes:
@@ -148,12 +134,7 @@ def _die_with_parent(parent: int) -> None:
     """In the child: end when the parent ends (SIGKILL and SIGTERM included)."""
     for reading_end in _READING_ENDS:
         os.close(reading_end)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:  # the parent died before the kernel was told
-        os._exit(1)
+    die_with_parent(parent)
 
 
 def _send_all(
@@ -174,7 +155,7 @@ def _send_all(
             for chunk in make(warnings):
                 if reader_gone.is_set():  # nobody will read the rest
                     break
-                meta, bulk = encode(chunk)
+                meta, bulk = encode_chunk(chunk)
                 outbox.put((_CHUNK, pickle.dumps((warnings, meta)), bulk))
         outbox.put((_END, b"", b""))
     except BaseException:
@@ -203,38 +184,3 @@ def _send(
 
 
 # --- the chunks on the wire ---------------------------------------------------------------------
-
-
-def _dated(entity: str) -> list[tuple[int, Column[Any]]]:
-    """(position, column) of the date and timestamp fields of an entity's rows."""
-    table = ENTITY_TABLES[entity]
-    names = ENTITIES[entity].field_names
-    return [(i, table.c[name]) for i, name in enumerate(names) if sqlite_text(table.c[name].type)]
-
-
-def encode(chunk: Validated) -> tuple[bytes, bytes]:
-    """A validated chunk as bytes: a small pickled part, and its bulk (rows and origins by
-    column, dates and timestamps as the text SQLite stores). Marshal format 2 keeps no table of
-    objects seen (the costly part of later formats): only the few distinct sources are written
-    with it."""
-    columns: list[Any] = list(zip(*chunk.rows)) or [()] * len(ENTITIES[chunk.entity].fields)
-    for i, column in _dated(chunk.entity):
-        columns[i] = list(map(sqlite_text(column.type), columns[i]))  # type: ignore[arg-type]
-    sources, lines, raws, quarantine_ids = list(zip(*chunk.origins)) or [()] * 4
-    bulk = marshal.dumps((columns, lines, raws, quarantine_ids), 2)
-    meta = (chunk.entity, chunk.read, chunk.rejected, chunk.warnings, marshal.dumps(sources))
-    return pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL), bulk
-
-
-def decode(meta: bytes, bulk: bytes | memoryview, dates_as_text: bool = False) -> Validated:
-    """The chunk that `encode` turned into `meta` and `bulk`; with `dates_as_text`, its dates
-    and timestamps stay text (see Validated.dates_as_text)."""
-    entity, read, rejected, warnings, sources = pickle.loads(meta)
-    columns, lines, raws, quarantine_ids = marshal.loads(bulk)
-    if not dates_as_text:
-        for i, column in _dated(entity):
-            parse = from_sqlite_text(column.type)
-            columns[i] = [None if text is None else parse(text) for text in columns[i]]  # type: ignore[misc]
-    rows = list(zip(*columns))
-    origins = list(map(Origin, marshal.loads(sources), lines, raws, quarantine_ids))
-    return Validated(entity, read, rows, origins, rejected, warnings, dates_as_text)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import compress
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     and_,
@@ -42,12 +44,13 @@ from okr_pipeline.contract import (
     ENTITY_ORDER,
     RawRecord,
     Rejected,
+    Validated,
     chunked,
     validate_records,
 )
 from okr_pipeline.core import gc_paused, now_utc
 from okr_pipeline.ingest import CHUNK_ROWS, EntityCounts, Ingestion, bounded_raw, storable_text
-from okr_pipeline.stream.events import Event, EventProblem, parse_event, read_json
+from okr_pipeline.stream.events import EventProblem, parse_event, read_json
 from okr_pipeline.stream.log import Message
 from okr_pipeline.warehouse import (
     ENTITY_TABLES,
@@ -63,7 +66,7 @@ from okr_pipeline.warehouse import (
     writers_lock,
 )
 
-__all__ = ["BatchResult", "apply_batch"]
+__all__ = ["BatchResult", "Parsed", "Prepared", "apply_batch", "prepare"]
 
 
 @dataclass
@@ -83,13 +86,71 @@ class BatchResult:
         return self.stored + self.duplicates + self.dead_lettered
 
 
+class Parsed(NamedTuple):
+    """An event of a prepared batch, without its payload (its row is validated already)."""
+
+    event_id: str
+    entity: str
+    position: int  # of its message in the batch
+    occurred_at: datetime | None
+    key_result: str | None  # the key result its row is about
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch's messages read as events and their rows validated: all that needs no warehouse,
+    so that it can be done in another process for the next batch while this one is written."""
+
+    events: list[Parsed] = field(default_factory=list)  # each event once
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (index, reason, detail)
+    repeats: int = 0  # messages of an event given earlier in the batch
+    validated: list[Validated] = field(default_factory=list)  # by entity in ENTITY_ORDER
+
+
+def prepare(messages: Sequence[Message], limits: Limits = DEFAULT_LIMITS) -> Prepared:
+    """Parse the messages (a message beyond the limits is a problem) and validate the rows."""
+    prepared = Prepared()
+    seen: set[str] = set()
+    records: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
+    with gc_paused():  # many small new objects: the collector would walk the heap often
+        for i, message in enumerate(messages):
+            parsed = parse_event(message, limits)
+            if isinstance(parsed, EventProblem):
+                prepared.problems.append((i, parsed.reason, parsed.detail))
+                continue
+            if parsed.event_id in seen:
+                prepared.repeats += 1
+                continue
+            seen.add(parsed.event_id)
+            payload = parsed.payload
+            prepared.events.append(
+                Parsed(parsed.event_id, parsed.entity, i, parsed.occurred_at, _key_result(payload))
+            )
+            source = f"{message.topic}/{message.partition}"
+            # no raw text: a rejection is reported from the event itself
+            records[parsed.entity].append(
+                RawRecord(parsed.entity, payload, source, message.offset, "")
+            )
+        prepared.validated = _validated(records)
+    return prepared
+
+
+def _validated(records: dict[str, list[RawRecord]]) -> list[Validated]:
+    return [
+        validate_records(entity, chunk)
+        for entity in ENTITY_ORDER
+        for chunk in chunked(entity, records[entity], CHUNK_ROWS)
+        if chunk
+    ]
+
+
 @dataclass(slots=True)
 class _Pending:
     """An event to apply: fresh from this batch, or parked earlier."""
 
     event_id: str
     entity: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None: validated already, read again from `message` if needed
     topic: str
     partition: int
     offset: int
@@ -98,10 +159,19 @@ class _Pending:
     parked: bool = False
     expired_at: datetime | None = None  # when a parked event whose wait is over was parked
     occurred_at: datetime | None = None  # a fresh event's envelope time (not kept when parked)
+    key_result: str | None = None  # the key result its row is about
+    where: tuple[str, int] = ("", 0)  # (topic/partition, offset): its rows' origin in the ingest
 
-    @property
-    def where(self) -> tuple[str, int]:
-        return f"{self.topic}/{self.partition}", self.offset
+    def __post_init__(self) -> None:
+        self.where = f"{self.topic}/{self.partition}", self.offset
+        if self.payload is not None:
+            self.key_result = _key_result(self.payload)
+
+    def body(self) -> dict[str, Any]:
+        """The payload."""
+        if self.payload is None:
+            self.payload = read_json(self.message.value)["payload"]  # type: ignore[union-attr]
+        return self.payload
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -145,32 +215,26 @@ def apply_batch(
     source: str,
     park_timeout: float,
     limits: Limits = DEFAULT_LIMITS,
+    prepared: Prepared | None = None,
 ) -> BatchResult:
     """Apply the messages (and retry the parked events) in one transaction; a message beyond
-    the limits is dead-lettered. The garbage collector waits meanwhile: the batch's many new
-    objects would make it walk the heap often."""
+    the limits is dead-lettered. `prepared`: the messages prepared already. The garbage
+    collector waits meanwhile, as in `prepare`."""
+    prepared = prepared or prepare(messages, limits)
     with gc_paused():
-        return _apply(engine, messages, source, park_timeout, limits)
+        return _apply(engine, messages, prepared, source, park_timeout)
 
 
 def _apply(
-    engine: Engine, messages: Sequence[Message], source: str, park_timeout: float, limits: Limits
+    engine: Engine,
+    messages: Sequence[Message],
+    prepared: Prepared,
+    source: str,
+    park_timeout: float,
 ) -> BatchResult:
     now = now_utc()
-    result = BatchResult()
-    events: list[Event] = []
-    problems: list[EventProblem] = []
-    seen: set[str] = set()
-    for message in messages:
-        parsed = parse_event(message, limits)
-        if isinstance(parsed, EventProblem):
-            problems.append(parsed)
-        elif parsed.event_id in seen:
-            result.duplicates += 1  # the same event twice in one batch
-        else:
-            seen.add(parsed.event_id)
-            events.append(parsed)
-
+    result = BatchResult(duplicates=prepared.repeats)
+    events = prepared.events
     with engine.begin() as conn:
         writers_lock(conn)  # PostgreSQL: writers take turns
         ids = [e.event_id for e in events]
@@ -178,33 +242,43 @@ def _apply(
         # a redelivered parked event is already waiting: this copy is a duplicate
         waiting = existing_values(conn, parked_events.c.event_id, ids)
         result.duplicates += len(done) + len(waiting)
-        fresh = [
-            _Pending(
+        fresh: list[_Pending] = []
+        copies: set[tuple[str, int]] = set()  # where the duplicates' rows came from
+        for e in events:
+            message = messages[e.position]
+            item = _Pending(
                 e.event_id,
                 e.entity,
-                e.payload,
-                e.message.topic,
-                e.message.partition,
-                e.message.offset,
-                message=e.message,
+                None,
+                message.topic,
+                message.partition,
+                message.offset,
+                message=message,
                 occurred_at=e.occurred_at,
+                key_result=e.key_result,
             )
-            for e in events
-            if e.event_id not in done and e.event_id not in waiting
-        ]
+            if e.event_id in done or e.event_id in waiting:
+                copies.add(item.where)
+            else:
+                fresh.append(item)
         batch = _Batch(conn, source, now, park_timeout, result)
+        problems = [(messages[i], reason, detail) for i, reason, detail in prepared.problems]
         batch.letters = _garbage_letters(conn, problems, now, result)
         # with the parked events whose parent has arrived (or whose wait is over); then again
         # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
         items = fresh
+        validated = _without(prepared.validated, copies)
+        arrived: dict[str, Collection[str]] | None = None  # the first round looks at every one
         while True:
-            due = [p for p in _due_parked(conn, now, park_timeout) if p.event_id not in tried]
+            due = [
+                p for p in _due_parked(conn, now, park_timeout, arrived) if p.event_id not in tried
+            ]
             if not (items or due):
                 break
             tried.update(p.event_id for p in due)
-            batch.settle(items + due)
-            items = []
+            arrived = batch.settle(items + due, validated)
+            items, validated = [], []
         batch.write()
     return result
 
@@ -229,10 +303,14 @@ class _Batch:
         self.parked_now: set[str] = set()  # parked by this batch
         self.still_waiting: list[str] = []
 
-    def settle(self, items: list[_Pending]) -> None:
-        """Store the items' rows; each is stored, parked (again) or dead-lettered."""
+    def settle(
+        self, items: list[_Pending], validated: list[Validated] | None = None
+    ) -> dict[str, Collection[str]]:
+        """Store the items' rows (`validated` already: those of the items that have no
+        payload); each is stored, parked (again) or dead-lettered. Returns the ids of the rows
+        stored that others refer to, by entity."""
         if not items:
-            return
+            return {}
         if self.run_id is None:  # an ingest run (the rows' lineage) only where rows may change
             self.run_id = str(uuid.uuid4())
             self.conn.execute(
@@ -244,7 +322,7 @@ class _Batch:
                     started_at=self.now,
                 )
             )
-        rejected = _store(self.conn, self.run_id, items, self.now)
+        rejected, arrived = _store(self.conn, self.run_id, items, validated or [], self.now)
         result = self.result
         newly_parked: list[dict[str, Any]] = []
         unparked: list[str] = []  # parked events that are done
@@ -253,8 +331,8 @@ class _Batch:
             if problem is None:
                 result.stored += 1
                 self._finish(item, "stored", unparked)
-                if touched := _key_result_of(item):
-                    result.touched_key_results.add(touched)
+                if item.key_result:
+                    result.touched_key_results.add(item.key_result)
                 continue
             reason, detail, awaits = problem
             if reason == "unknown_reference":
@@ -288,6 +366,7 @@ class _Batch:
         for part in chunks(unparked, LOOKUP_CHUNK):
             self.conn.execute(delete(parked_events).where(parked_events.c.event_id.in_(part)))
         insert_rows(self.conn, parked_events, newly_parked)
+        return arrived
 
     def _finish(self, item: _Pending, outcome: str, unparked: list[str]) -> None:
         self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
@@ -337,16 +416,37 @@ for _spec in ENTITIES.values():
 _PARKED = [c for c in parked_events.c if c.name not in ("attempts", "awaits", "parked_at")]
 
 
-def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_Pending]:
-    """The parked events to try now: their parent exists, or their wait is over."""
+def _due_parked(
+    conn: Connection,
+    now: datetime,
+    park_timeout: float,
+    arrived: Mapping[str, Collection[str]] | None = None,
+) -> list[_Pending]:
+    """The parked events to try now: their parent exists, or their wait is over; given the
+    parents that `arrived` (by entity) since the last look, only the events awaiting those."""
     awaits = parked_events.c.awaits
     parked_at = parked_events.c.parked_at
     expired = parked_at <= now - timedelta(seconds=park_timeout)
-    due = [awaits.is_(None), expired]
-    for parent, children in _CHILDREN.items():
-        table = ENTITY_TABLES[parent]
-        arrived = exists().where(table.c[ENTITIES[parent].key] == awaits)
-        due.append(and_(parked_events.c.entity.in_(children), arrived))
+    if arrived is None:
+        due = [awaits.is_(None), expired]
+        for parent, children in _CHILDREN.items():
+            table = ENTITY_TABLES[parent]
+            stored = exists().where(table.c[ENTITIES[parent].key] == awaits)
+            due.append(and_(parked_events.c.entity.in_(children), stored))
+        return _parked(conn, or_(*due), expired)
+    return [
+        event
+        for parent, ids in arrived.items()
+        for part in chunks(sorted(ids), LOOKUP_CHUNK)
+        for event in _parked(
+            conn, and_(parked_events.c.entity.in_(_CHILDREN[parent]), awaits.in_(part)), expired
+        )
+    ]
+
+
+def _parked(
+    conn: Connection, where: ColumnElement[bool], expired: ColumnElement[bool]
+) -> list[_Pending]:
     return [
         _Pending(
             row.event_id,
@@ -361,18 +461,21 @@ def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_P
         )
         # the time of parking only where the wait is over: reading timestamps costs
         for row in conn.execute(
-            select(*_PARKED, case((expired, parked_at)).label("expired_at")).where(or_(*due))
+            select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at")).where(
+                where
+            )
         )
     ]
 
 
 def _garbage_letters(
-    conn: Connection, problems: list[EventProblem], now: datetime, result: BatchResult
+    conn: Connection, problems: list[tuple[Message, str, str]], now: datetime, result: BatchResult
 ) -> list[dict[str, Any]]:
-    """Dead letters for messages that are not events; a redelivered one is a duplicate."""
+    """Dead letters for messages that are not events (with the reason and detail); a
+    redelivered one is a duplicate."""
     if not problems:
         return []
-    where = [(p.message.topic, p.message.partition, p.message.offset) for p in problems]
+    where = [(m.topic, m.partition, m.offset) for m, _, _ in problems]
     key = tuple_(dead_letters.c.topic, dead_letters.c.partition, dead_letters.c.offset)
     known: set[tuple[str, int, int]] = set()
     for part in chunks(where, LOOKUP_CHUNK):
@@ -385,18 +488,18 @@ def _garbage_letters(
             )
         )
     letters = []
-    for problem, coordinates in zip(problems, where, strict=True):
+    for (message, reason, detail), coordinates in zip(problems, where, strict=True):
         if coordinates in known:
             result.duplicates += 1
             continue
         known.add(coordinates)
         result.dead_lettered += 1
-        result.by_reason[problem.reason] += 1
+        result.by_reason[reason] += 1
         letters.append(
             _dead_letter(
-                problem.reason,
-                problem.detail,
-                _text(problem.message.value),
+                reason,
+                detail,
+                _text(message.value),
                 *coordinates,
                 None,
                 now,
@@ -406,27 +509,28 @@ def _garbage_letters(
 
 
 def _store(
-    conn: Connection, run_id: str, items: list[_Pending], now: datetime
-) -> dict[tuple[str, int | None], tuple[str, str, str | None]]:
-    """Validate and upsert the events' rows as the file ingestion does; a changed row without
-    updated_at is a version valid from its event's occurred_at, else from `now`, the batch's
-    time. Returns, by
+    conn: Connection, run_id: str, items: list[_Pending], validated: list[Validated], now: datetime
+) -> tuple[dict[tuple[str, int | None], tuple[str, str, str | None]], dict[str, Collection[str]]]:
+    """Upsert the events' rows as the file ingestion does, validating those of the items that
+    have a payload (the others are `validated`); a changed row without updated_at is a version
+    valid from its event's occurred_at, else from `now`, the batch's time. Returns, by
     (topic/partition, offset), each rejected event's reason, detail and, for an unknown
-    reference, the parent's id it names."""
-    by_entity: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
+    reference, the parent's id it names; and the ids stored that others refer to."""
+    records: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
     for item in items:
-        source, offset = item.where
-        # no raw text: a rejection is reported from the item itself
-        by_entity[item.entity].append(RawRecord(item.entity, item.payload, source, offset, ""))
+        if item.payload is not None:
+            source, offset = item.where
+            records[item.entity].append(RawRecord(item.entity, item.payload, source, offset, ""))
     times: dict[tuple[str, int | None], datetime] = {
         item.where: item.occurred_at for item in items if item.occurred_at is not None
     }
     ingestion = Ingestion(conn, run_id, None, now, times)
-    for entity in ENTITY_ORDER:
-        counts = EntityCounts()
-        for chunk in chunked(entity, by_entity[entity], CHUNK_ROWS):
-            ingestion.apply(validate_records(entity, chunk), counts)
-    return {
+    # an entity's prepared rows first, then the rows of its earlier events parked since
+    order = {entity: i for i, entity in enumerate(ENTITY_ORDER)}
+    chunks_in_order = sorted([*validated, *_validated(records)], key=lambda v: order[v.entity])
+    for chunk in chunks_in_order:
+        ingestion.apply(chunk, EntityCounts())
+    rejected = {
         (r.record.source, r.record.line): (
             r.reason,
             r.message,
@@ -434,6 +538,7 @@ def _store(
         )
         for r in ingestion.rejected
     }
+    return rejected, {entity: rows.keys() for entity, rows in ingestion.kept.items()}
 
 
 def _awaited(rejected: Rejected) -> str | None:
@@ -441,17 +546,38 @@ def _awaited(rejected: Rejected) -> str | None:
     return None if value is None else str(value)
 
 
-def _key_result_of(item: _Pending) -> str | None:
-    """The key result a stored event's row is about (objectives: none)."""
-    value = item.payload.get("key_result_id")
+def _key_result(payload: dict[str, Any]) -> str | None:
+    """The key result an event's row is about (objectives: none)."""
+    value = payload.get("key_result_id")
     return str(value).strip() or None if value is not None else None
+
+
+def _without(validated: list[Validated], copies: set[tuple[str, int]]) -> list[Validated]:
+    """The chunks without the rows (valid or rejected) that came from `copies`."""
+    if not copies:
+        return validated
+    kept = []
+    for chunk in validated:
+        keep = [(o.source, o.line) not in copies for o in chunk.origins]
+        kept.append(
+            Validated(
+                chunk.entity,
+                chunk.read,
+                list(compress(chunk.rows, keep)),
+                list(compress(chunk.origins, keep)),
+                [r for r in chunk.rejected if (r.record.source, r.record.line) not in copies],
+                chunk.warnings,
+                chunk.dates_as_text,
+            )
+        )
+    return kept
 
 
 def _parked_row(item: _Pending, awaits: str | None, now: datetime) -> dict[str, Any]:
     return {
         "event_id": item.event_id,
         "entity": item.entity,
-        "payload": json.dumps(item.payload, ensure_ascii=False, default=str),
+        "payload": json.dumps(item.body(), ensure_ascii=False, default=str),
         **item.raw,
         "topic": item.topic,
         "partition": item.partition,

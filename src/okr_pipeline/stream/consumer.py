@@ -31,7 +31,8 @@ from sqlalchemy.exc import OperationalError
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.stream.applier import BatchResult, apply_batch
-from okr_pipeline.stream.log import EventLog
+from okr_pipeline.stream.log import EventLog, Message
+from okr_pipeline.stream.read_ahead import ReadAhead
 from okr_pipeline.warehouse import dead_letters, sqlite_busy
 
 __all__ = ["ConsumeSummary", "LiveScores", "consume", "publish_dead_letters"]
@@ -191,19 +192,29 @@ def consume(
     stop = stop or threading.Event()
     end: int | None = None  # a drain stops at the messages there were when it started
 
+    read_ahead = ReadAhead(settings.limits, dates_as_text=engine.dialect.name == "sqlite")
+    ahead: list[Message] = []  # a batch polled and being prepared while the last is applied
     try:
         while not stop.is_set():
             bound = min(n for n in (max_events, end, math.inf) if n is not None)
             limit = stream.batch_size
             if bound < math.inf:
-                limit = min(limit, int(bound) - summary.messages)
-                if limit <= 0:
-                    break
-            messages = consumer.poll(limit, stream.poll_timeout_seconds)
+                limit = min(limit, int(bound) - summary.messages - len(ahead))
+            # with a batch ahead, no wait: it is applied at once if nothing more has come
+            messages = (
+                consumer.poll(limit, 0 if ahead else stream.poll_timeout_seconds)
+                if limit > 0
+                else []
+            )
             if drain and end is None and consumer.ready():  # a Kafka member: once it joined
                 # what is not committed yet, including what this poll gave
                 end = summary.messages + sum(max(n, 0) for n in consumer.lag().values())
-            if not messages:
+            if messages:
+                idle_since = time.monotonic()
+                busy_from = busy_from or idle_since
+            if not (ahead or messages):
+                if limit <= 0:
+                    break
                 if not consumer.ready():
                     idle_since = time.monotonic()  # joining the group is not being idle
                 elif until_idle is not None and time.monotonic() - idle_since >= until_idle:
@@ -219,25 +230,28 @@ def consume(
                 summary.add(batch)  # parked events that resolved or timed out meanwhile
                 _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
                 continue
-            idle_since = time.monotonic()
-            busy_from = busy_from or idle_since
-            batch = _when_free(
-                stop,
-                apply_batch,
-                engine,
-                messages,
-                source=topics.events,
-                park_timeout=stream.park_timeout_seconds,
-                limits=settings.limits,
-            )
-            _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
-            consumer.commit(messages)
-            summary.messages += len(messages)
-            summary.batches += 1
-            summary.add(batch)
-            summary.busy_seconds = time.monotonic() - busy_from
-            if live_scores is not None:
-                summary.rescored += live_scores(batch.touched_key_results, False)
+            prepared = read_ahead.result() if ahead else None
+            if messages:
+                read_ahead.submit(messages)
+            if ahead:
+                batch = _when_free(
+                    stop,
+                    apply_batch,
+                    engine,
+                    ahead,
+                    source=topics.events,
+                    park_timeout=stream.park_timeout_seconds,
+                    prepared=prepared,
+                )
+                _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
+                consumer.commit(ahead)
+                summary.messages += len(ahead)
+                summary.batches += 1
+                summary.add(batch)
+                summary.busy_seconds = time.monotonic() - busy_from
+                if live_scores is not None:
+                    summary.rescored += live_scores(batch.touched_key_results, False)
+            ahead = messages
         if live_scores is not None:
             summary.rescored += live_scores(set(), True)
     except _Stopped:
@@ -245,6 +259,7 @@ def consume(
     else:
         summary.lag = sum(max(n, 0) for n in consumer.lag().values())
     finally:
+        read_ahead.close()
         gc.unfreeze()
         consumer.close()
         summary.seconds = time.monotonic() - started
