@@ -18,7 +18,7 @@ parent, which sits in another partition), then changed copies of stored key resu
 1 % garbage and 2 % redeliveries.
 
     uv run python bench/stream.py [--mix realistic|check-ins] [--scale 2.5] [--events 100000]
-        [--batch 5000] [--backend sqlite kafka] [--json]
+        [--batch N] [--backend sqlite kafka] [--json]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from confluent_kafka import Consumer  # noqa: E402
 from broker import running_tansu  # noqa: E402
 from chaos_stream import stream_of  # noqa: E402
 from floors import sqlite_insert_seconds  # noqa: E402
-from okr_pipeline.config import Settings, load_settings  # noqa: E402
+from okr_pipeline.config import Settings, Stream, load_settings  # noqa: E402
 from okr_pipeline.contract import ENTITIES  # noqa: E402
 from okr_pipeline.sources.files import read_path  # noqa: E402
 from okr_pipeline.sources.synthetic import generate_bundle  # noqa: E402
@@ -260,7 +260,9 @@ def main() -> int:
     parser.add_argument("--mix", choices=["realistic", "check-ins"], default="realistic")
     parser.add_argument("--scale", type=float, default=2.5, help="of the realistic mix's bundle")
     parser.add_argument("--events", type=int, default=100_000, help="of the check-ins mix")
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument(
+        "--batch", type=int, default=Stream().batch_size, help="default: stream.batch_size's"
+    )
     parser.add_argument(
         "--backend", nargs="+", default=["sqlite", "kafka"], choices=["sqlite", "kafka"]
     )

@@ -23,6 +23,7 @@ import pytest
 
 from okr_pipeline.config import Settings, load_settings
 from okr_pipeline.errors import ConfigError, OkrError
+from okr_pipeline.stream import sqlite_log
 from okr_pipeline.stream.backends import open_event_log
 from okr_pipeline.stream.kafka import PASSWORD_VARIABLE, KafkaEventLog, client_config
 from okr_pipeline.stream.log import Consumer, EventLog, Message
@@ -347,6 +348,24 @@ def test_sqlite_poll_interleaves_partitions_fairly(tmp_path: Path) -> None:
             assert len({m.partition for m in batch[:3]}) == 3, "round robin, not one after another"
             rest = consumer.poll(1000, 0)
             assert len(batch) + len(rest) == 201
+
+
+def test_sqlite_poll_holds_a_bounded_size_of_values_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_log, "POLL_MAX_BYTES", 10_000)
+    with SqliteEventLog(tmp_path / "events.db", 2) as log:
+        log.ensure_topics(["t"])
+        log.produce("t", [(b"k%d" % i, b"%04d" % i + b"." * 996) for i in range(50)])
+        with log.consumer("g", ["t"]) as consumer:
+            batches = [consumer.poll(1000, 0) for _ in range(6)]
+    assert [len(b) for b in batches] == [10, 10, 10, 10, 10, 0]
+    assert sorted(m.value[:4] for b in batches for m in b) == [b"%04d" % i for i in range(50)]
+    with SqliteEventLog(tmp_path / "big.db", 1) as log:  # one message larger than the bound
+        log.ensure_topics(["t"])
+        log.produce("t", [(None, b"x" * 20_000), (None, b"y")])
+        with log.consumer("g", ["t"]) as consumer:
+            assert [len(consumer.poll(10, 0)) for _ in range(2)] == [1, 1]
 
 
 def test_sqlite_commit_never_moves_backwards(tmp_path: Path) -> None:

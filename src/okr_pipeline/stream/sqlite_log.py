@@ -35,6 +35,9 @@ __all__ = ["SqliteConsumer", "SqliteEventLog", "partition_for"]
 SCHEMA_VERSION = 1
 OFFSET_BITS = 40  # 1.1e12 messages per partition, 8.4e6 partitions in all
 POLL_STEP_S = 0.05
+# A poll returns at most this many bytes of values (and at least one message): a batch of large
+# messages stays small in memory, as Kafka's client bounds what it fetches.
+POLL_MAX_BYTES = 64 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -399,18 +402,24 @@ class SqliteConsumer:
         order = list(self._by_id)
         self._turn = (self._turn + 1) % len(order)
         runs = []
+        room = POLL_MAX_BYTES
         for pid in order[self._turn :] + order[: self._turn]:
             take = shares.get(pid, 0)
-            if not take:
+            if not take or room <= 0:
                 continue
             topic, part = self._by_id[pid]
             start = self._position[pid]
             base = pid << OFFSET_BITS
-            rows = self._conn.execute(
+            rows = []
+            for row in self._conn.execute(
                 "SELECT key, value, timestamp_ms FROM messages WHERE id >= ? AND id < ? "
                 "ORDER BY id",
                 (base + start, base + start + take),
-            ).fetchall()
+            ):
+                rows.append(row)
+                room -= len(row[1])
+                if room <= 0:
+                    break
             # offsets are dense, so the n-th row of the range has offset start + n
             runs.append(
                 [
