@@ -21,7 +21,12 @@ from okr_pipeline.stream.producer import events_from_path, publish
 from okr_pipeline.stream.read_ahead import IN_PROCESS_BELOW, ReadAhead
 from okr_pipeline.stream.sqlite_log import SqliteEventLog
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate, open_warehouse
-from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters, parked_events
+from okr_pipeline.warehouse.tables import (
+    ENTITY_TABLES,
+    VERSION_TABLES,
+    dead_letters,
+    parked_events,
+)
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs fork")
 
@@ -91,12 +96,13 @@ def test_a_worker_that_dies_is_a_clear_error_and_close_ends_it(batch):
 
 
 def _tables(engine: Engine) -> dict[str, list]:
-    """The stored rows (without run ids and times of storage) and the dead letters."""
+    """The stored rows and versions (without run ids), the dead letters, the parked events."""
     found = {}
     with engine.connect() as conn:
-        for name, table in ENTITY_TABLES.items():
-            columns = [c for c in table.c if c.name not in ("run_id", "ingested_at")]
-            found[name] = sorted(map(tuple, conn.execute(select(*columns))), key=repr)
+        tables = [*ENTITY_TABLES.values(), *VERSION_TABLES.values()]
+        for table in tables:  # versions without their time of storage where no updated_at
+            columns = [c for c in table.c if c.name not in ("run_id", "version_id", "valid_from")]
+            found[table.name] = sorted(map(tuple, conn.execute(select(*columns))), key=repr)
         found["dead_letters"] = sorted(
             conn.execute(select(dead_letters.c.reason, dead_letters.c.offset)).all()
         )
