@@ -18,10 +18,9 @@ from sqlalchemy import Engine, select
 
 from okr_pipeline.contract.columns import Validated, validate_rows
 from okr_pipeline.contract.raw import RawBatch
-from okr_pipeline.core import can_fork, fork
 from okr_pipeline.errors import OkrError
 from okr_pipeline.ingest import _forked_parser as child_process
-from okr_pipeline.ingest._forked_parser import ChildChunks
+from okr_pipeline.ingest._forked_parser import ChildChunks, can_fork
 from okr_pipeline.ingest.chunk_bytes import decode_chunk, encode_chunk
 from okr_pipeline.ingest.chunks import validated_chunks
 from okr_pipeline.ingest.files import PARALLEL_BYTES, ingest_path
@@ -238,7 +237,7 @@ def test_children_stop_once_nobody_reads_even_where_the_kernel_does_not_kill_the
 ):
     """Off Linux no signal comes with the parent's death: each child must see its pipe close,
     so the second child must not keep the first one's reading end open."""
-    monkeypatch.setattr(fork.sys, "platform", "darwin")
+    monkeypatch.setattr(child_process.sys, "platform", "darwin")
 
     def endless(warnings: dict) -> Iterator[Validated]:
         while True:

@@ -1,9 +1,10 @@
-"""Batches prepared in a forked worker (stream.read_ahead): the same as prepared in the
+"""Batches prepared in a worker process (stream.read_ahead): the same as prepared in the
 consumer's own process, and a worker that dies is a clear error, never a silent loss."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import pytest
 from sqlalchemy import Engine, select
 
 from okr_pipeline.config import Limits, load_settings
-from okr_pipeline.core import can_fork
 from okr_pipeline.errors import OkrError
 from okr_pipeline.sources.synthetic import generate_bundle
 from okr_pipeline.stream.applier import Prepared, apply_batch, prepare
@@ -28,8 +28,6 @@ from okr_pipeline.warehouse.tables import (
     parked_events,
 )
 
-pytestmark = pytest.mark.skipif(not can_fork(), reason="needs fork")
-
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> list[Message]:
@@ -41,6 +39,17 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> list[Message]:
     values += [b"{oops", b"[1]", json.dumps({"event_id": "\u00e9t\u00e9"}).encode(), values[3]]
     assert len(values) > IN_PROCESS_BELOW
     return [Message("okr.events", i % 3, i, None, v, 0) for i, v in enumerate(values)]
+
+
+def _started(limits: Limits, dates_as_text: bool = False) -> ReadAhead:
+    """A read-ahead whose worker has started (until then batches are prepared here)."""
+    read_ahead = ReadAhead(limits, dates_as_text)
+    read_ahead._start()
+    deadline = time.monotonic() + 30
+    while not read_ahead._worker_ready():
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.02)
+    return read_ahead
 
 
 def _shape(prepared: Prepared) -> tuple:
@@ -56,10 +65,10 @@ def _shape(prepared: Prepared) -> tuple:
 
 
 def test_the_worker_prepares_what_this_process_would(batch):
-    read_ahead = ReadAhead(Limits())
+    read_ahead = _started(Limits())
     try:
         read_ahead.submit(batch)
-        assert read_ahead._worker is not None  # the worker did it
+        assert read_ahead._here is None  # the worker does it
         assert _shape(read_ahead.result()) == _shape(prepare(batch, Limits()))
     finally:
         read_ahead.close()
@@ -75,24 +84,24 @@ def test_small_batches_stay_in_this_process(batch):
 
 
 def test_a_worker_that_dies_is_a_clear_error_and_close_ends_it(batch):
-    read_ahead = ReadAhead(Limits())
+    read_ahead = _started(Limits())
     read_ahead.submit(batch)
     assert read_ahead.result().events
     worker = read_ahead._worker
     assert worker is not None
     worker.kill()
-    worker.join(5)
+    worker.wait(5)
     with pytest.raises(OkrError, match=r"process preparing the stream's batches ended \(exit"):
         read_ahead.submit(batch)  # or, had it died meanwhile, its result
         read_ahead.result()
     read_ahead.close()
 
-    healthy = ReadAhead(Limits())
+    healthy = _started(Limits())
     healthy.submit(batch)
     healthy.result()
     worker = healthy._worker
     healthy.close()
-    assert worker is not None and worker.exitcode == 0  # it left when its pipe closed
+    assert worker is not None and worker.returncode == 0  # it left when its input ended
 
 
 def _tables(engine: Engine) -> dict[str, list]:
@@ -117,7 +126,7 @@ def test_rows_prepared_by_the_worker_are_stored_as_this_process_stores_them(
     here, there = (create_warehouse_engine(f"sqlite:///{tmp_path / n}") for n in ("a.db", "b.db"))
     migrate(here)
     migrate(there)
-    read_ahead = ReadAhead(Limits(), dates_as_text=dates_as_text)
+    read_ahead = _started(Limits(), dates_as_text)
     try:
         for part in (batch[: len(batch) // 2], batch[len(batch) // 2 :], batch):  # and again
             expected = apply_batch(here, part, source="okr.events", park_timeout=600)

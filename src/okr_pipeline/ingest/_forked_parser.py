@@ -4,10 +4,10 @@ Parsing and validating a large bundle costs about as much CPU as storing it, and
 its writes from one process: so a child parses and validates, and hands each chunk over a pipe
 while the parent stores the previous ones. The child is forked: it starts at once, holding the
 bundle's bytes already loaded, and imports nothing. Chunks cross as marshal data, by column,
-with dates and timestamps as the text SQLite stores: many times cheaper than pickling rows of
-datetime objects. They cross a plain pipe, each read into one buffer kept for the whole stream:
-multiprocessing's Connection copies a message several times into fresh memory, and the page
-faults of that cost the parent as much as decoding the chunk.
+with dates and timestamps as the text SQLite stores (chunk_bytes). They cross a plain pipe, each
+read into one buffer kept for the whole stream: multiprocessing's Connection copies a message
+several times into fresh memory, and the page faults of that cost the parent as much as decoding
+the chunk.
 
 A child that fails or dies ends the stream with an OkrError; closing the stream kills the child.
 A child never outlives its parent: on Linux the kernel kills it when the parent dies, however the
@@ -17,11 +17,14 @@ the reading ends it inherited, so the parent's is the only one).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import struct
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -29,22 +32,29 @@ from io import FileIO
 from types import TracebackType
 
 from okr_pipeline.contract import Validated
-from okr_pipeline.core import die_with_parent, gc_paused
+from okr_pipeline.core import gc_paused
 from okr_pipeline.errors import OkrError
 from okr_pipeline.ingest.chunk_bytes import decode_chunk, encode_chunk
 from okr_pipeline.ingest.chunks import FileWarnings
 
-__all__ = ["ChildChunks"]
+__all__ = ["ChildChunks", "can_fork"]
 
 _END = b"e"
 _FAILED = b"f"
 _CHUNK = b"c"
 # A message: its kind and the sizes of its two parts, a small pickled one and a chunk's bulk.
 _HEADER = struct.Struct("<cQQ")
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal to get when the parent dies
 # The reading ends of the pipes of this process's children: a child forked later inherits them
 # and must close them, or a dead parent's pipe would still have a reader and the child would
 # block on it forever.
 _READING_ENDS: set[int] = set()
+
+
+def can_fork() -> bool:
+    """Whether a child can be forked safely: the platform has fork, and this process runs one
+    thread (a lock held by another thread at the fork would stay locked in the child)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 class ChildChunks:
@@ -134,7 +144,12 @@ def _die_with_parent(parent: int) -> None:
     """In the child: end when the parent ends (SIGKILL and SIGTERM included)."""
     for reading_end in _READING_ENDS:
         os.close(reading_end)
-    die_with_parent(parent)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the kernel was told
+        os._exit(1)
 
 
 def _send_all(

@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 
 from okr_pipeline.config import Limits
 from okr_pipeline.contract import DEFAULT_LIMITS, ENTITY_ORDER, Validated
-from okr_pipeline.core import can_fork, gc_paused
+from okr_pipeline.core import gc_paused
 from okr_pipeline.ingest import store as ingest
-from okr_pipeline.ingest._forked_parser import ChildChunks
+from okr_pipeline.ingest._forked_parser import ChildChunks, can_fork
 from okr_pipeline.ingest.chunks import FileWarnings, validated_chunks, with_file_warnings
 from okr_pipeline.ingest.store import IngestReport, ingest_validated
 from okr_pipeline.sources import LoadedBundle, load_bundle

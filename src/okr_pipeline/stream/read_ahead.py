@@ -1,41 +1,45 @@
-"""Batches prepared in another process, one batch ahead of the one the warehouse writes.
+"""Batches prepared in a worker process, one batch ahead of the one the warehouse writes.
 
 Reading events and validating their rows (applier.prepare) costs about as much CPU as writing
-them, and needs no warehouse: a worker process does it for the next batch while this process
-writes the current one, so two CPUs work (threads would not: the GIL). The worker is forked, once,
-for the first batch large enough to be worth the trip, where forking is safe (core.can_fork);
-otherwise, and for small batches, batches are prepared here, one after the other. A forked
-worker imports nothing and runs no main module again, and leaves through os._exit, so it never
-closes the parent's database connections; it ends with its parent, and when its pipe closes.
+them, and needs no warehouse: a worker does it for the next batch while this process writes the
+current one, so two CPUs work (threads would not: the GIL). The worker is a fresh Python
+(`_read_ahead_worker`), not a fork, which is unsafe beside the threads a consumer runs (the
+champion's search, Kafka's client). It is started by the first batch large enough to be worth
+the trip, and until it has started (its imports take most of a second) batches are prepared
+here, as small ones always are. It reads batches on its standard input and answers on its
+standard output; once this process closes its end, or dies, the worker reads the end and leaves.
 
-Batches cross a plain pipe as marshal data by column (the validated rows as ingest.encode_chunk
-makes them, dates as the text SQLite stores where the warehouse is SQLite): pickling rows and
-small objects one by one costs the worker as much as preparing them. A worker that dies or
-fails is an error: its batch was not committed, so it comes again when the consumer restarts.
+Batches cross as marshal data by column (the validated rows as ingest.encode_chunk makes them,
+dates as the text SQLite stores where the warehouse is SQLite): pickling rows and small objects
+one by one costs as much as preparing them. A worker that dies or fails is an error: its batch
+was not committed, so it comes again when the consumer restarts.
 """
 
 from __future__ import annotations
 
 import marshal
-import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
 
 from okr_pipeline.config import Limits
-from okr_pipeline.core import can_fork, die_with_parent, gc_paused
+from okr_pipeline.core import gc_paused
 from okr_pipeline.errors import OkrError
 from okr_pipeline.ingest import decode_chunk, encode_chunk
 from okr_pipeline.stream.applier import Parsed, Prepared, prepare
 from okr_pipeline.stream.log import Message
 
-__all__ = ["ReadAhead"]
+__all__ = ["ReadAhead", "serve"]
 
 # Fewer messages than this are prepared here: the trip to the worker would cost more.
 IN_PROCESS_BELOW = 500
+WORKER = "okr_pipeline.stream._read_ahead_worker"
+_READY, _PREPARED, _FAILED = b"r", b"p", b"f"
 
 
 class ReadAhead:
@@ -44,18 +48,20 @@ class ReadAhead:
     def __init__(self, limits: Limits, dates_as_text: bool = False) -> None:
         self._limits = limits
         self._dates_as_text = dates_as_text  # keep prepared rows' dates as text (SQLite)
-        self._pipe: Connection | None = None
-        self._worker: multiprocessing.process.BaseProcess | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._requests: Connection | None = None
+        self._answers: Connection | None = None
+        self._ready = False  # the worker has started
         self._here: Prepared | None = None  # a batch prepared in this process
 
     def submit(self, messages: Sequence[Message]) -> None:
-        if len(messages) >= IN_PROCESS_BELOW and self._pipe is None and can_fork():
+        if len(messages) >= IN_PROCESS_BELOW and self._worker is None:
             self._start()
-        if self._pipe is None or len(messages) < IN_PROCESS_BELOW:
+        if len(messages) < IN_PROCESS_BELOW or not self._worker_ready():
             self._here = prepare(messages, self._limits)
             return
         try:
-            self._pipe.send_bytes(marshal.dumps([tuple(m) for m in messages]))
+            self._requests.send_bytes(marshal.dumps([tuple(m) for m in messages]))  # type: ignore[union-attr]
         except OSError:
             raise self._ended() from None
 
@@ -63,54 +69,76 @@ class ReadAhead:
         if self._here is not None:
             here, self._here = self._here, None
             return here
-        assert self._pipe is not None, "result() without submit()"
+        assert self._answers is not None, "result() without submit()"
         try:
-            data = self._pipe.recv_bytes()
+            data = self._answers.recv_bytes()
         except (EOFError, OSError):
             raise self._ended() from None
         if data[:1] == _FAILED:
             raise OkrError(f"preparing a batch failed in the worker process:\n{data[1:].decode()}")
-        with gc_paused():
+        with gc_paused():  # many small new objects: the collector would walk the heap often
             return _decode(data[1:], self._dates_as_text)
 
-    def _ended(self) -> OkrError:
-        assert self._worker is not None
-        self._worker.join(1)
-        return OkrError(
-            "the process preparing the stream's batches ended "
-            f"(exit code {self._worker.exitcode}); the batch comes again at the next start"
-        )
-
     def close(self) -> None:
-        if self._pipe is not None:
-            self._pipe.close()  # the worker reads the end of its input and leaves
-            self._pipe = None
+        for end in (self._requests, self._answers):
+            if end is not None:
+                end.close()  # the worker reads the end of its input and leaves
+        self._requests = self._answers = None
+        self._ready = False
         if self._worker is not None:
-            self._worker.join(5)
-            if self._worker.is_alive():
+            try:
+                self._worker.wait(5)
+            except subprocess.TimeoutExpired:
                 self._worker.kill()
-                self._worker.join()
+                self._worker.wait()
             self._worker = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("fork")
-        mine, theirs = context.Pipe()
-        self._worker = context.Process(
-            target=_serve, args=(theirs, mine, self._limits, os.getpid()), daemon=True
+        self._worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                f"{__package__}._read_ahead_worker",
+                self._limits.model_dump_json(),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
-        self._worker.start()
-        theirs.close()
-        self._pipe = mine
+        assert self._worker.stdin is not None and self._worker.stdout is not None
+        self._requests = Connection(os.dup(self._worker.stdin.fileno()), readable=False)
+        self._answers = Connection(os.dup(self._worker.stdout.fileno()), writable=False)
+        self._worker.stdin.close()
+        self._worker.stdout.close()
+
+    def _worker_ready(self) -> bool:
+        if not self._ready and self._answers is not None and self._answers.poll(0):
+            if self._answers.recv_bytes() != _READY:
+                raise self._ended()
+            self._ready = True
+        return self._ready
+
+    def _ended(self) -> OkrError:
+        assert self._worker is not None
+        try:
+            code = self._worker.wait(1)
+        except subprocess.TimeoutExpired:
+            code = None
+        return OkrError(
+            f"the process preparing the stream's batches ended (exit code {code}); "
+            "the batch comes again at the next start"
+        )
 
 
-def _serve(pipe: Connection, parents_end: Connection, limits: Limits, parent: int) -> None:
-    """The worker: prepare each batch the pipe brings until it closes; a failure is sent back
-    as its traceback."""
-    die_with_parent(parent)
-    parents_end.close()  # so that the parent's closing (or death) ends the input
+def serve(limits: Limits) -> None:
+    """The worker: say it is ready, then prepare each batch its input brings until it ends; a
+    failure is answered with its traceback."""
+    requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
+    answers = Connection(os.dup(sys.stdout.fileno()), readable=False)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else may write on the answers
+    answers.send_bytes(_READY)
     while True:
         try:
-            data = pipe.recv_bytes()
+            data = requests.recv_bytes()
         except EOFError:
             return
         try:
@@ -119,10 +147,10 @@ def _serve(pipe: Connection, parents_end: Connection, limits: Limits, parent: in
                 answer = _PREPARED + _encode(prepare(messages, limits))
         except Exception:
             answer = _FAILED + traceback.format_exc(limit=-5).encode()
-        pipe.send_bytes(answer)
-
-
-_PREPARED, _FAILED = b"p", b"f"
+        try:
+            answers.send_bytes(answer)
+        except BrokenPipeError:
+            return  # the consumer is gone
 
 
 def _encode(prepared: Prepared) -> bytes:
