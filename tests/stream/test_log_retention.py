@@ -84,6 +84,23 @@ def test_a_group_that_has_not_committed_on_a_partition_holds_all_of_it(tmp_path:
         assert log.watermarks("t") == {0: (5, 5), 1: (0, 5)}
 
 
+def test_a_named_reader_holds_its_topic_before_its_first_commit(tmp_path: Path) -> None:
+    with SqliteEventLog(tmp_path / "events.db", 1) as log:
+        log.ensure_topics(["a", "b"])
+        produce(log, "a", 3)
+        produce(log, "b", 3)
+        readers = {"a": ["warehouse"]}
+        assert log.prune(before_ms=FAR_FUTURE_MS, keep=None, chunk=5, readers=readers) == {
+            "a": 0,
+            "b": 3,
+        }
+        commit(log, "warehouse", "a", {0: 2})
+        assert log.prune(before_ms=FAR_FUTURE_MS, keep=None, chunk=5, readers=readers) == {
+            "a": 2,
+            "b": 0,
+        }
+
+
 def test_groups_of_other_topics_hold_nothing_and_young_messages_stay(tmp_path: Path) -> None:
     with SqliteEventLog(tmp_path / "events.db", 1) as log:
         log.ensure_topics(["a", "b"])
@@ -159,6 +176,7 @@ operation = st.one_of(
         st.sampled_from([None, 0, FAR_FUTURE_MS]),  # no age limit, none old, all old
         st.one_of(st.none(), st.integers(0, 10)),
         st.integers(1, 5),
+        st.sampled_from([(), ("g0",)]),  # named readers of the topic
     ),
 )
 
@@ -168,7 +186,8 @@ operation = st.one_of(
 def test_pruning_never_drops_what_a_known_group_has_not_committed(operations: list) -> None:
     """A model of the log's low marks, heads and the groups' commits, against the log: each
     prune drops exactly what the rules allow (no less), never a message a group that committed
-    on the topic has not committed past; what is kept reads back whole, at its offsets."""
+    on the topic (or is named its reader) has not committed past; what is kept reads back
+    whole, at its offsets."""
     keys = keys_by_partition(PARTITIONS)
     with tempfile.TemporaryDirectory() as folder:
         log = SqliteEventLog(Path(folder) / "events.db", PARTITIONS)
@@ -192,16 +211,19 @@ def test_pruning_never_drops_what_a_known_group_has_not_committed(operations: li
                     commit(log, group, "t", {part: end})
                     committed.setdefault(group, {})[part] = end
             else:
-                _, before_ms, keep, chunk = op
+                _, before_ms, keep, chunk, readers = op
                 expected = []
                 for part in range(PARTITIONS):
-                    mine = [offsets.get(part) for offsets in committed.values()]
+                    groups = {*committed, *readers}
+                    mine = [committed.get(group, {}).get(part) for group in groups]
                     needed = heads[part] if not mine else (0 if None in mine else min(mine))
                     end = lows[part] if keep is None else max(lows[part], heads[part] - keep)
                     if before_ms == FAR_FUTURE_MS:
                         end = heads[part]
                     expected.append(max(lows[part], min(end, needed)))
-                dropped = log.prune(before_ms=before_ms, keep=keep, chunk=chunk)
+                dropped = log.prune(
+                    before_ms=before_ms, keep=keep, chunk=chunk, readers={"t": readers}
+                )
                 assert dropped == {"t": sum(e - low for e, low in zip(expected, lows, strict=True))}
                 lows = expected
             assert log.watermarks("t") == {p: (lows[p], heads[p]) for p in range(PARTITIONS)}

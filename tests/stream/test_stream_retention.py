@@ -6,6 +6,7 @@ and the ETL run prune."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def stream(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Settings, SqliteEventLog]:
+def stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Settings, SqliteEventLog]]:
     monkeypatch.setenv("OKR_STREAM__POLL_TIMEOUT_SECONDS", "0.1")
     settings = load_settings()
     log = SqliteEventLog(settings.data_dir / "events.db", settings.stream.partitions)
@@ -97,6 +98,19 @@ def test_a_lagging_group_keeps_the_messages_and_the_ids_of_their_events(
     late = _consume(settings, engine, log, group="lagging")
     assert late.messages == published - len(log.watermarks(topic))
     assert late.stored == late.dead_lettered == 0
+
+
+def test_the_warehouse_group_holds_the_events_before_it_first_commits(
+    stream, contract_bundle: Path
+):
+    """Events published before the warehouse's consumer ever ran are not lost to the age limit."""
+    settings, log = stream
+    topic = settings.stream.topics.events
+    published = publish(log, topic, events_from_path(contract_bundle)[0]).published
+    engine = open_warehouse(settings)
+    pruned = prune(settings, engine, log, now=now_utc() + 60 * DAY)
+    assert pruned.log_messages[topic] == 0
+    assert _consume(settings, engine, log).messages == published
 
 
 def test_the_consumer_prunes_every_interval(monkeypatch: pytest.MonkeyPatch, contract_bundle: Path):

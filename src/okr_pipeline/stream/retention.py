@@ -3,8 +3,10 @@ letters pruned by age or size, by `okr stream prune`, the ETL run and the consum
 every `interval_minutes`).
 
 - The embedded log: each partition of each topic loses its oldest messages, never one that a
-  group that committed on the topic has not committed past (`SqliteEventLog.prune`). On Kafka the
-  broker prunes its topics itself (retention.ms); nothing is done to them here.
+  group that committed on the topic has not committed past, nor on the events topic one that
+  `stream.group` (the warehouse's) has not, even before it first commits
+  (`SqliteEventLog.prune`). On Kafka the broker prunes its topics itself (retention.ms); nothing
+  is done to them here.
 - Processed event ids: a redelivered event is a no-op while its id is kept, and a message can be
   redelivered as long as a log holds it. So an id goes once it is older than
   `processed_ids_max_age_hours` (the settings refuse less than the log's or the broker's
@@ -65,6 +67,8 @@ def prune(
             before_ms=_ms(_before(now, retention.log_max_age_hours)),
             keep=retention.log_max_messages,
             chunk=chunk,
+            # the warehouse's group holds the events topic even before its first commit
+            readers={settings.stream.topics.events: [settings.stream.group]},
         )
     # letters first: the ids of those that went may go below
     letters = prune_dead_letters(

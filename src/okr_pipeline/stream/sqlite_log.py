@@ -7,8 +7,8 @@ own B-tree: appends go to its end and a poll is one range scan, with no second i
 Committed offsets are per (group, partition).
 
 Retention (`prune`) drops a prefix of each partition and raises its low mark, as Kafka's does, but
-never past what a group that committed on the topic has not committed yet. A consumer of a group
-the log does not know yet (it never committed) starts at the low mark.
+never past what a group that committed on the topic (or is named as its reader) has not committed
+yet. A consumer of a group the log does not know (it never committed) starts at the low mark.
 
 Durability and concurrency: WAL with `synchronous=NORMAL` makes a committed transaction survive a
 killed process (not a power cut); each `produce` is one short write transaction, and readers never
@@ -27,7 +27,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
@@ -314,12 +314,20 @@ class SqliteEventLog:
                     found[part] = (row[0] - base, row[1])
         return found
 
-    def prune(self, *, before_ms: int | None, keep: int | None, chunk: int) -> dict[str, int]:
+    def prune(
+        self,
+        *,
+        before_ms: int | None,
+        keep: int | None,
+        chunk: int,
+        readers: Mapping[str, Collection[str]] | None = None,
+    ) -> dict[str, int]:
         """Drop the oldest messages of every partition: those older than `before_ms` (epoch ms)
         or beyond the newest `keep`, `chunk` at most per transaction; never one that a group
-        that committed on the topic has not committed past (a group that committed on another
-        of its partitions but not this one holds all of this one). The messages dropped, per
-        topic. Cheap when there is nothing to drop: a row or two read per partition."""
+        that committed on the topic, or one of its `readers` (topic -> groups), has not
+        committed past (such a group that has not committed on a partition holds all of it).
+        The messages dropped, per topic. Cheap when there is nothing to drop: a row or two read
+        in a short transaction per partition."""
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
         dropped: dict[str, int] = {}
@@ -327,14 +335,21 @@ class SqliteEventLog:
             for topic, pid in self._conn.execute(
                 "SELECT topic, id FROM partitions ORDER BY topic, part"
             ).fetchall():
+                held = set((readers or {}).get(topic, ()))
                 count = dropped.setdefault(topic, 0)
-                while step := self._prune_step(topic, pid, before_ms, keep, chunk):
+                while step := self._prune_step(topic, pid, held, before_ms, keep, chunk):
                     count += step
                 dropped[topic] = count
         return dropped
 
     def _prune_step(
-        self, topic: str, pid: int, before_ms: int | None, keep: int | None, chunk: int
+        self,
+        topic: str,
+        pid: int,
+        readers: set[str],
+        before_ms: int | None,
+        keep: int | None,
+        chunk: int,
     ) -> int:
         """Up to `chunk` messages dropped from the start of partition `pid`, in one transaction:
         it holds the write lock, so no group commits meanwhile (and commits only move on)."""
@@ -343,7 +358,8 @@ class SqliteEventLog:
             low, head = self._conn.execute(
                 "SELECT low, head FROM partitions WHERE id = ?", (pid,)
             ).fetchone()
-            limit = min(head, low + chunk, self._needed_from(topic, pid, head))  # kept from it
+            needed = self._needed_from(topic, pid, head, readers)
+            limit = min(head, low + chunk, needed)  # kept from there on
             end = low if keep is None else max(low, min(limit, head - keep))  # beyond `keep`
             if before_ms is not None and end < limit:  # then the old ones, a prefix of the rest
                 young = self._conn.execute(
@@ -360,17 +376,17 @@ class SqliteEventLog:
             self._conn.execute("UPDATE partitions SET low = ? WHERE id = ?", (end, pid))
         return end - low  # offsets are dense
 
-    def _needed_from(self, topic: str, pid: int, head: int) -> int:
+    def _needed_from(self, topic: str, pid: int, head: int, readers: set[str]) -> int:
         """The first offset of partition `pid` that a group still has to read: the lowest
-        committed by the groups that committed on `topic` (0 if one of them has not on this
-        partition); `head` if none has."""
+        committed by `readers` and the groups that committed on `topic` (0 if one of them has
+        not on this partition); `head` if there is no such group."""
         offsets = self._conn.execute(
             "SELECT g.grp, g.partition_id, g.next_offset FROM group_offsets g "
             "JOIN partitions p ON p.id = g.partition_id WHERE p.topic = ?",
             (topic,),
         ).fetchall()
         here = {group: offset for group, partition, offset in offsets if partition == pid}
-        if len(here) < len({group for group, _, _ in offsets}):
+        if len(here) < len(readers | {group for group, _, _ in offsets}):
             return 0
         return min(here.values(), default=head)
 
