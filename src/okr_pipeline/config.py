@@ -34,7 +34,15 @@ from pydantic_settings import (
 from okr_pipeline.core import redact_url
 from okr_pipeline.errors import ConfigError
 
-__all__ = ["REST_ENTITIES", "Limits", "RestSource", "Schedule", "Settings", "load_settings"]
+__all__ = [
+    "REST_ENTITIES",
+    "SPIKE_BASELINE_DAYS",
+    "Limits",
+    "RestSource",
+    "Schedule",
+    "Settings",
+    "load_settings",
+]
 
 DEFAULT_CONFIG_FILE = Path("configs/pipeline_config.json")
 _HTTP_URL = r"^https?://[^/?#\s]+[^\s]*$"
@@ -97,6 +105,26 @@ class Topics(_Section):
     model_updates: str = Field("okr.model-updates", pattern=TOPIC_NAME)
 
 
+class Retention(_Section):
+    """How long the stream's records are kept (null: for ever). `okr stream prune` applies it,
+    and so does the consumer every `interval_minutes`."""
+
+    # the embedded log (stream.backend sqlite), each topic: a message goes once it is older than
+    # log_max_age_hours or beyond the newest log_max_messages of its partition, but never before
+    # every group that committed on its partition has committed past it. Kafka: the broker's
+    # retention.ms applies (see stream.broker_retention_hours)
+    log_max_age_hours: float | None = Field(168.0, gt=0)
+    log_max_messages: int | None = Field(None, ge=1)  # per partition
+    # a redelivered event is a no-op while its id is kept: at least as long as a message can be
+    # redelivered (the longer of log_max_age_hours and stream.broker_retention_hours)
+    processed_ids_max_age_hours: float | None = Field(720.0, gt=0)
+    # only dead letters already on the dead-letter topic go
+    dead_letters_max_age_hours: float | None = Field(720.0, gt=0)
+    dead_letters_max_count: int | None = Field(None, ge=1)
+    interval_minutes: float | None = Field(10.0, gt=0)  # the consumer's pruning; null: never
+    chunk_size: int = Field(5000, ge=1)  # rows deleted per transaction
+
+
 class Stream(_Section):
     backend: Literal["sqlite", "kafka"] = "sqlite"
     bootstrap_servers: str = Field("127.0.0.1:9092", pattern=r"\S")
@@ -114,7 +142,33 @@ class Stream(_Section):
     # goes to the dead-letter topic as unknown_reference
     park_timeout_seconds: float = Field(600.0, ge=0)
     rescore_interval_seconds: float = Field(30.0, ge=0)  # live re-scoring at most this often
+    # set it to the topic's retention.ms on Kafka (null: retention.ms -1, kept for ever): a message
+    # can be redelivered as long as the broker keeps it, so processed ids are kept at least as long
+    broker_retention_hours: float | None = Field(168.0, gt=0)
     topics: Topics = Topics()
+    retention: Retention = Retention()
+
+    @model_validator(mode="after")
+    def _processed_ids_outlive_redelivery(self) -> Stream:
+        kept = self.retention.processed_ids_max_age_hours
+        logs = (self.retention.log_max_age_hours, self.broker_retention_hours)
+        if kept is None:
+            return self
+        if None in logs:
+            raise ValueError(
+                "retention.processed_ids_max_age_hours must be null (kept for ever) while "
+                "retention.log_max_age_hours or broker_retention_hours is null: a message kept "
+                "for ever can be redelivered at any time, and its event must stay a no-op"
+            )
+        longest = max(hours for hours in logs if hours is not None)
+        if kept < longest:
+            raise ValueError(
+                f"retention.processed_ids_max_age_hours ({kept:g}) must be at least "
+                f"{longest:g} hours, the longer of retention.log_max_age_hours and "
+                "broker_retention_hours: an event redelivered after its id is pruned would be "
+                "applied again"
+            )
+        return self
 
 
 class Schedule(_Section):
@@ -271,6 +325,11 @@ class Performance(_Section):
     min_auc: float = Field(0.75, ge=0, le=1)  # realized or estimated
     max_brier: float = Field(0.25, gt=0, le=1)
     interval: float = Field(0.9, gt=0, lt=1)  # the confidence of the estimates' intervals
+
+
+# a spike of dead letters (or quarantined rows) is the last 24 hours against the median day of
+# these many before (monitoring.signals)
+SPIKE_BASELINE_DAYS = 14
 
 
 class Alerts(_Section):
@@ -495,6 +554,24 @@ class Settings(BaseSettings):
     monitoring: Monitoring = Monitoring()
     api: Api = Api()
     rest: RestSource = RestSource()
+
+    @model_validator(mode="after")
+    def _stream_records_outlive_monitoring(self) -> Settings:
+        # monitoring counts events stored and dead-lettered per day that far back: pruning them
+        # sooner would show quiet days that were not, and spikes against them
+        quality = self.monitoring.quality
+        days = max(quality.window_days, quality.series_days, SPIKE_BASELINE_DAYS + 1)
+        retention = self.stream.retention
+        for name in ("processed_ids_max_age_hours", "dead_letters_max_age_hours"):
+            hours = getattr(retention, name)
+            if hours is not None and hours < days * 24:
+                raise ValueError(
+                    f"stream.retention.{name} ({hours:g}) must be at least {days * 24} hours: "
+                    f"monitoring counts the stream's events of the last {days} days "
+                    "(monitoring.quality.series_days and window_days, and "
+                    f"{SPIKE_BASELINE_DAYS + 1} days for spikes)"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -1,8 +1,10 @@
-"""Commands about the event stream: produce, simulate, consume."""
+"""Commands about the event stream: produce, simulate, consume; the log's status and
+retention (`okr stream status`, `okr stream prune`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -95,3 +97,64 @@ def consume_command(
             f"{r['events_per_second']} events/s; lag {r['lag']}; live scores {r['live_scores']}"
         ),
     )
+
+
+@app.main.group("stream")
+def stream_group() -> None:
+    """The event log's state and its retention."""
+
+
+@stream_group.command("status")
+@app.JSON_OPTION
+@app.guarded
+def stream_status_command(as_json: bool) -> None:
+    """Per consumer group on the events topic: lag and oldest unconsumed event, per partition;
+    and what the log holds."""
+    app.emit(jobs.stream_status(app.get_settings()), as_json, _status_text)
+
+
+@stream_group.command("prune")
+@app.JSON_OPTION
+@app.guarded
+def stream_prune_command(as_json: bool) -> None:
+    """Drop what `stream.retention` no longer keeps: old messages of the embedded log (never
+    one a group has not committed), processed event ids, published dead letters."""
+    app.emit(
+        jobs.prune_stream(app.get_settings()).as_dict(),
+        as_json,
+        lambda r: (
+            f"pruned {sum(r['log_messages'].values())} log messages, {r['processed_ids']} "
+            f"processed event ids, {r['dead_letters']} dead letters in {r['seconds']} s"
+        ),
+    )
+
+
+def _status_text(status: dict[str, Any]) -> str:
+    log = status["log"]
+    lines = [
+        f"{status['topic']} ({status['backend']}): {log['messages']} messages, oldest kept "
+        + _since(log["oldest_kept_at"], log["oldest_kept_age_seconds"])
+    ]
+    for group in status["groups"]:
+        lines.append(
+            f"group {group['group']}{'' if group['committed'] else ' (nothing committed)'}: "
+            f"lag {group['lag']}, oldest unconsumed "
+            + _since(group["oldest_unconsumed_at"], group["oldest_unconsumed_age_seconds"])
+        )
+        for part in group["partitions"]:
+            committed = part["committed_offset"]
+            lines.append(
+                f"  [{part['partition']}] committed {'-' if committed is None else committed}, "
+                f"lag {part['lag']}, oldest unconsumed "
+                + _since(part["oldest_unconsumed_at"], part["oldest_unconsumed_age_seconds"])
+            )
+    return "\n".join(lines)
+
+
+def _since(at: str | None, age_seconds: float | None) -> str:
+    if at is None or age_seconds is None:
+        return "none"
+    for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60)):
+        if age_seconds >= 2 * seconds:
+            return f"{at} UTC ({age_seconds / seconds:.1f} {unit} ago)"
+    return f"{at} UTC ({age_seconds:.0f} s ago)"

@@ -163,10 +163,12 @@ if TYPE_CHECKING:
         consume_events,
         drain_events,
         produce_events,
+        prune_stream,
         simulate_activity,
     )
     from okr_pipeline.jobs.stream_state import (
         stream_lag,
+        stream_status,
     )
     from okr_pipeline.jobs.supervisor import (
         Backoff,
@@ -206,6 +208,7 @@ _MODULE_OF = {
     "quarter_of": "overview",
     "risk_trend": "overview",
     "stream_lag": "stream_state",
+    "stream_status": "stream_state",
     "key_results_as_of": "okrs",
     "OUTCOMES": "audit",
     "AuditEntry": "audit",
@@ -279,6 +282,7 @@ _MODULE_OF = {
     "Consumed": "stream",
     "consume_events": "stream",
     "produce_events": "stream",
+    "prune_stream": "stream",
     "simulate_activity": "stream",
     "acknowledge_alert_by_id": "alert_pages",
     "alerts_page": "alert_pages",
@@ -399,6 +403,7 @@ __all__ = [
     "predict_risks",
     "produce_events",
     "promote_model",
+    "prune_stream",
     "quarantine_page",
     "quarantined_rows",
     "quarter_of",
@@ -423,6 +428,7 @@ __all__ = [
     "start_pipeline_run",
     "status",
     "stream_lag",
+    "stream_status",
     "supervise",
     "token_digest",
     "train_model",

@@ -4,13 +4,13 @@ Bundles (a folder or a single file) are dropped in the landing folder `raw/incom
 data directory. Extract claims each one by moving it into the run's staging folder
 (`processed/<run id>/`), with what earlier runs claimed and never loaded (they failed or were
 stopped); pulls the OKR backend's REST API, if configured, into a bundle there too; and drains
-the event stream up to its current end unless a consumer of the group runs (it then has the
-stream). Load moves each bundle to `archive/<run id>/` and ingests it from there, so the
-quarantine names where its rows now are; one that cannot be read at all moves to
-`archive/failed/` with a file saying why; the REST source's cursors advance once its bundle is
-stored. Check fails the run if a count does not reconcile, or if the REST pull stopped
-part-way (what it pulled is kept). Runs of the pipeline never overlap, so one run's folders
-are no other's.
+the event stream up to its current end, then prunes it (`stream.retention`), unless a consumer
+of the group runs (it then has the stream, and prunes it itself). Load moves each bundle to
+`archive/<run id>/` and ingests it from there, so the quarantine names where its rows now are;
+one that cannot be read at all moves to `archive/failed/` with a file saying why; the REST
+source's cursors advance once its bundle is stored. Check fails the run if a count does not
+reconcile, or if the REST pull stopped part-way (what it pulled is kept). Runs of the pipeline
+never overlap, so one run's folders are no other's.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from okr_pipeline.errors import InputError, OkrError, SourceError
 from okr_pipeline.ingest import commit_cursors, pull_rest_bundle
 from okr_pipeline.jobs.data import ingest_path
 from okr_pipeline.jobs.pipelines import Output, RunContext
-from okr_pipeline.jobs.stream import drain_events
+from okr_pipeline.jobs.stream import drain_events, prune_stream
 from okr_pipeline.sources import Pulled, PullError, discover
 from okr_pipeline.warehouse import open_warehouse
 
@@ -63,7 +63,7 @@ def landing_folder(settings: Settings) -> Path:
 
 def extract(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -> Output:
     """Claim the bundles in the landing folder (and those earlier runs left), pull the REST
-    source, and drain the event stream."""
+    source, and drain and prune the event stream."""
     staging = settings.path("processed") / run.run_id
     _reclaim(settings.path("processed"), staging)
     for entry in _visible(landing_folder(settings)):
@@ -73,10 +73,12 @@ def extract(settings: Settings, run: RunContext, inputs: Mapping[str, Output]) -
     if rest and rest["rows"]:
         bundles.append(rest["folder"])
     drained = drain_events(settings)
+    skipped = {"skipped": "a consumer of the group runs"}
     return {
         "bundles": bundles,
         "rest": rest,
-        "stream": drained.as_dict() if drained else {"skipped": "a consumer of the group runs"},
+        "stream": drained.as_dict() if drained else skipped,
+        "retention": prune_stream(settings).as_dict() if drained else skipped,
     }
 
 

@@ -1,5 +1,6 @@
 """Use cases about the event stream: publish a bundle or an events file, simulate live
-activity, consume the events topic into the warehouse with live re-scoring."""
+activity, consume the events topic into the warehouse with live re-scoring, prune what the
+retention settings no longer keep."""
 
 from __future__ import annotations
 
@@ -20,16 +21,25 @@ from okr_pipeline.stream import (
     ConsumeSummary,
     GroupBusyError,
     OpenKeyResult,
+    Pruned,
     Published,
     consume,
     events_from_path,
     live_events,
     open_event_log,
+    prune,
     publish,
 )
 from okr_pipeline.warehouse import open_warehouse
 
-__all__ = ["Consumed", "consume_events", "drain_events", "produce_events", "simulate_activity"]
+__all__ = [
+    "Consumed",
+    "consume_events",
+    "drain_events",
+    "produce_events",
+    "prune_stream",
+    "simulate_activity",
+]
 
 
 def produce_events(settings: Settings, source: Path, rate: float | None = None) -> Published:
@@ -139,3 +149,10 @@ def drain_events(settings: Settings) -> Consumed | None:
         return consume_events(settings, until_idle=0, rescore=False, drain=True)
     except GroupBusyError:  # it started meanwhile
         return None
+
+
+def prune_stream(settings: Settings) -> Pruned:
+    """The embedded log, processed event ids and dead letters pruned by `stream.retention`."""
+    engine = open_warehouse(settings)
+    with closing(open_event_log(settings)) as event_log:
+        return prune(settings, engine, event_log)

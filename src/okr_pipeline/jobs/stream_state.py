@@ -1,15 +1,17 @@
-"""How far the stream's consumer group that writes the warehouse is behind, per partition of
-the events topic, read without joining the group (as monitoring reads it)."""
+"""The stream's state, read without joining any group: how far the consumer group that writes
+the warehouse is behind (as monitoring reads it), and the events topic as a whole (`okr stream
+status`)."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Any
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import OkrError
-from okr_pipeline.stream import warehouse_group_lag
+from okr_pipeline.stream import open_event_log, topic_status, warehouse_group_lag
 
-__all__ = ["stream_lag"]
+__all__ = ["stream_lag", "stream_status"]
 
 
 def stream_lag(settings: Settings) -> dict[str, Any]:
@@ -34,3 +36,12 @@ def stream_lag(settings: Settings) -> dict[str, Any]:
     ]
     found["total"] = sum(lag.values())
     return found
+
+
+def stream_status(settings: Settings) -> dict[str, Any]:
+    """The events topic: the messages the log holds, and per consumer group that committed on it
+    (and `stream.group` in any case) the lag and the oldest event not yet consumed, per
+    partition. Raises OkrError when the log cannot be read."""
+    with closing(open_event_log(settings)) as event_log:
+        found = topic_status(event_log, settings.stream.topics.events, [settings.stream.group])
+    return {"backend": settings.stream.backend} | found

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Engine, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.sql.functions import coalesce
 
-from okr_pipeline.config import Settings
+from okr_pipeline.config import SPIKE_BASELINE_DAYS, Settings
 from okr_pipeline.errors import OkrError
 from okr_pipeline.monitoring.problems import Problem, problem
 from okr_pipeline.stream import warehouse_group_lag
@@ -38,7 +38,7 @@ __all__ = [
     "spike_problems",
 ]
 
-BASELINE_DAYS = 14  # the usual day: the median of these before the last 24 hours
+BASELINE_DAYS = SPIKE_BASELINE_DAYS  # the usual day: the median of these before the last 24 hours
 DAY = timedelta(days=1)
 
 # the conditions each check evaluates: its alerts absent from its problems are cleared

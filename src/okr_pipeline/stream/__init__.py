@@ -1,5 +1,6 @@
 """The event stream: one event-log interface over an embedded log and Kafka; publishing,
-simulated live activity, and the consumer that stores each batch exactly once in effect."""
+simulated live activity, the consumer that stores each batch exactly once in effect, the
+retention that prunes the log and the stream's bookkeeping, and a topic's status."""
 
 from okr_pipeline.stream.backends import open_event_log, warehouse_group_lag
 from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
@@ -11,7 +12,9 @@ from okr_pipeline.stream.redelivery import (
     dead_letters_after,
     retry_dead_letters,
 )
+from okr_pipeline.stream.retention import Pruned, prune
 from okr_pipeline.stream.simulator import OpenKeyResult, live_events
+from okr_pipeline.stream.status import topic_status
 from okr_pipeline.stream.verdicts import Verdict, judge_events
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "LiveScores",
     "Message",
     "OpenKeyResult",
+    "Pruned",
     "Published",
     "Redelivery",
     "Verdict",
@@ -31,7 +35,9 @@ __all__ = [
     "judge_events",
     "live_events",
     "open_event_log",
+    "prune",
     "publish",
     "retry_dead_letters",
+    "topic_status",
     "warehouse_group_lag",
 ]

@@ -4,7 +4,8 @@ Each batch: poll -> apply in one warehouse transaction (applier) -> publish new 
 the dead-letter topic (an outbox: the warehouse holds them first, so a crash only delays them) ->
 commit the offsets -> hand the open key results the batch touched to `live_scores`, if given (the
 command wires model.live_scores: this layer knows nothing of models). A stop request (SIGTERM,
-SIGINT) is honoured between batches.
+SIGINT) is honoured between batches. Every `stream.retention.interval_minutes` the log and the
+stream's bookkeeping are pruned between batches (`retention`).
 
 On SQLite another writer (an ingest) may hold the one write lock for minutes, longer than the
 busy timeout: the batch's transaction then rolled back whole, so it is tried again, after a pause,
@@ -33,6 +34,7 @@ from okr_pipeline.core import now_utc
 from okr_pipeline.stream.applier import BatchResult, apply_batch
 from okr_pipeline.stream.log import EventLog, Message
 from okr_pipeline.stream.read_ahead import ReadAhead
+from okr_pipeline.stream.retention import PruneTimer
 from okr_pipeline.warehouse import dead_letters, sqlite_busy
 
 __all__ = ["ConsumeSummary", "LiveScores", "consume", "publish_dead_letters"]
@@ -191,11 +193,13 @@ def consume(
     busy_from = 0.0
     stop = stop or threading.Event()
     end: int | None = None  # a drain stops at the messages there were when it started
+    prune_when_due = PruneTimer(settings, engine, event_log)
 
     read_ahead = ReadAhead(settings.limits, dates_as_text=engine.dialect.name == "sqlite")
     ahead: list[Message] = []  # a batch polled and being prepared while the last is applied
     try:
         while not stop.is_set():
+            _when_free(stop, prune_when_due)
             bound = min(n for n in (max_events, end, math.inf) if n is not None)
             limit = stream.batch_size
             if bound < math.inf:

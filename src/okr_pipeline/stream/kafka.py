@@ -24,12 +24,13 @@ from confluent_kafka import (
     OFFSET_INVALID,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
+    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from okr_pipeline.config import Settings
 from okr_pipeline.errors import ConfigError, OkrError
@@ -39,6 +40,7 @@ __all__ = ["PASSWORD_VARIABLE", "KafkaConsumer", "KafkaEventLog", "client_config
 
 PASSWORD_VARIABLE = "OKR_STREAM__SASL_PASSWORD"
 WAIT_SLICE_S = 0.2  # librdkafka calls ignore Ctrl-C while they block: wait in short slices
+READER_GROUP = "okr-stream-reader"  # a reader's group.id: it assigns, never joins or commits
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +217,7 @@ class KafkaEventLog:
         )
         return description is not None and bool(description.members)
 
-    def _admin_answer(self, future: Any, action: str, absent: int) -> Any:
+    def _admin_answer(self, future: Any, action: str, absent: int | None = None) -> Any:
         """The result of an admin request; None for the error code `absent` (the answer that
         says there is nothing to do); other errors and time-outs as clear errors."""
         try:
@@ -243,6 +245,102 @@ class KafkaEventLog:
             return reader.lag()
         finally:
             reader.close()
+
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        """The broker's low and high watermarks per partition ({}: no such topic)."""
+        admin = self._admin_client()
+        parts = self._metadata_topics(admin).get(topic)
+        if parts is None:
+            return {}
+        marks: dict[int, list[int]] = {part: [] for part in parts.partitions}
+        for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+            futures = admin.list_offsets(
+                {TopicPartition(topic, part): spec for part in marks},
+                request_timeout=self.timeout_s,
+            )
+            for tp, future in futures.items():
+                answer = self._admin_answer(future, f"read the offsets of {topic}[{tp.partition}]")
+                marks[tp.partition].append(max(answer.offset, 0))
+        return {part: (low, high) for part, (low, high) in marks.items()}
+
+    def committed_offsets(self, topic: str) -> dict[str, dict[int, int]]:
+        """Of every consumer group the cluster lists, those with offsets committed on `topic`."""
+        admin = self._admin_client()
+        parts = self._metadata_topics(admin).get(topic)
+        if parts is None:
+            return {}
+        partitions = [TopicPartition(topic, part) for part in parts.partitions]
+        listed = self._admin_answer(
+            admin.list_consumer_groups(request_timeout=self.timeout_s), "list the consumer groups"
+        )
+        if listed.errors:
+            raise self._admin_errors.error(
+                self._servers, f"cannot list the consumer groups: {listed.errors[0]}"
+            )
+        groups = {}
+        for group in sorted(listing.group_id for listing in listed.valid):
+            request = [ConsumerGroupTopicPartitions(group, partitions)]
+            answer = self._admin_answer(
+                admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)[group],
+                f"read the offsets of consumer group {group!r}",
+                KafkaError.GROUP_ID_NOT_FOUND,  # deleted since it was listed
+            )
+            committed = {
+                tp.partition: tp.offset
+                for tp in (answer.topic_partitions if answer else [])
+                if tp.error is None and tp.offset >= 0  # < 0: none committed there
+            }
+            if committed:
+                groups[group] = committed
+        return groups
+
+    def first_messages(self, topic: str, offsets: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+        """Read from each offset by a consumer that assigns itself the partitions (it joins no
+        group and commits nothing), up to the first message or the partition's end."""
+        if not offsets:
+            return {}
+        errors = _ErrorTrap()
+        reader = Consumer(
+            self._base
+            | {
+                "group.id": READER_GROUP,
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",  # an offset no longer held: the first one that is
+                "error_cb": errors,
+            }
+        )
+        found: dict[int, tuple[int, int]] = {}
+        try:
+            reader.assign([TopicPartition(topic, part, max(o, 0)) for part, o in offsets.items()])
+            ended: set[int] = set()
+            deadline = time.monotonic() + self.timeout_s
+            while len(found) + len(ended) < len(offsets):
+                if time.monotonic() > deadline:
+                    raise errors.error(
+                        self._servers,
+                        f"could not read {topic} on {self._servers} within {self.timeout_s:g} s",
+                    )
+                errors.raise_if_fatal(self._servers, f"cannot read {topic}")
+                for item in reader.consume(len(offsets), WAIT_SLICE_S):
+                    part, offset, error = item.partition(), item.offset(), item.error()
+                    if part is None or offset is None or part in found or part in ended:
+                        continue
+                    if error is None:
+                        kind, timestamp = item.timestamp()
+                        found[part] = (offset, 0 if kind == TIMESTAMP_NOT_AVAILABLE else timestamp)
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        ended.add(part)
+                    else:
+                        raise OkrError(f"cannot read {topic} on {self._servers}: {error.str()}")
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            raise OkrError(
+                f"cannot read {topic} on {self._servers}: {error.str() if error else exc}"
+            ) from None
+        finally:
+            reader.close()
+        return found
 
     def close(self) -> None:
         """Flush what is still queued; the clients are released with this object."""
@@ -296,7 +394,8 @@ class KafkaEventLog:
             f"topic {topic!r}: {error.str()}",
         )
 
-    def _metadata_topics(self, admin: AdminClient) -> set[str]:
+    def _metadata_topics(self, admin: AdminClient) -> dict[str, Any]:
+        """The cluster's topics: name -> metadata (its `partitions`)."""
         try:
             metadata = admin.list_topics(timeout=self.timeout_s)
         except KafkaException as exc:
@@ -308,7 +407,7 @@ class KafkaEventLog:
                 f"({error.str() if error else exc}): check stream.bootstrap_servers and that the "
                 f"broker is running",
             ) from None
-        return set(metadata.topics)
+        return dict(metadata.topics)
 
 
 class KafkaConsumer:

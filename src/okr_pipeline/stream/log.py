@@ -9,7 +9,7 @@ before a commit means those messages are delivered again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from okr_pipeline.errors import OkrError
@@ -66,5 +66,17 @@ class EventLog(Protocol):
     def group_lag(self, group: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
         """Messages the group has not committed yet, per (topic, partition) of the `topics` that
         exist, read without joining the group (so a running consumer keeps its partitions)."""
+
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Per partition of `topic`: the oldest offset still held and the next one to be
+        written ({} when there is no such topic)."""
+
+    def committed_offsets(self, topic: str) -> dict[str, dict[int, int]]:
+        """Per consumer group that has committed on `topic`: partition -> the next offset it
+        reads. Read without joining any group."""
+
+    def first_messages(self, topic: str, offsets: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+        """Per partition of `offsets`: the offset and timestamp (ms) of the first message held
+        at or after that offset; a partition with none is left out."""
 
     def close(self) -> None: ...

@@ -1,9 +1,14 @@
 """The embedded event log: one SQLite file under the data directory, so one machine needs no broker.
 
-Layout: each (topic, partition) is a row of `partitions` with an id and its head (the next offset
-to append). A message's row id packs that id and its offset, `partition_id << 40 | offset`, so a
-partition is one contiguous range of the table's own B-tree: appends go to its end and a poll is one
-range scan, with no second index to maintain. Committed offsets are per (group, partition).
+Layout: each (topic, partition) is a row of `partitions` with an id, its head (the next offset
+to append) and its low mark (the oldest offset still held). A message's row id packs that id and
+its offset, `partition_id << 40 | offset`, so a partition is one contiguous range of the table's
+own B-tree: appends go to its end and a poll is one range scan, with no second index to maintain.
+Committed offsets are per (group, partition).
+
+Retention (`prune`) drops a prefix of each partition and raises its low mark, as Kafka's does, but
+never past what a group that committed on the topic (or is named as its reader) has not committed
+yet. A consumer of a group the log does not know (it never committed) starts at the low mark.
 
 Durability and concurrency: WAL with `synchronous=NORMAL` makes a committed transaction survive a
 killed process (not a power cut); each `produce` is one short write transaction, and readers never
@@ -22,7 +27,7 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
@@ -32,7 +37,7 @@ from okr_pipeline.stream.log import GroupBusyError, Message
 
 __all__ = ["SqliteConsumer", "SqliteEventLog", "partition_for"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 OFFSET_BITS = 40  # 1.1e12 messages per partition, 8.4e6 partitions in all
 POLL_STEP_S = 0.05
 # A poll returns at most this many bytes of values (and at least one message): a batch of large
@@ -49,6 +54,7 @@ CREATE TABLE IF NOT EXISTS partitions (
     topic TEXT NOT NULL REFERENCES topics (name),
     part INTEGER NOT NULL,
     head INTEGER NOT NULL DEFAULT 0,
+    low INTEGER NOT NULL DEFAULT 0,
     UNIQUE (topic, part)
 );
 CREATE TABLE IF NOT EXISTS messages (
@@ -64,6 +70,8 @@ CREATE TABLE IF NOT EXISTS group_offsets (
     PRIMARY KEY (grp, partition_id)
 ) WITHOUT ROWID;
 """
+# from the version before to this one
+_UPGRADES = {2: "ALTER TABLE partitions ADD COLUMN low INTEGER NOT NULL DEFAULT 0"}
 
 
 def partition_for(key: bytes | None, partitions: int) -> int:
@@ -180,10 +188,15 @@ class SqliteEventLog:
                     f"program's {SCHEMA_VERSION}"
                 )
             if version < SCHEMA_VERSION:
-                with _write(self._conn):  # executescript would commit: run them one by one
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
+                with _write(self._conn):
+                    # again under the write lock: another process may have done it meanwhile
+                    version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version == 0:  # executescript would commit: run them one by one
+                        statements = [s for s in _SCHEMA.split(";") if s.strip()]
+                    else:
+                        statements = [_UPGRADES[v] for v in range(version + 1, SCHEMA_VERSION + 1)]
+                    for statement in statements:
+                        self._conn.execute(statement)
                     self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def ensure_topics(self, topics: Sequence[str]) -> None:
@@ -252,12 +265,133 @@ class SqliteEventLog:
         marks = ",".join("?" * len(names))
         with _sqlite_errors(self.path, "read the lag"):
             rows = self._conn.execute(
-                "SELECT p.topic, p.part, p.head - coalesce(g.next_offset, 0) FROM partitions p "
+                "SELECT p.topic, p.part, p.head - max(p.low, coalesce(g.next_offset, 0)) "
+                "FROM partitions p "
                 "LEFT JOIN group_offsets g ON g.partition_id = p.id AND g.grp = ? "
                 f"WHERE p.topic IN ({marks})",
                 (group, *names),
             ).fetchall()
         return {(topic, part): max(0, lag) for topic, part, lag in rows}
+
+    def watermarks(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Per partition: the oldest offset held and the next one to append ({}: no such topic)."""
+        with _sqlite_errors(self.path, f"read topic {topic}"):
+            rows = self._conn.execute(
+                "SELECT part, low, head FROM partitions WHERE topic = ?", (topic,)
+            ).fetchall()
+        return {part: (low, head) for part, low, head in rows}
+
+    def committed_offsets(self, topic: str) -> dict[str, dict[int, int]]:
+        """Per group that committed on `topic`: partition -> the next offset it reads."""
+        with _sqlite_errors(self.path, f"read the groups of {topic}"):
+            rows = self._conn.execute(
+                "SELECT g.grp, p.part, g.next_offset FROM group_offsets g "
+                "JOIN partitions p ON p.id = g.partition_id WHERE p.topic = ?",
+                (topic,),
+            ).fetchall()
+        groups: dict[str, dict[int, int]] = {}
+        for group, part, offset in rows:
+            groups.setdefault(group, {})[part] = offset
+        return groups
+
+    def first_messages(self, topic: str, offsets: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+        """Per partition of `offsets`: the offset and timestamp (ms) of the first message held
+        at or after its offset; a partition with none is left out."""
+        with _sqlite_errors(self.path, f"read {topic}"):
+            ids = dict(
+                self._conn.execute(
+                    "SELECT part, id FROM partitions WHERE topic = ?", (topic,)
+                ).fetchall()
+            )
+            found = {}
+            for part, offset in offsets.items():
+                if part not in ids:
+                    continue
+                base = ids[part] << OFFSET_BITS
+                row = self._conn.execute(
+                    "SELECT id, timestamp_ms FROM messages WHERE id >= ? AND id < ? "
+                    "ORDER BY id LIMIT 1",
+                    (base + max(offset, 0), base + (1 << OFFSET_BITS)),
+                ).fetchone()
+                if row is not None:
+                    found[part] = (row[0] - base, row[1])
+        return found
+
+    def prune(
+        self,
+        *,
+        before_ms: int | None,
+        keep: int | None,
+        chunk: int,
+        readers: Mapping[str, Collection[str]] | None = None,
+    ) -> dict[str, int]:
+        """Drop the oldest messages of every partition: those older than `before_ms` (epoch ms)
+        or beyond the newest `keep`, `chunk` at most per transaction; never one that a group
+        that committed on the topic, or one of its `readers` (topic -> groups), has not
+        committed past (such a group that has not committed on a partition holds all of it).
+        The messages dropped, per topic. Cheap when there is nothing to drop: a row or two read
+        in a short transaction per partition."""
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        dropped: dict[str, int] = {}
+        with _sqlite_errors(self.path, "prune"):
+            for topic, pid in self._conn.execute(
+                "SELECT topic, id FROM partitions ORDER BY topic, part"
+            ).fetchall():
+                held = set((readers or {}).get(topic, ()))
+                count = dropped.setdefault(topic, 0)
+                while step := self._prune_step(topic, pid, held, before_ms, keep, chunk):
+                    count += step
+                dropped[topic] = count
+        return dropped
+
+    def _prune_step(
+        self,
+        topic: str,
+        pid: int,
+        readers: set[str],
+        before_ms: int | None,
+        keep: int | None,
+        chunk: int,
+    ) -> int:
+        """Up to `chunk` messages dropped from the start of partition `pid`, in one transaction:
+        it holds the write lock, so no group commits meanwhile (and commits only move on)."""
+        base = pid << OFFSET_BITS
+        with _write(self._conn):
+            low, head = self._conn.execute(
+                "SELECT low, head FROM partitions WHERE id = ?", (pid,)
+            ).fetchone()
+            needed = self._needed_from(topic, pid, head, readers)
+            limit = min(head, low + chunk, needed)  # kept from there on
+            end = low if keep is None else max(low, min(limit, head - keep))  # beyond `keep`
+            if before_ms is not None and end < limit:  # then the old ones, a prefix of the rest
+                young = self._conn.execute(
+                    "SELECT id FROM messages WHERE id >= ? AND id < ? AND timestamp_ms >= ? "
+                    "ORDER BY id LIMIT 1",  # a scan of the range that stops at the first
+                    (base + end, base + limit, before_ms),
+                ).fetchone()
+                end = limit if young is None else young[0] - base
+            if end <= low:
+                return 0
+            self._conn.execute(
+                "DELETE FROM messages WHERE id >= ? AND id < ?", (base + low, base + end)
+            )
+            self._conn.execute("UPDATE partitions SET low = ? WHERE id = ?", (end, pid))
+        return end - low  # offsets are dense
+
+    def _needed_from(self, topic: str, pid: int, head: int, readers: set[str]) -> int:
+        """The first offset of partition `pid` that a group still has to read: the lowest
+        committed by `readers` and the groups that committed on `topic` (0 if one of them has
+        not on this partition); `head` if there is no such group."""
+        offsets = self._conn.execute(
+            "SELECT g.grp, g.partition_id, g.next_offset FROM group_offsets g "
+            "JOIN partitions p ON p.id = g.partition_id WHERE p.topic = ?",
+            (topic,),
+        ).fetchall()
+        here = {group: offset for group, partition, offset in offsets if partition == pid}
+        if len(here) < len(readers | {group for group, _, _ in offsets}):
+            return 0
+        return min(here.values(), default=head)
 
     def close(self) -> None:
         self._conn.close()
@@ -312,7 +446,7 @@ class SqliteConsumer:
         self._by_id = {pid: (topic, part) for topic, part, pid in assigned}
         self._pid_of = {(topic, part): pid for topic, part, pid in assigned}
         ids = ",".join(str(pid) for pid in self._by_id)  # integers from the database itself
-        self._heads_sql = f"SELECT id, head FROM partitions WHERE id IN ({ids})"
+        self._heads_sql = f"SELECT id, head, low FROM partitions WHERE id IN ({ids})"
         self._committed_sql = (
             f"SELECT partition_id, next_offset FROM group_offsets "
             f"WHERE grp = ? AND partition_id IN ({ids})"
@@ -358,14 +492,15 @@ class SqliteConsumer:
             self._position[pid] = max(self._position[pid], offset)
 
     def lag(self) -> dict[tuple[str, int], int]:
-        """Head minus the group's committed offset, per assigned partition."""
+        """Head minus the group's committed offset (or the low mark), per assigned partition."""
         if not self._assigned:
             return {}
         with _sqlite_errors(self.path, "read the lag"):
-            heads = dict(self._conn.execute(self._heads_sql).fetchall())
+            heads = self._conn.execute(self._heads_sql).fetchall()
             committed = self._committed()
         return {
-            self._by_id[pid]: max(0, head - committed.get(pid, 0)) for pid, head in heads.items()
+            self._by_id[pid]: max(0, head - max(low, committed.get(pid, 0)))
+            for pid, head, low in heads
         }
 
     def close(self) -> None:
@@ -384,7 +519,11 @@ class SqliteConsumer:
         return dict(self._conn.execute(self._committed_sql, (self.group,)).fetchall())
 
     def _fetch(self, max_messages: int) -> list[Message]:
-        heads = dict(self._conn.execute(self._heads_sql).fetchall())
+        heads = {}
+        for pid, head, low in self._conn.execute(self._heads_sql):
+            heads[pid] = head
+            if low > self._position[pid]:  # pruned before this group read it (it never committed)
+                self._position[pid] = low
         waiting = [
             (heads[pid] - self._position[pid], pid)
             for pid in self._by_id
@@ -412,22 +551,21 @@ class SqliteConsumer:
             base = pid << OFFSET_BITS
             rows = []
             for row in self._conn.execute(
-                "SELECT key, value, timestamp_ms FROM messages WHERE id >= ? AND id < ? "
+                "SELECT id, key, value, timestamp_ms FROM messages WHERE id >= ? AND id < ? "
                 "ORDER BY id",
                 (base + start, base + start + take),
             ):
                 rows.append(row)
-                room -= len(row[1])
+                room -= len(row[2])
                 if room <= 0:
                     break
-            # offsets are dense, so the n-th row of the range has offset start + n
+            # the offset is the row id's: a prune since the heads were read may have dropped
+            # the range's start
             runs.append(
-                [
-                    Message(topic, part, offset, key, value, ts)
-                    for offset, (key, value, ts) in enumerate(rows, start)
-                ]
+                [Message(topic, part, i - base, key, value, ts) for i, key, value, ts in rows]
             )
-            self._position[pid] = start + len(rows)
+            if rows:
+                self._position[pid] = rows[-1][0] - base + 1
         if len(runs) == 1:
             return runs[0]
         return [m for group in zip_longest(*runs) for m in group if m is not None]

@@ -1,4 +1,5 @@
-"""The warehouse: tables, the engine with its migrations, bulk writes and writers' turns."""
+"""The warehouse: tables, the engine with its migrations, bulk writes, writers' turns, and the
+retention of the stream's bookkeeping."""
 
 from okr_pipeline.warehouse.bulk import (
     LOOKUP_CHUNK,
@@ -22,6 +23,7 @@ from okr_pipeline.warehouse.locks import (
     write_turn,
     writers_lock,
 )
+from okr_pipeline.warehouse.retention import prune_dead_letters, prune_processed_events
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     MAX_ID,
@@ -73,6 +75,8 @@ __all__ = [
     "pipeline_runs",
     "predictions",
     "processed_events",
+    "prune_dead_letters",
+    "prune_processed_events",
     "quarantine",
     "source_cursors",
     "sqlite_busy",

@@ -215,6 +215,7 @@ processed_events = Table(
     Column("partition", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("processed_at", TIMESTAMP, nullable=False),
+    Index(None, "processed_at"),  # retention and monitoring's counts go by it
 )
 
 dead_letters = Table(
@@ -232,6 +233,8 @@ dead_letters = Table(
     Column("created_at", TIMESTAMP, nullable=False),
     Column("published_at", TIMESTAMP),  # sent to the dead-letter topic (an outbox)
     UniqueConstraint("topic", "partition", "offset"),
+    Index(None, "created_at"),  # retention and monitoring's counts go by it
+    Index(None, "event_id"),  # a processed id stays while a letter of its event does
 )
 
 parked_events = Table(
