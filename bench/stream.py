@@ -27,14 +27,12 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import sqlite3
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +41,12 @@ sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tes
 from confluent_kafka import Consumer  # noqa: E402
 
 from broker import running_tansu  # noqa: E402
-from chaos_stream import stream_of  # noqa: E402
 from floors import sqlite_insert_seconds  # noqa: E402
+from mixes import Keyed, realistic_mix, stream_of  # noqa: E402
 from okr_pipeline.config import Settings, Stream, load_settings  # noqa: E402
 from okr_pipeline.contract import ENTITIES  # noqa: E402
-from okr_pipeline.sources.files import read_path  # noqa: E402
-from okr_pipeline.sources.synthetic import generate_bundle  # noqa: E402
 from okr_pipeline.stream.backends import open_event_log  # noqa: E402
 from okr_pipeline.stream.consumer import consume  # noqa: E402
-from okr_pipeline.stream.events import make_event  # noqa: E402
 from okr_pipeline.stream.kafka import client_config  # noqa: E402
 from okr_pipeline.stream.log import EventLog  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
@@ -73,47 +68,6 @@ def backend_env(backend: str, work: Path) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-Keyed = tuple[bytes | None, bytes]
-
-# when a row of each entity happens, for the order of the stream
-_WHEN = {
-    "objectives": ("period_start",),
-    "key_results": ("created_at", "updated_at"),
-    "check_ins": ("checked_in_at",),
-    "milestones": ("completed_at", "due_date"),
-    "tasks": ("completed_at", "planned_date", "updated_at"),
-}
-UPDATED = 0.05  # of stored key results and tasks sent again, changed
-REDELIVERED = 0.02  # of all events sent twice
-
-
-def realistic_mix(work: Path, scale: float, seed: int) -> tuple[list[Keyed], Counter[str]]:
-    """The messages of the realistic mix, and how many of each event type."""
-    bundle = work / "mix-bundle"
-    generate_bundle(bundle, seed=seed, scale=scale, messy=True, as_of=date(2026, 5, 20))
-    rng = random.Random(seed)
-    timed: list[tuple[str, float, str, dict[str, Any]]] = []
-    for entity, records in read_path(bundle).records.items():
-        for record in records:
-            if record.fields is None:
-                continue
-            when = next((str(record.fields[f]) for f in _WHEN[entity] if record.fields.get(f)), "")
-            timed.append((when[:10] or "9999", rng.random(), entity, record.fields))
-    timed.sort(key=lambda item: item[:2])  # by day, then shuffled within the day
-    events = [(entity, fields) for _, _, entity, fields in timed]
-    for entity, fields in list(events):  # updates: a stored row changed later
-        if entity in ("key_results", "tasks") and rng.random() < UPDATED:
-            changed = dict(fields, title=f"{fields.get('title')} (revised)")
-            if "updated_at" in changed:
-                changed["updated_at"] = "2026-05-19T12:00:00+00:00"
-            events.append((entity, changed))
-    messages = [make_event(entity, fields) for entity, fields in events]
-    messages += [
-        messages[rng.randrange(len(messages))] for _ in range(int(len(messages) * REDELIVERED))
-    ]
-    return messages, Counter(entity for entity, _ in events)
 
 
 def naive_consume(
