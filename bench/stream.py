@@ -39,6 +39,7 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
 from confluent_kafka import Consumer  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from broker import running_tansu  # noqa: E402
 from floors import sqlite_insert_seconds  # noqa: E402
@@ -51,6 +52,7 @@ from okr_pipeline.stream.kafka import client_config  # noqa: E402
 from okr_pipeline.stream.log import EventLog  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
 from okr_pipeline.warehouse.engine import open_warehouse  # noqa: E402
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -188,6 +190,16 @@ def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict
         engine = open_warehouse(settings)
         summary = consume(settings, engine, event_log, group="bench", until_idle=3.0)
         event_log.close()
+        with engine.connect() as conn:  # what each event type left
+            rows = {
+                name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for name, table in ENTITY_TABLES.items()
+            }
+            letters = dict(
+                conn.execute(
+                    select(dead_letters.c.reason, func.count()).group_by(dead_letters.c.reason)
+                ).all()
+            )
         warehouse = Path(engine.url.database or "")
         engine.dispose()
         stored = [*ENTITIES, "processed_events", "dead_letters"]
@@ -200,6 +212,8 @@ def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict
         "duplicates": summary.duplicates,
         "dead_lettered": summary.dead_lettered,
         "parked_on_the_way": summary.parked,
+        "rows_by_type": rows,
+        "dead_letters_by_reason": letters,
         "events_per_second": round(rate),
         "naive_consumer_per_second": round(naive),
         "share_of_naive": round(rate / naive, 3),
@@ -244,6 +258,8 @@ def main() -> int:
             f"dead letters {r['dead_lettered']}, parked on the way {r['parked_on_the_way']}; "
             f"storage floor {r['storage_floor_events_per_second']:,} events/s"
         )
+        sent = ", ".join(f"{t} {types[t]:,} sent, {r['rows_by_type'][t]:,} rows" for t in types)
+        print(f"        by type: {sent}; dead letters by reason {r['dead_letters_by_reason']}")
     if len(results) == 2:
         kafka, embedded = results[1]["events_per_second"], results[0]["events_per_second"]
         print(f"Kafka at {kafka / embedded:.1%} of the embedded log")
