@@ -270,6 +270,9 @@ class Model(_Section):
     min_validation_key_results: int = Field(100, ge=1)
     min_validation_misses: int = Field(20, ge=1)
     bootstrap_rounds: int = Field(200, ge=10)  # resamples of validation key results
+    # live scores read only the touched key results again; the whole history (what needs every
+    # key result: outcome records, confidence and surge sums) at most this often (0: each time)
+    live_history_refresh_minutes: float = Field(60.0, ge=0)
     risk_thresholds: RiskThresholds = RiskThresholds()
     params: ModelParams = ModelParams()
 

@@ -226,6 +226,38 @@ class History:
             return None
         return self.final_score(kr_id) < self.threshold
 
+    def updated(self, fresh: History) -> History:
+        """This history with the key results of `fresh` (a few read again:
+        `load_history(..., key_result_ids)`) in place of its own, or added if new; its
+        objectives' sibling lists and the cohorts hold them as they are now. The outcome records
+        and running sums stay this history's: they need every key result, so only a whole load
+        brings them up to date."""
+        key_results = self.key_results | fresh.key_results
+        siblings = dict(self.siblings)
+        for kr in fresh.key_results.values():
+            before = self.key_results.get(kr.id)
+            if before is not None and before.objective_id == kr.objective_id:
+                continue  # its objective's list holds it already (in the order a load gives)
+            if before is not None:  # moved to another objective
+                siblings[before.objective_id] = [
+                    k for k in siblings[before.objective_id] if k != kr.id
+                ]
+            # by id, as a load orders them
+            siblings[kr.objective_id] = sorted([*siblings.get(kr.objective_id, []), kr.id])
+        cohorts = dict(self.cohorts)
+        stale = (self.key_results[k] for k in fresh.key_results if k in self.key_results)
+        for key in {*(key for kr in stale for key in _cohort_keys(kr)), *fresh.cohorts}:
+            kept = [kr for kr in self.cohorts.get(key, []) if kr.id not in fresh.key_results]
+            cohorts[key] = kept + fresh.cohorts.get(key, [])
+        return replace(
+            self,
+            key_results=key_results,
+            siblings=siblings,
+            cohorts=cohorts,
+            data_until=max(self.data_until, fresh.data_until),
+            _cohort_cache={},  # the cohorts' paces change with their members
+        )
+
 
 def _none_to_nan(value: float) -> float:
     return math.nan if value is None else float(value)
@@ -236,7 +268,7 @@ def load_history(
 ) -> History:
     """Read key results with their objectives, check-ins, milestones and tasks; only those of
     `key_result_ids` if given (a few: one key result's state needs no other; the outcome
-    records and cohorts then hold only them)."""
+    records and cohorts then hold only them, `History.updated` puts them in a whole one)."""
     krs_t, obj_t = ENTITY_TABLES["key_results"], ENTITY_TABLES["objectives"]
     checkins = ENTITY_TABLES["check_ins"]
     milestones = ENTITY_TABLES["milestones"]
@@ -338,11 +370,16 @@ def load_history(
     if latest_checkin is not None:
         history.data_until = math.floor(days(latest_checkin)) + 1  # that day's end: no overflow
     for kr in krs.values():
-        for department in ("*", kr.department or ""):
-            history.cohorts.setdefault((kr.begin, department), []).append(kr)
+        for key in _cohort_keys(kr):
+            history.cohorts.setdefault(key, []).append(kr)
     _index_outcomes(history)
     _index_confidences(history)
     return history
+
+
+def _cohort_keys(kr: KeyResultHistory) -> tuple[tuple[float, str], tuple[float, str]]:
+    """The cohorts a key result is in: its period start's, overall ("*") and its department's."""
+    return (kr.begin, "*"), (kr.begin, kr.department or "")
 
 
 def _milestone(due: date | None, done: datetime | None, weight: float) -> Item:

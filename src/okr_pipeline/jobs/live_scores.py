@@ -5,23 +5,57 @@ it after each batch (the stream layer knows nothing of models).
 Whether there is a champion is found out beside the consumer, in a thread, while it already
 stores events: loading the model stack and asking the registry take seconds, and events must
 not wait for them. Without a champion, live scores say so once and stay off for the run (the
-training pipeline scores every open key result once a model exists)."""
+training pipeline scores every open key result once a model exists).
+
+A re-score never loads the whole history for its batch (seconds to minutes on a big warehouse):
+the run keeps one (`KeptHistory`) and reads again only the key results it re-scores."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable, Collection
+from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
 from okr_pipeline.errors import NoChampionError, OkrError
+from okr_pipeline.features import History, load_history
 from okr_pipeline.jobs.progress import Notify, quiet
+from okr_pipeline.warehouse import LOOKUP_CHUNK, chunks
 
-__all__ = ["LiveScores"]
+__all__ = ["KeptHistory", "LiveScores"]
 
 FINAL_WAIT_SECONDS = 30  # at the end of a run, for the champion search to finish
+
+
+class KeptHistory:
+    """The history live scores work from, kept for the run: loaded whole at first, then at each
+    re-score only the touched key results are read again (their rows, check-ins, milestones,
+    tasks and versions) and put in place of theirs (`History.updated`). What needs every key
+    result (outcome records, confidence and surge sums) and what no touched key result brings
+    (another key result's objective edited, a task moved away from it) waits for the next
+    whole load, once `refresh` seconds have passed since the last one began."""
+
+    def __init__(
+        self, threshold: float, refresh: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.threshold, self.refresh, self.clock = threshold, refresh, clock
+        self.history: History | None = None
+        self.loaded_at = -math.inf
+
+    def __call__(self, conn: Connection, touched: Collection[str]) -> History:
+        """The history, up to date for the `touched` key results."""
+        started = self.clock()
+        if self.history is None or started - self.loaded_at >= self.refresh:
+            self.history, self.loaded_at = load_history(conn, self.threshold), started
+        else:
+            for chunk in chunks(sorted(touched), LOOKUP_CHUNK):  # IN lists every dialect takes
+                self.history = self.history.updated(load_history(conn, self.threshold, chunk))
+        return self.history
 
 
 class LiveScores:
@@ -29,11 +63,21 @@ class LiveScores:
     the interval has passed (or `final`), and return how many were re-scored."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, interval: float, notify: Notify = quiet
+        self,
+        settings: Settings,
+        engine: Engine,
+        interval: float,
+        notify: Notify = quiet,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = now_utc,  # the instant scored
     ) -> None:
         self.settings, self.engine, self.interval, self.notify = settings, engine, interval, notify
+        self.clock, self.now = clock, now
+        refresh = settings.model.live_history_refresh_minutes * 60
+        self.history = KeptHistory(settings.model.achievement_threshold, refresh, clock)
         self.pending: set[str] = set()
-        self.last = 0.0
+        self.last = -math.inf
         self.off: str | None = None  # why live scores are off for this run
         self._ready = threading.Event()  # set once the champion is found (or known missing)
         # a daemon: a stop during the search need not wait for MLflow
@@ -72,14 +116,17 @@ class LiveScores:
             return 0
         if not self._ready.is_set() or self.off or not self.pending:
             return 0
-        if not final and time.monotonic() - self.last < self.interval:
+        if not final and self.clock() - self.last < self.interval:
             return 0
         from okr_pipeline.model import predict
 
-        self.last = time.monotonic()
+        self.last = self.clock()
         ids, self.pending = self.pending, set()
         try:
-            return len(predict(self.settings, self.engine, now_utc(), key_result_ids=ids))
+            with self.engine.connect() as conn:
+                history = self.history(conn, ids)
+            scored = predict(self.settings, self.engine, self.now(), ids, history)
+            return len(scored)
         except OkrError as exc:  # the champion went away: rows are stored, scores come later
             self._turn_off(str(exc))
             return 0

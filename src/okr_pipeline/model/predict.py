@@ -110,12 +110,15 @@ def predict(
     engine: Engine,
     as_of: datetime,
     key_result_ids: Collection[str] | None = None,
+    history: History | None = None,
 ) -> list[dict[str, Any]]:
     """Score the key results open at `as_of` (all, or those of `key_result_ids`) with the
-    champion and store the predictions."""
+    champion and store the predictions; from `history` if given (one kept by the caller, up to
+    date for those key results), else from the warehouse's whole history."""
     champion, model = load_champion(settings)
-    with engine.connect() as conn:
-        history = load_history(conn, settings.model.achievement_threshold)
+    if history is None:
+        with engine.connect() as conn:
+            history = load_history(conn, settings.model.achievement_threshold)
     scores = score(settings, history, as_of, champion, model, key_result_ids)
     if not scores.key_result_ids:
         return []
