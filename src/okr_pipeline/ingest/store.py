@@ -306,9 +306,7 @@ class Ingestion:
         # of a stored parent only what a child takes from it: a key result its period's end
         taken = ["period_end"] if spec.name == "key_results" else []
         stored = (
-            {}
-            if self._was_empty(parent)
-            else _lookup(self.conn, ENTITIES[parent], wanted, taken)
+            {} if self._was_empty(parent) else _lookup(self.conn, ENTITIES[parent], wanted, taken)
         )
         unknown = wanted - stored.keys()
         if unknown:
