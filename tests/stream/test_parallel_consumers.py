@@ -4,10 +4,12 @@ on, and what it could not commit is read again, a no-op."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
@@ -15,13 +17,16 @@ from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, func, select, text
 
 from okr_pipeline.config import Settings, load_settings
-from okr_pipeline.stream.consumer import ConsumeSummary, consume
+from okr_pipeline.core import now_utc
+from okr_pipeline.stream.applier import apply_batch
+from okr_pipeline.stream.consumer import ConsumeSummary, consume, publish_dead_letters
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.kafka import KafkaEventLog, client_config
 from okr_pipeline.stream.log import Message
 from okr_pipeline.stream.producer import publish
-from okr_pipeline.warehouse.engine import open_warehouse
-from okr_pipeline.warehouse.tables import ENTITY_TABLES
+from okr_pipeline.stream.sqlite_log import SqliteEventLog
+from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate, open_warehouse
+from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters
 from samples import OBJECTIVE
 
 pytestmark = pytest.mark.postgres
@@ -172,3 +177,30 @@ def _committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
         return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=5.0)}
     finally:
         reader.close()
+
+
+def test_dead_letters_another_consumer_is_sending_are_not_sent_again(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Consumers of a group publish the dead letters at once: the letters another one has read
+    and not yet marked sent are left to it, not sent a second time."""
+    engine = create_warehouse_engine(postgres_url, statement_timeout_seconds=5)
+    migrate(engine)
+    garbage = [Message("okr.events", 0, offset, None, b"{oops", 0) for offset in range(3)]
+    apply_batch(engine, garbage, source="okr.events", park_timeout=600)
+    event_log = SqliteEventLog(tmp_path / "events.db", 1)
+    event_log.ensure_topics(["dlq"])
+    with engine.connect() as other:  # the other consumer, while it sends two of them
+        other.begin()
+        by_id = select(dead_letters.c.id).order_by(dead_letters.c.id)
+        held = other.execute(by_id.limit(2).with_for_update()).scalars().all()
+        assert publish_dead_letters(engine, event_log, "dlq") == 1
+        sent = dead_letters.update().where(dead_letters.c.id.in_(held))
+        other.execute(sent.values(published_at=now_utc()))
+        other.commit()
+    assert publish_dead_letters(engine, event_log, "dlq") == 0
+    reader = event_log.consumer("reader", ["dlq"])
+    assert [json.loads(m.value)["source"]["offset"] for m in reader.poll(10, 0.5)] == [2]
+    reader.close()
+    event_log.close()
+    engine.dispose()
