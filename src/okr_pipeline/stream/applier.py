@@ -194,6 +194,7 @@ def _apply(
         ]
         batch = _Batch(conn, source, now, park_timeout, result)
         batch.letters = _garbage_letters(conn, problems, now, result)
+        fresh = batch.hold_behind_parked(fresh)
         # with the parked events whose parent has arrived (or whose wait is over); then again
         # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
@@ -203,7 +204,7 @@ def _apply(
             if not (items or due):
                 break
             tried.update(p.event_id for p in due)
-            batch.settle(items + due)
+            batch.settle(due + items)  # in the log's order: of one row's events the last wins
             items = []
         batch.write()
     return result
@@ -228,6 +229,26 @@ class _Batch:
         self.finished: list[tuple[str, str, str, int, int]] = []
         self.parked_now: set[str] = set()  # parked by this batch
         self.still_waiting: list[str] = []
+
+    def hold_behind_parked(self, items: list[_Pending]) -> list[_Pending]:
+        """The items to settle now. The others are parked behind the parked events that wait
+        for the same parent, to be settled with them in the log's order: a row's later event
+        settled first would be overwritten by its earlier one (consumers of other partitions,
+        or a partition read ahead of another, bring a parent after its children)."""
+        if self.park_timeout <= 0:
+            return items
+        parents = {item.event_id: _parent_of(item) for item in items}
+        awaited = existing_values(
+            self.conn, parked_events.c.awaits, list({p for p in parents.values() if p})
+        )
+        if not awaited:
+            return items
+        held = [item for item in items if parents[item.event_id] in awaited]
+        self.result.parked += len(held)
+        self.parked_now.update(item.event_id for item in held)
+        rows = [_parked_row(item, parents[item.event_id], self.now) for item in held]
+        insert_rows(self.conn, parked_events, rows)
+        return [item for item in items if parents[item.event_id] not in awaited]
 
     def settle(self, items: list[_Pending]) -> None:
         """Store the items' rows; each is stored, parked (again) or dead-lettered."""
@@ -361,7 +382,9 @@ def _due_parked(conn: Connection, now: datetime, park_timeout: float) -> list[_P
         )
         # the time of parking only where the wait is over: reading timestamps costs
         for row in conn.execute(
-            select(*_PARKED, case((expired, parked_at)).label("expired_at")).where(or_(*due))
+            select(*_PARKED, case((expired, parked_at)).label("expired_at"))
+            .where(or_(*due))
+            .order_by(parked_events.c.topic, parked_events.c.partition, parked_events.c.offset)
         )
     ]
 
@@ -438,6 +461,13 @@ def _store(
 
 def _awaited(rejected: Rejected) -> str | None:
     value = (rejected.record.fields or {}).get(rejected.field or "")
+    return None if value is None else str(value)
+
+
+def _parent_of(item: _Pending) -> str | None:
+    """The id of the parent row an event's row refers to, as a parked event awaits it."""
+    reference = ENTITIES[item.entity].reference
+    value = item.payload.get(reference[0]) if reference else None
     return None if value is None else str(value)
 
 
