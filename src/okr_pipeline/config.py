@@ -138,6 +138,9 @@ class Stream(_Section):
     batch_size: int = Field(5000, ge=1)  # a poll holds at most this many messages
     group: str = Field("okr-warehouse", min_length=1)  # the consumer group writing the warehouse
     poll_timeout_seconds: float = Field(1.0, gt=0)
+    # Kafka: how soon a consumer that died (killed, its machine gone) loses its partitions to
+    # the others of its group; brokers bound it (Kafka: 6 s to 30 min by default)
+    session_timeout_seconds: float = Field(10.0, gt=0)
     # an event whose parent has not arrived waits this long (retried with every batch), then
     # goes to the dead-letter topic as unknown_reference
     park_timeout_seconds: float = Field(600.0, ge=0)

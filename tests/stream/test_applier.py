@@ -146,6 +146,39 @@ def test_only_parked_events_whose_parent_arrived_are_tried(warehouse: Engine):
     assert tuple(row) == (1, "KR-9")
 
 
+MILESTONE = {"milestone_id": "M-1", "key_result_id": "KR-1", "title": "Launch"}
+
+
+def _milestone_title(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(ENTITY_TABLES["milestones"].c.title)).scalar_one()
+
+
+def test_a_rows_later_event_waits_behind_its_parked_earlier_one(warehouse: Engine):
+    """Its key result comes with the milestone's later event (from another partition, read
+    behind this one's): stored first, the later event would be overwritten by the earlier."""
+    assert _apply(warehouse, [_event("milestones", MILESTONE)]).parked == 1
+    later = _event("milestones", {**MILESTONE, "title": "Launch, second date"})
+    parents = [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)]
+    result = _apply(warehouse, [*parents, later])
+    assert (result.stored, result.parked) == (4, 0)
+    assert _milestone_title(warehouse) == "Launch, second date"
+
+
+def test_parked_events_are_tried_in_the_order_of_the_log(warehouse: Engine):
+    earlier = _event("milestones", MILESTONE)
+    later = _event("milestones", {**MILESTONE, "title": "Launch, second date"})
+    assert _apply(warehouse, [earlier]).parked == _apply(warehouse, [later]).parked == 1
+    with warehouse.begin() as conn:  # the earlier one's row moved behind (as updates move rows)
+        row = (
+            conn.execute(select(parked_events).order_by(parked_events.c.offset)).mappings().first()
+        )
+        conn.execute(parked_events.delete().where(parked_events.c.event_id == row["event_id"]))
+        conn.execute(parked_events.insert().values(**row))
+    _apply(warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)])
+    assert _milestone_title(warehouse) == "Launch, second date"
+
+
 def test_an_event_changing_a_target_adds_one_version(warehouse: Engine):
     versions = VERSION_TABLES["key_results"]
     first = {**KEY_RESULT, "updated_at": "2026-01-02T00:00:00Z"}

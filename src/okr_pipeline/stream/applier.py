@@ -94,6 +94,7 @@ class Parsed(NamedTuple):
     position: int  # of its message in the batch
     occurred_at: datetime | None
     key_result: str | None  # the key result its row is about
+    parent: str | None  # the id of the parent row its row refers to
 
 
 @dataclass(slots=True)
@@ -124,7 +125,14 @@ def prepare(messages: Sequence[Message], limits: Limits = DEFAULT_LIMITS) -> Pre
             seen.add(parsed.event_id)
             payload = parsed.payload
             prepared.events.append(
-                Parsed(parsed.event_id, parsed.entity, i, parsed.occurred_at, _key_result(payload))
+                Parsed(
+                    parsed.event_id,
+                    parsed.entity,
+                    i,
+                    parsed.occurred_at,
+                    _key_result(payload),
+                    _parent(parsed.entity, payload),
+                )
             )
             source = f"{message.topic}/{message.partition}"
             # no raw text: a rejection is reported from the event itself
@@ -160,12 +168,14 @@ class _Pending:
     expired_at: datetime | None = None  # when a parked event whose wait is over was parked
     occurred_at: datetime | None = None  # a fresh event's envelope time (not kept when parked)
     key_result: str | None = None  # the key result its row is about
+    parent: str | None = None  # the id of the parent row its row refers to
     where: tuple[str, int] = ("", 0)  # (topic/partition, offset): its rows' origin in the ingest
 
     def __post_init__(self) -> None:
         self.where = f"{self.topic}/{self.partition}", self.offset
         if self.payload is not None:
             self.key_result = _key_result(self.payload)
+            self.parent = _parent(self.entity, self.payload)
 
     def body(self) -> dict[str, Any]:
         """The payload."""
@@ -243,7 +253,7 @@ def _apply(
         waiting = existing_values(conn, parked_events.c.event_id, ids)
         result.duplicates += len(done) + len(waiting)
         fresh: list[_Pending] = []
-        copies: set[tuple[str, int]] = set()  # where the duplicates' rows came from
+        later: set[tuple[str, int]] = set()  # where the rows not settled now come from
         for e in events:
             message = messages[e.position]
             item = _Pending(
@@ -256,19 +266,22 @@ def _apply(
                 message=message,
                 occurred_at=e.occurred_at,
                 key_result=e.key_result,
+                parent=e.parent,
             )
             if e.event_id in done or e.event_id in waiting:
-                copies.add(item.where)
+                later.add(item.where)  # duplicates
             else:
                 fresh.append(item)
         batch = _Batch(conn, source, now, park_timeout, result)
         problems = [(messages[i], reason, detail) for i, reason, detail in prepared.problems]
         batch.letters = _garbage_letters(conn, problems, now, result)
+        now_or_later, fresh = fresh, batch.hold_behind_parked(fresh)
+        later |= {i.where for i in now_or_later} - {i.where for i in fresh}  # held, parked
         # with the parked events whose parent has arrived (or whose wait is over); then again
         # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
         items = fresh
-        validated = _without(prepared.validated, copies)
+        validated = _without(prepared.validated, later)
         arrived: dict[str, Collection[str]] | None = None  # the first round looks at every one
         while True:
             due = [
@@ -277,7 +290,7 @@ def _apply(
             if not (items or due):
                 break
             tried.update(p.event_id for p in due)
-            arrived = batch.settle(items + due, validated)
+            arrived = batch.settle(due + items, validated)  # in the log's order: see _store
             items, validated = [], []
         batch.write()
     return result
@@ -302,6 +315,25 @@ class _Batch:
         self.finished: list[tuple[str, str, str, int, int]] = []
         self.parked_now: set[str] = set()  # parked by this batch
         self.still_waiting: list[str] = []
+
+    def hold_behind_parked(self, items: list[_Pending]) -> list[_Pending]:
+        """The items to settle now. The others are parked behind the parked events that wait
+        for the same parent, to be settled with them in the log's order: a row's later event
+        settled first would be overwritten by its earlier one (consumers of other partitions,
+        or a partition read ahead of another, bring a parent after its children)."""
+        if self.park_timeout <= 0:
+            return items
+        awaited = existing_values(
+            self.conn, parked_events.c.awaits, list({i.parent for i in items if i.parent})
+        )
+        if not awaited:
+            return items
+        held = [item for item in items if item.parent in awaited]
+        self.result.parked += len(held)
+        self.parked_now.update(item.event_id for item in held)
+        rows = [_parked_row(item, item.parent, self.now) for item in held]
+        insert_rows(self.conn, parked_events, rows)
+        return [item for item in items if item.parent not in awaited]
 
     def settle(
         self, items: list[_Pending], validated: list[Validated] | None = None
@@ -434,7 +466,7 @@ def _due_parked(
             stored = exists().where(table.c[ENTITIES[parent].key] == awaits)
             due.append(and_(parked_events.c.entity.in_(children), stored))
         return _parked(conn, or_(*due), expired)
-    return [
+    due_now = [
         event
         for parent, ids in arrived.items()
         for part in chunks(sorted(ids), LOOKUP_CHUNK)
@@ -442,6 +474,7 @@ def _due_parked(
             conn, and_(parked_events.c.entity.in_(_CHILDREN[parent]), awaits.in_(part)), expired
         )
     ]
+    return sorted(due_now, key=lambda event: (event.topic, event.partition, event.offset))
 
 
 def _parked(
@@ -461,9 +494,9 @@ def _parked(
         )
         # the time of parking only where the wait is over: reading timestamps costs
         for row in conn.execute(
-            select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at")).where(
-                where
-            )
+            select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at"))
+            .where(where)
+            .order_by(parked_events.c.topic, parked_events.c.partition, parked_events.c.offset)
         )
     ]
 
@@ -525,9 +558,10 @@ def _store(
         item.where: item.occurred_at for item in items if item.occurred_at is not None
     }
     ingestion = Ingestion(conn, run_id, None, now, times)
-    # an entity's prepared rows first, then the rows of its earlier events parked since
+    # in the log's order: an entity's parked rows (earlier events) first, then the batch's own,
+    # so that of one row's events the last wins
     order = {entity: i for i, entity in enumerate(ENTITY_ORDER)}
-    chunks_in_order = sorted([*validated, *_validated(records)], key=lambda v: order[v.entity])
+    chunks_in_order = sorted([*_validated(records), *validated], key=lambda v: order[v.entity])
     for chunk in chunks_in_order:
         ingestion.apply(chunk, EntityCounts())
     rejected = {
@@ -549,6 +583,13 @@ def _awaited(rejected: Rejected) -> str | None:
 def _key_result(payload: dict[str, Any]) -> str | None:
     """The key result an event's row is about (objectives: none)."""
     value = payload.get("key_result_id")
+    return str(value).strip() or None if value is not None else None
+
+
+def _parent(entity: str, payload: dict[str, Any]) -> str | None:
+    """The id of the parent row an event's row refers to, as a parked event awaits it."""
+    reference = ENTITIES[entity].reference
+    value = payload.get(reference[0]) if reference else None
     return str(value).strip() or None if value is not None else None
 
 

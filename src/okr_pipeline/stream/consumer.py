@@ -22,11 +22,11 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, RowMapping, select, update
 from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.config import Settings
@@ -108,19 +108,32 @@ class ConsumeSummary:
 
 
 def publish_dead_letters(engine: Engine, event_log: EventLog, topic: str) -> int:
-    """Send the dead letters not yet on the dead-letter topic, then mark them sent."""
-    with engine.connect() as conn:
+    """Send the dead letters not yet on the dead-letter topic, then mark them sent. Consumers
+    of one group do it at once: on PostgreSQL each holds the rows it sends until they are
+    marked, and skips those another holds, so no letter is sent twice."""
+    with engine.begin() as conn:
         rows = (
             conn.execute(
                 select(dead_letters)
                 .where(dead_letters.c.published_at.is_(None))
                 .order_by(dead_letters.c.id)
+                .with_for_update(skip_locked=True)
             )
             .mappings()
             .all()
         )
-    if not rows:
-        return 0
+        if not rows:
+            return 0
+        _send(event_log, topic, rows)
+        conn.execute(
+            update(dead_letters)
+            .where(dead_letters.c.id.in_([r["id"] for r in rows]))
+            .values(published_at=now_utc())
+        )
+    return len(rows)
+
+
+def _send(event_log: EventLog, topic: str, rows: Sequence[RowMapping]) -> None:
     event_log.produce(
         topic,
         [
@@ -154,13 +167,6 @@ def publish_dead_letters(engine: Engine, event_log: EventLog, topic: str) -> int
         ],
     )
     event_log.flush()
-    with engine.begin() as conn:
-        conn.execute(
-            update(dead_letters)
-            .where(dead_letters.c.id.in_([r["id"] for r in rows]))
-            .values(published_at=now_utc())
-        )
-    return len(rows)
 
 
 def consume(

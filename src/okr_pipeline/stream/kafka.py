@@ -45,6 +45,17 @@ READER_GROUP = "okr-stream-reader"  # a reader's group.id: it assigns, never joi
 log = logging.getLogger(__name__)
 
 _AUTH_ERRORS = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+# a commit refused because the group gave this consumer's partitions to others meanwhile (it
+# was away too long, or the group is rebalancing): their messages come again to the new owner
+_NOT_OWNER = {
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.FENCED_INSTANCE_ID,
+    KafkaError.STALE_MEMBER_EPOCH,
+    KafkaError.FENCED_MEMBER_EPOCH,
+    KafkaError._ASSIGNMENT_LOST,
+}
 _MECHANISMS_WITH_PASSWORD = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 
@@ -113,7 +124,8 @@ class KafkaEventLog:
 
     `timeout_s` bounds each request to the broker, `delivery_timeout_s` how long a produced message
     may wait for its acknowledgement, `session_timeout_ms` how soon a dead consumer loses its
-    partitions (a group join takes about half of it). `extra_config` is merged into every client.
+    partitions (a group join takes about half of it; by default `stream.session_timeout_seconds`).
+    `extra_config` is merged into every client.
     """
 
     def __init__(
@@ -122,13 +134,15 @@ class KafkaEventLog:
         *,
         timeout_s: float = 10.0,
         delivery_timeout_s: float = 30.0,
-        session_timeout_ms: int = 10000,
+        session_timeout_ms: int | None = None,
         extra_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.stream = settings.stream
         self.timeout_s = timeout_s
         self.delivery_timeout_s = delivery_timeout_s
-        self.session_timeout_ms = session_timeout_ms
+        self.session_timeout_ms = session_timeout_ms or round(
+            self.stream.session_timeout_seconds * 1000
+        )
         self._base = client_config(settings, timeout_s) | dict(extra_config or {})
         self._servers = self.stream.bootstrap_servers
         self._admin: AdminClient | None = None
@@ -410,6 +424,23 @@ class KafkaEventLog:
         return dict(metadata.topics)
 
 
+def _listed(partitions: Sequence[TopicPartition]) -> str:
+    """Partitions as `topic[0, 2]`, one entry per topic."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    listed = [f"{topic}{sorted(parts)}" for topic, parts in sorted(by_topic.items())]
+    return ", ".join(listed) or "none"
+
+
+def _refused(partitions: Sequence[TopicPartition], error: KafkaError) -> None:
+    log.warning(
+        "the group refused the commit of %s (%s): the member that gets them reads them again",
+        _listed(partitions),
+        error.str(),
+    )
+
+
 class KafkaConsumer:
     """A consumer-group member with manual, synchronous commits."""
 
@@ -423,11 +454,19 @@ class KafkaConsumer:
         self._errors = _ErrorTrap()
         self._consumer = Consumer(config | {"error_cb": self._errors})
         if join:
-            self._consumer.subscribe(topics)
+            self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._revoked)
         self._committed: dict[tuple[str, int], int] = {}
 
     def ready(self) -> bool:
         return bool(self._consumer.assignment())
+
+    # called by the client within `poll` (so never between a batch and its commit); the client
+    # assigns and revokes the partitions itself after them
+    def _assigned(self, _client: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", _listed(partitions))
+
+    def _revoked(self, _client: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", _listed(partitions))
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
         """What the client has fetched, at once; else wait up to `timeout` for the first message."""
@@ -447,6 +486,11 @@ class KafkaConsumer:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
+                if error.code() == KafkaError._MAX_POLL_EXCEEDED:
+                    # a batch took longer than max.poll.interval.ms (the warehouse was busy):
+                    # the client left the group and joins again with its next poll
+                    log.warning("%s; joining the group again", error.str())
+                    continue
                 raise OkrError(f"Kafka consumer of {self.topics} failed: {error.str()}")
             kind, timestamp = item.timestamp()
             messages.append(
@@ -462,11 +506,21 @@ class KafkaConsumer:
         return messages
 
     def commit(self, messages: Sequence[Message]) -> None:
-        """Commit past the last given message of each partition; older offsets are skipped."""
+        """Commit past the last given message of each partition; older offsets are skipped.
+
+        So are partitions the group gave to another member since the messages were read (a
+        rebalance within the poll that read them): the new owner reads them again, a no-op,
+        and a late commit here would move its offsets back where the broker allows it. A commit
+        the group refuses because this consumer no longer holds the partitions is not an error
+        either, for the same reason."""
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
         nexts: dict[tuple[str, int], int] = {}
         for message in messages:
             where = (message.topic, message.partition)
             nexts[where] = max(nexts.get(where, 0), message.offset + 1)
+        if lost := [TopicPartition(t, p) for t, p in nexts if (t, p) not in owned]:
+            log.info("not committing %s: no longer assigned to this consumer", _listed(lost))
+            nexts = {where: offset for where, offset in nexts.items() if where in owned}
         unknown = [TopicPartition(t, p) for t, p in nexts if (t, p) not in self._committed]
         if unknown:
             for tp in self._call(
@@ -480,17 +534,27 @@ class KafkaConsumer:
         ]
         if not offsets:
             return
-        result = self._call(
-            "commit offsets", self._consumer.commit, offsets=offsets, asynchronous=False
-        )
-        failed = [tp for tp in result or [] if tp.error is not None]
-        if failed:
-            raise OkrError(
-                f"Kafka commit failed for {failed[0].topic}[{failed[0].partition}]: "
-                f"{failed[0].error.str()}"
-            )
-        for tp in offsets:
-            self._committed[(tp.topic, tp.partition)] = tp.offset
+        try:
+            result = self._consumer.commit(offsets=offsets, asynchronous=False) or []
+        except KafkaException as exc:
+            error = _kafka_error(exc)
+            if error is None or error.code() not in _NOT_OWNER:
+                raise self._errors.error(
+                    self._servers,
+                    f"Kafka consumer of {self.topics} on {self._servers} cannot commit offsets: "
+                    f"{error.str() if error else exc}",
+                ) from None
+            _refused(offsets, error)
+            return
+        failed = [(tp, tp.error) for tp in result if tp.error is not None]
+        if refused := [(tp, error) for tp, error in failed if error.code() in _NOT_OWNER]:
+            _refused([tp for tp, _ in refused], refused[0][1])
+        if others := [(tp, error) for tp, error in failed if error.code() not in _NOT_OWNER]:
+            tp, error = others[0]
+            raise OkrError(f"Kafka commit failed for {tp.topic}[{tp.partition}]: {error.str()}")
+        for tp in result:
+            if tp.error is None:
+                self._committed[(tp.topic, tp.partition)] = tp.offset
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Head minus committed offset per assigned partition (all partitions before joining).

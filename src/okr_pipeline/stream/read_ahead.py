@@ -154,14 +154,14 @@ def serve(limits: Limits) -> None:
 
 
 def _encode(prepared: Prepared) -> bytes:
-    ids, entities, positions, moments, key_results = (
-        list(zip(*prepared.events, strict=True)) or [()] * 5
+    ids, entities, positions, moments, key_results, parents = (
+        list(zip(*prepared.events, strict=True)) or [()] * 6
     )
     times = [None if moment is None else moment.isoformat() for moment in moments]
     chunks = [encode_chunk(chunk) for chunk in prepared.validated]
     return pickle.dumps(
         (
-            marshal.dumps((ids, entities, positions, times, key_results)),
+            marshal.dumps((ids, entities, positions, times, key_results, parents)),
             prepared.problems,
             prepared.repeats,
             chunks,
@@ -172,10 +172,10 @@ def _encode(prepared: Prepared) -> bytes:
 
 def _decode(data: bytes, dates_as_text: bool) -> Prepared:
     events, problems, repeats, chunks = pickle.loads(data)
-    ids, entities, positions, times, key_results = marshal.loads(events)
+    ids, entities, positions, times, key_results, parents = marshal.loads(events)
     moments = [None if text is None else datetime.fromisoformat(text) for text in times]
     return Prepared(
-        list(map(Parsed, ids, entities, positions, moments, key_results)),
+        list(map(Parsed, ids, entities, positions, moments, key_results, parents)),
         problems,
         repeats,
         [decode_chunk(meta, bulk, dates_as_text) for meta, bulk in chunks],
