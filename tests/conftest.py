@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -84,6 +84,24 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
     yield url
     with postgres_admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def new_database(postgres_admin: Engine, postgres_url: str) -> Iterator[Callable[[], str]]:
+    """Makes further empty PostgreSQL databases (beside `postgres_url`), dropped afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"okr_test_{uuid.uuid4().hex[:12]}"
+        with postgres_admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+    with postgres_admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,15 +1,24 @@
-"""Consumers of one group on Kafka (a Tansu broker) with a PostgreSQL warehouse: a consumer
-that lost its partitions (a rebalance, a batch that waited too long for the warehouse) carries
-on, and what it could not commit is read again, a no-op."""
+"""Consumers of one group on Kafka (a Tansu broker) with a PostgreSQL warehouse: two `okr consume`
+processes share the events topic's partitions, one is killed mid-stream and the other takes its
+partitions over and finishes, and the warehouse then holds what one consumer alone stores from the
+same stream. A consumer that lost its partitions (a rebalance, a batch that waited too long for
+the warehouse) carries on: what it could not commit is read again, a no-op."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
@@ -26,14 +35,25 @@ from okr_pipeline.stream.log import Message
 from okr_pipeline.stream.producer import publish
 from okr_pipeline.stream.sqlite_log import SqliteEventLog
 from okr_pipeline.warehouse.engine import create_warehouse_engine, migrate, open_warehouse
-from okr_pipeline.warehouse.tables import ENTITY_TABLES, dead_letters
+from okr_pipeline.warehouse.tables import (
+    ENTITY_TABLES,
+    dead_letters,
+    parked_events,
+    processed_events,
+)
+from processes import okr
 from samples import OBJECTIVE
+from warehouse_rows import entity_rows
 
 pytestmark = pytest.mark.postgres
 pytest_plugins = ["broker"]
 
 PARTITIONS = 4
+REPO = Path(__file__).resolve().parents[2]
 SESSION_TIMEOUT_S = 2.0  # how soon a killed consumer's partitions move (Tansu allows 2 s)
+# longer than a survivor waits for them: the killed one's session to end, then a rebalance
+IDLE_S = SESSION_TIMEOUT_S + 4
+ASSIGNED = re.compile(r"partitions assigned: \S+?\[([\d, ]*)\]")
 
 
 def _wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
@@ -60,6 +80,170 @@ def kafka_postgres(
     monkeypatch.setenv("OKR_STREAM__POLL_TIMEOUT_SECONDS", "0.3")
     monkeypatch.setenv("OKR_WAREHOUSE__URL", postgres_url)
     yield load_settings()
+
+
+class Member:
+    """An `okr consume` process of the group, its log read as it comes."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = okr(
+            "-v", "consume", "--json", "--no-rescore", "--until-idle", str(IDLE_S), env=env
+        )
+        self.assignments: list[set[int]] = []  # in the order the group gave them
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
+            if found := ASSIGNED.search(line):
+                self.assignments.append({int(p) for p in found[1].split(",") if p.strip()})
+
+    @property
+    def partitions(self) -> set[int]:
+        return self.assignments[-1] if self.assignments else set()
+
+    def finish(self, timeout: float) -> tuple[int, str]:
+        """Its exit code and output (a summary: small enough for the pipe to hold)."""
+        try:
+            self.process.wait(timeout=timeout)
+        finally:
+            self.process.kill()
+        self._reader.join(timeout=5)  # the log to its end (the reader alone reads stderr)
+        assert self.process.stdout is not None
+        return self.process.returncode, self.process.stdout.read()
+
+
+def _messages(work: Path) -> list[tuple[bytes | None, bytes]]:
+    """The benches' realistic mix (five event types from a messy bundle in time order, so a
+    child may come before its parent, in another partition; bad rows; updates of stored rows;
+    2 % redeliveries) with garbage among it: not JSON (no key: any partition), unknown types."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from stream import realistic_mix
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    messages, _ = realistic_mix(work, scale=0.2, seed=11)
+    garbage: list[tuple[bytes | None, bytes]] = []
+    for n in range(12):
+        unknown = {"event_id": f"g-{n}", "event_type": "kr.deleted", "payload": {}}
+        garbage += [(None, b"{not json"), (f"g-{n}".encode(), json.dumps(unknown).encode())]
+    step = len(messages) // len(garbage)
+    for n, bad in enumerate(garbage):
+        messages.insert(n * step + step // 2, bad)
+    return messages
+
+
+def _state(engine: Engine) -> dict[str, Any]:
+    """What consuming left in the warehouse, without what differs by run or time. Versions
+    are left out: rows without updated_at add one per batch that changed them, and which
+    events share a batch depends on timing, for one consumer as for two."""
+    state: dict[str, Any] = dict(entity_rows(engine))
+    processed = [c for c in processed_events.c if c.name != "processed_at"]
+    letters = [dead_letters.c[n] for n in ("topic", "partition", "offset", "event_id", "reason")]
+    with engine.connect() as conn:
+        state["processed_events"] = sorted(map(tuple, conn.execute(select(*processed))))
+        state["dead_letters"] = sorted(map(tuple, conn.execute(select(*letters))))
+        state["parked_events"] = sorted(conn.execute(select(parked_events.c.event_id)).scalars())
+        unpublished = dead_letters.c.published_at.is_(None)
+        state["unpublished"] = conn.execute(
+            select(func.count()).select_from(dead_letters).where(unpublished)
+        ).scalar_one()
+    return state
+
+
+def _dead_letter_topic(settings: Settings, expected: int) -> list[Message]:
+    """The messages on the dead-letter topic, read until `expected` came and then until none
+    comes for a moment."""
+    event_log = KafkaEventLog(settings)
+    topic = settings.stream.topics.dead_letters
+    reader = event_log.consumer(f"dlq-{uuid.uuid4().hex[:8]}", [topic])
+    read: list[Message] = []
+    try:
+        _wait_for(
+            lambda: read.extend(reader.poll(1000, 0.2)) or len(read) >= expected,
+            f"{expected} dead letters were on their topic",
+        )
+        while more := reader.poll(1000, 1.0):
+            read += more
+    finally:
+        reader.close()
+        event_log.close()
+    return read
+
+
+def test_two_consumers_share_the_partitions_and_one_takes_over_from_a_killed_one(
+    tmp_path: Path, kafka_postgres: Settings, new_database: Callable[[], str]
+) -> None:
+    """Nothing lost or stored twice: the warehouse as one consumer alone leaves it (a fresh
+    database, a group of its own, the same stream), every letter on the dead-letter topic."""
+    settings = kafka_postgres
+    topic, group = settings.stream.topics.events, settings.stream.group
+    event_log = KafkaEventLog(settings)
+    publish(event_log, topic, _messages(tmp_path))
+    open_warehouse(settings).dispose()  # migrated once, before the consumers race to do it
+    engine = create_warehouse_engine(settings.warehouse.url)
+    env = {**os.environ, "OKR_STREAM__BATCH_SIZE": "100"}  # many batches: commits to interrupt
+
+    victim, survivor = members = [Member(env) for _ in range(2)]
+    try:
+        _wait_for(
+            lambda: (
+                all(m.partitions for m in members)
+                and victim.partitions | survivor.partitions == set(range(PARTITIONS))
+            ),
+            "the two consumers shared the partitions",
+        )
+        assert not victim.partitions & survivor.partitions
+        # the two at work side by side until the victim has done about a third of its share
+        # (some ten batches), then it is killed in the middle of the stream
+        with _offsets_reader(settings) as offsets:
+            before = _committed(offsets, topic)
+
+            def victim_committed() -> int:
+                now = _committed(offsets, topic)
+                return sum(now[p] - max(before[p], 0) for p in victim.partitions)
+
+            _wait_for(lambda: victim_committed() >= 1000, "the victim committed ten batches")
+        killed_from = time.time() * 1000
+        victim.process.send_signal(signal.SIGKILL)
+        killed_by = time.time() * 1000
+        code, out = survivor.finish(timeout=120)
+    finally:
+        for member in members:
+            member.process.kill()
+    assert code == 0, "".join(survivor.log[-30:])
+    summary = json.loads(out)
+    assert survivor.partitions == set(range(PARTITIONS)), survivor.assignments  # took over
+    assert summary["lag"] == 0
+    assert all(n == 0 for n in event_log.group_lag(group, [topic]).values())
+
+    together = _state(engine)
+    engine.dispose()
+    assert together["unpublished"] == 0
+    on_topic = _dead_letter_topic(settings, len(together["dead_letters"]))
+    sent: dict[bytes | None, list[int]] = defaultdict(list)  # when each copy was sent
+    for message in on_topic:
+        sent[message.key].append(message.timestamp_ms)
+    assert set(sent) == {f"{t}/{p}/{o}".encode() for t, p, o, *_ in together["dead_letters"]}
+    # each sent once, by one of the two (they send at once, taking turns); only the letters
+    # the victim was sending when it was killed (not yet marked sent) are sent again, after
+    again = sorted(sorted(times) for times in sent.values() if len(times) > 1)
+    assert all(
+        len(times) == 2 and times[0] <= killed_by and times[1] >= killed_from for times in again
+    ), (killed_from, again)
+
+    alone_settings = load_settings(warehouse={"url": new_database()})
+    alone_engine = open_warehouse(alone_settings)
+    consume(alone_settings, alone_engine, event_log, group=f"{group}-alone", until_idle=2.0)
+    event_log.close()
+    alone = _state(alone_engine)
+    alone_engine.dispose()
+    assert alone["processed_events"] and alone["dead_letters"] and alone["parked_events"]
+    for part, expected in alone.items():
+        assert together[part] == expected, part
 
 
 def test_a_batch_that_waits_past_the_poll_interval_is_read_again_not_fatal(
@@ -91,7 +275,11 @@ def test_a_batch_that_waits_past_the_poll_interval_is_read_again_not_fatal(
         holder.begin()  # idle polls go on: they store nothing
         holder.execute(text("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE"))
         publish(event_log, topic, [make_event("objectives", o) for o in objectives])
-        _wait_for(lambda: _waiting_for_a_lock(engine), "the consumer's batch waited")
+        _wait_for(
+            lambda: _waiting_for_a_lock(engine) or not consumer.is_alive(),
+            "the consumer's batch waited",
+        )
+        assert consumer.is_alive(), outcome
         empty = ConsumerGroupState.EMPTY
         _wait_for(lambda: _group_state(admin, group) == empty, "the consumer left the group")
         holder.rollback()
@@ -162,7 +350,8 @@ def test_a_commit_after_a_rebalance_leaves_moved_partitions_to_their_new_owner(
     moved = {p for _, p in second.lag()}
     assert 0 < len(moved) < PARTITIONS
     first.commit([by_offset[p, 1] for p in ends])  # in hand since before the rebalance
-    committed = _committed(settings, group, topic)
+    with _offsets_reader(settings) as offsets:
+        committed = _committed(offsets, topic)
     first.close()
     second.close()
     event_log.close()
@@ -170,13 +359,19 @@ def test_a_commit_after_a_rebalance_leaves_moved_partitions_to_their_new_owner(
     assert {p: committed[p] for p in set(ends) - moved} == dict.fromkeys(set(ends) - moved, 2)
 
 
-def _committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
-    reader = Consumer(client_config(settings, 5.0) | {"group.id": group})
+@contextmanager
+def _offsets_reader(settings: Settings) -> Iterator[Consumer]:
+    """A client of the group that reads its committed offsets (it never joins)."""
+    reader = Consumer(client_config(settings, 5.0) | {"group.id": settings.stream.group})
     try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=5.0)}
+        yield reader
     finally:
         reader.close()
+
+
+def _committed(reader: Consumer, topic: str) -> dict[int, int]:
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=5.0)}
 
 
 def test_dead_letters_another_consumer_is_sending_are_not_sent_again(

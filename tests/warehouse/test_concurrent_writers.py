@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from okr_pipeline.warehouse.locks import writers_lock
 from okr_pipeline.warehouse.tables import ENTITY_TABLES, ingest_runs, quarantine
 from processes import okr
 from samples import OBJECTIVE
+from warehouse_rows import entity_rows
 
 pytestmark = pytest.mark.postgres
 
@@ -36,37 +37,6 @@ def _finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, 
     finally:
         process.kill()
     return process.returncode, out, err
-
-
-@pytest.fixture
-def new_database(postgres_admin: Engine, postgres_url: str) -> Iterator[Callable[[], str]]:
-    """Makes further empty PostgreSQL databases (beside `postgres_url`), dropped afterwards."""
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"okr_test_{uuid.uuid4().hex[:12]}"
-        with postgres_admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return postgres_url.rsplit("/", 1)[0] + f"/{name}"
-
-    yield make
-    with postgres_admin.connect() as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _entity_rows(engine: Engine) -> dict[str, list[tuple]]:
-    """Every entity row without its lineage (run_id), by key."""
-    rows = {}
-    with engine.connect() as conn:
-        for name, spec in ENTITIES.items():
-            table = ENTITY_TABLES[name]
-            columns = [table.c[field] for field in spec.field_names]
-            rows[name] = [
-                tuple(row) for row in conn.execute(select(*columns).order_by(table.c[spec.key]))
-            ]
-    return rows
 
 
 def _quarantine_seen(engine: Engine) -> dict[str, int]:
@@ -143,7 +113,7 @@ def test_two_ingests_and_a_consumer_at_once_end_as_one_ingest(
     together_engine = create_warehouse_engine(postgres_url)
     alone_engine = create_warehouse_engine(alone_url)
     try:
-        together, single = _entity_rows(together_engine), _entity_rows(alone_engine)
+        together, single = entity_rows(together_engine), entity_rows(alone_engine)
         for name in ENTITIES:
             assert len(together[name]) == alone["entities"][name]["stored"], name
             assert together[name] == single[name], name
