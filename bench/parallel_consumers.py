@@ -26,11 +26,11 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from broker import running_tansu  # noqa: E402
+from mixes import Keyed, realistic_mix  # noqa: E402
 from okr_pipeline.config import load_settings  # noqa: E402
 from okr_pipeline.stream.kafka import KafkaEventLog, client_config  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
 from okr_pipeline.warehouse.engine import open_warehouse  # noqa: E402
-from stream import Keyed, realistic_mix  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "OKR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -122,7 +122,7 @@ def _messages(work: Path) -> list[tuple[bytes | None, bytes]]:
     2 % redeliveries) with garbage among it: not JSON (no key: any partition), unknown types."""
     sys.path.insert(0, str(REPO / "bench"))
     try:
-        from stream import realistic_mix
+        from mixes import realistic_mix
     finally:
         sys.path.remove(str(REPO / "bench"))
     messages, _ = realistic_mix(work, scale=0.2, seed=11)
