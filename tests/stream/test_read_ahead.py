@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from okr_pipeline.config import Limits, load_settings
 from okr_pipeline.errors import OkrError
 from okr_pipeline.sources.synthetic import generate_bundle
+from okr_pipeline.stream import read_ahead as read_ahead_module
 from okr_pipeline.stream.applier import Prepared, apply_batch, prepare
 from okr_pipeline.stream.consumer import consume
 from okr_pipeline.stream.log import Message
@@ -170,3 +171,14 @@ def test_the_consumer_reads_ahead_and_stores_each_event_once(
     assert summary.stored == once.stored
     garbage = 3  # "{oops", "[1]", the event with no type: not events, a copy is known by its place
     assert summary.dead_lettered == once.dead_lettered + garbage
+
+
+def test_a_worker_that_dies_starting_is_a_clear_error(batch, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(read_ahead_module, "WORKER", "okr_pipeline.no_such_module")
+    read_ahead = ReadAhead(Limits())
+    read_ahead._start()
+    assert read_ahead._worker is not None
+    read_ahead._worker.wait(30)
+    with pytest.raises(OkrError, match=r"process preparing the stream's batches ended \(exit"):
+        read_ahead.submit(batch)
+    read_ahead.close()

@@ -95,12 +95,7 @@ class ReadAhead:
 
     def _start(self) -> None:
         self._worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                f"{__package__}._read_ahead_worker",
-                self._limits.model_dump_json(),
-            ],
+            [sys.executable, "-m", WORKER, self._limits.model_dump_json()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -112,7 +107,11 @@ class ReadAhead:
 
     def _worker_ready(self) -> bool:
         if not self._ready and self._answers is not None and self._answers.poll(0):
-            if self._answers.recv_bytes() != _READY:
+            try:  # a worker that died starting is readable too: its end of file
+                ready = self._answers.recv_bytes() == _READY
+            except (EOFError, OSError):
+                ready = False
+            if not ready:
                 raise self._ended()
             self._ready = True
         return self._ready
