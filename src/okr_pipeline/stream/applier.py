@@ -134,10 +134,13 @@ def prepare(messages: Sequence[Message], limits: Limits = DEFAULT_LIMITS) -> Pre
                     _parent(parsed.entity, payload),
                 )
             )
-            source = f"{message.topic}/{message.partition}"
-            # no raw text: a rejection is reported from the event itself
             records[parsed.entity].append(
-                RawRecord(parsed.entity, payload, source, message.offset, "")
+                _record(
+                    parsed.entity,
+                    payload,
+                    _source(message.topic, message.partition),
+                    message.offset,
+                )
             )
         prepared.validated = _validated(records)
     return prepared
@@ -172,7 +175,7 @@ class _Pending:
     where: tuple[str, int] = ("", 0)  # (topic/partition, offset): its rows' origin in the ingest
 
     def __post_init__(self) -> None:
-        self.where = f"{self.topic}/{self.partition}", self.offset
+        self.where = _source(self.topic, self.partition), self.offset
         if self.payload is not None:
             self.key_result = _key_result(self.payload)
             self.parent = _parent(self.entity, self.payload)
@@ -275,8 +278,8 @@ def _apply(
         batch = _Batch(conn, source, now, park_timeout, result)
         problems = [(messages[i], reason, detail) for i, reason, detail in prepared.problems]
         batch.letters = _garbage_letters(conn, problems, now, result)
-        now_or_later, fresh = fresh, batch.hold_behind_parked(fresh)
-        later |= {i.where for i in now_or_later} - {i.where for i in fresh}  # held, parked
+        fresh, held = batch.hold_behind_parked(fresh)
+        later |= {item.where for item in held}
         # with the parked events whose parent has arrived (or whose wait is over); then again
         # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
@@ -316,24 +319,25 @@ class _Batch:
         self.parked_now: set[str] = set()  # parked by this batch
         self.still_waiting: list[str] = []
 
-    def hold_behind_parked(self, items: list[_Pending]) -> list[_Pending]:
-        """The items to settle now. The others are parked behind the parked events that wait
-        for the same parent, to be settled with them in the log's order: a row's later event
-        settled first would be overwritten by its earlier one (consumers of other partitions,
-        or a partition read ahead of another, bring a parent after its children)."""
+    def hold_behind_parked(self, items: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        """(the items to settle now, those held). The held ones are parked behind the parked
+        events that wait for the same parent, to be settled with them in the log's order: a
+        row's later event settled first would be overwritten by its earlier one (consumers of
+        other partitions, or a partition read ahead of another, bring a parent after its
+        children)."""
         if self.park_timeout <= 0:
-            return items
+            return items, []
         awaited = existing_values(
             self.conn, parked_events.c.awaits, list({i.parent for i in items if i.parent})
         )
         if not awaited:
-            return items
+            return items, []
         held = [item for item in items if item.parent in awaited]
         self.result.parked += len(held)
         self.parked_now.update(item.event_id for item in held)
         rows = [_parked_row(item, item.parent, self.now) for item in held]
         insert_rows(self.conn, parked_events, rows)
-        return [item for item in items if item.parent not in awaited]
+        return [item for item in items if item.parent not in awaited], held
 
     def settle(
         self, items: list[_Pending], validated: list[Validated] | None = None
@@ -465,16 +469,20 @@ def _due_parked(
             table = ENTITY_TABLES[parent]
             stored = exists().where(table.c[ENTITIES[parent].key] == awaits)
             due.append(and_(parked_events.c.entity.in_(children), stored))
-        return _parked(conn, or_(*due), expired)
-    due_now = [
-        event
-        for parent, ids in arrived.items()
-        for part in chunks(sorted(ids), LOOKUP_CHUNK)
-        for event in _parked(
-            conn, and_(parked_events.c.entity.in_(_CHILDREN[parent]), awaits.in_(part)), expired
-        )
-    ]
-    return sorted(due_now, key=lambda event: (event.topic, event.partition, event.offset))
+        found = _parked(conn, or_(*due), expired)
+    else:
+        found = [
+            event
+            for parent, ids in arrived.items()
+            for part in chunks(sorted(ids), LOOKUP_CHUNK)
+            for event in _parked(
+                conn,
+                and_(parked_events.c.entity.in_(_CHILDREN[parent]), awaits.in_(part)),
+                expired,
+            )
+        ]
+    # in the log's order: of one row's events the last wins
+    return sorted(found, key=lambda event: (event.topic, event.partition, event.offset))
 
 
 def _parked(
@@ -494,9 +502,9 @@ def _parked(
         )
         # the time of parking only where the wait is over: reading timestamps costs
         for row in conn.execute(
-            select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at"))
-            .where(where)
-            .order_by(parked_events.c.topic, parked_events.c.partition, parked_events.c.offset)
+            select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at")).where(
+                where
+            )
         )
     ]
 
@@ -552,8 +560,7 @@ def _store(
     records: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
     for item in items:
         if item.payload is not None:
-            source, offset = item.where
-            records[item.entity].append(RawRecord(item.entity, item.payload, source, offset, ""))
+            records[item.entity].append(_record(item.entity, item.payload, *item.where))
     times: dict[tuple[str, int | None], datetime] = {
         item.where: item.occurred_at for item in items if item.occurred_at is not None
     }
@@ -580,6 +587,16 @@ def _awaited(rejected: Rejected) -> str | None:
     return None if value is None else str(value)
 
 
+def _source(topic: str, partition: int) -> str:
+    """Where an event's row comes from, as the ingestion names it (with the offset as line)."""
+    return f"{topic}/{partition}"
+
+
+def _record(entity: str, payload: dict[str, Any], source: str, offset: int) -> RawRecord:
+    # no raw text: a rejection is reported from the event itself
+    return RawRecord(entity, payload, source, offset, "")
+
+
 def _key_result(payload: dict[str, Any]) -> str | None:
     """The key result an event's row is about (objectives: none)."""
     value = payload.get("key_result_id")
@@ -593,20 +610,20 @@ def _parent(entity: str, payload: dict[str, Any]) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
-def _without(validated: list[Validated], copies: set[tuple[str, int]]) -> list[Validated]:
-    """The chunks without the rows (valid or rejected) that came from `copies`."""
-    if not copies:
+def _without(validated: list[Validated], left_out: set[tuple[str, int]]) -> list[Validated]:
+    """The chunks without the rows (valid or rejected) that came from `left_out`."""
+    if not left_out:
         return validated
     kept = []
     for chunk in validated:
-        keep = [(o.source, o.line) not in copies for o in chunk.origins]
+        keep = [(o.source, o.line) not in left_out for o in chunk.origins]
         kept.append(
             Validated(
                 chunk.entity,
                 chunk.read,
                 list(compress(chunk.rows, keep)),
                 list(compress(chunk.origins, keep)),
-                [r for r in chunk.rejected if (r.record.source, r.record.line) not in copies],
+                [r for r in chunk.rejected if (r.record.source, r.record.line) not in left_out],
                 chunk.warnings,
                 chunk.dates_as_text,
             )

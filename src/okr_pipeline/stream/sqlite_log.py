@@ -284,13 +284,15 @@ class SqliteEventLog:
     def committed_offsets(self, topic: str) -> dict[str, dict[int, int]]:
         """Per group that committed on `topic`: partition -> the next offset it reads."""
         with _sqlite_errors(self.path, f"read the groups of {topic}"):
-            rows = self._conn.execute(
-                "SELECT g.grp, p.part, g.next_offset FROM group_offsets g "
-                "JOIN partitions p ON p.id = g.partition_id WHERE p.topic = ?",
-                (topic,),
-            ).fetchall()
+            return self._committed_on(topic)
+
+    def _committed_on(self, topic: str) -> dict[str, dict[int, int]]:
         groups: dict[str, dict[int, int]] = {}
-        for group, part, offset in rows:
+        for group, part, offset in self._conn.execute(
+            "SELECT g.grp, p.part, g.next_offset FROM group_offsets g "
+            "JOIN partitions p ON p.id = g.partition_id WHERE p.topic = ?",
+            (topic,),
+        ):
             groups.setdefault(group, {})[part] = offset
         return groups
 
@@ -335,12 +337,12 @@ class SqliteEventLog:
             raise ValueError("chunk must be at least 1")
         dropped: dict[str, int] = {}
         with _sqlite_errors(self.path, "prune"):
-            for topic, pid in self._conn.execute(
-                "SELECT topic, id FROM partitions ORDER BY topic, part"
+            for topic, part, pid in self._conn.execute(
+                "SELECT topic, part, id FROM partitions ORDER BY topic, part"
             ).fetchall():
                 held = set((readers or {}).get(topic, ()))
                 count = dropped.setdefault(topic, 0)
-                while step := self._prune_step(topic, pid, held, before_ms, keep, chunk):
+                while step := self._prune_step(topic, part, pid, held, before_ms, keep, chunk):
                     count += step
                 dropped[topic] = count
         return dropped
@@ -348,20 +350,22 @@ class SqliteEventLog:
     def _prune_step(
         self,
         topic: str,
+        part: int,
         pid: int,
         readers: set[str],
         before_ms: int | None,
         keep: int | None,
         chunk: int,
     ) -> int:
-        """Up to `chunk` messages dropped from the start of partition `pid`, in one transaction:
-        it holds the write lock, so no group commits meanwhile (and commits only move on)."""
+        """Up to `chunk` messages dropped from the start of partition `part` (id `pid`), in one
+        transaction: it holds the write lock, so no group commits meanwhile (and commits only
+        move on)."""
         base = pid << OFFSET_BITS
         with _write(self._conn):
             low, head = self._conn.execute(
                 "SELECT low, head FROM partitions WHERE id = ?", (pid,)
             ).fetchone()
-            needed = self._needed_from(topic, pid, head, readers)
+            needed = self._needed_from(topic, part, head, readers)
             limit = min(head, low + chunk, needed)  # kept from there on
             end = low if keep is None else max(low, min(limit, head - keep))  # beyond `keep`
             if before_ms is not None and end < limit:  # then the old ones, a prefix of the rest
@@ -379,17 +383,13 @@ class SqliteEventLog:
             self._conn.execute("UPDATE partitions SET low = ? WHERE id = ?", (end, pid))
         return end - low  # offsets are dense
 
-    def _needed_from(self, topic: str, pid: int, head: int, readers: set[str]) -> int:
-        """The first offset of partition `pid` that a group still has to read: the lowest
+    def _needed_from(self, topic: str, part: int, head: int, readers: set[str]) -> int:
+        """The first offset of partition `part` that a group still has to read: the lowest
         committed by `readers` and the groups that committed on `topic` (0 if one of them has
         not on this partition); `head` if there is no such group."""
-        offsets = self._conn.execute(
-            "SELECT g.grp, g.partition_id, g.next_offset FROM group_offsets g "
-            "JOIN partitions p ON p.id = g.partition_id WHERE p.topic = ?",
-            (topic,),
-        ).fetchall()
-        here = {group: offset for group, partition, offset in offsets if partition == pid}
-        if len(here) < len(readers | {group for group, _, _ in offsets}):
+        offsets = self._committed_on(topic)
+        here = {group: mine[part] for group, mine in offsets.items() if part in mine}
+        if len(here) < len(readers | offsets.keys()):
             return 0
         return min(here.values(), default=head)
 
