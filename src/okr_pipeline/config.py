@@ -135,7 +135,7 @@ class Stream(_Section):
     sasl_password: SecretStr | None = None
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
-    batch_size: int = Field(5000, ge=1)  # a poll holds at most this many messages
+    batch_size: int = Field(20000, ge=1)  # a poll holds at most this many messages
     group: str = Field("okr-warehouse", min_length=1)  # the consumer group writing the warehouse
     poll_timeout_seconds: float = Field(1.0, gt=0)
     # Kafka: how soon a consumer that died (killed, its machine gone) loses its partitions to

@@ -242,6 +242,7 @@ class Ingestion:
         progress: Callable[[int], None] | None,
         now: datetime | None = None,
         times: Mapping[tuple[str, int | None], datetime] | None = None,
+        ids_across_chunks: bool = False,
     ):
         self.conn = conn
         self.run_id = run_id
@@ -255,6 +256,9 @@ class Ingestion:
         # entity -> id -> row stored this run, for the entities others refer to
         self.kept: dict[str, dict[str, Row]] = {}
         self.empty: dict[str, bool] = {}
+        # whether an id may come in more than one chunk of an entity (contract.chunked keeps
+        # a file's repeats in one): then a table empty at the start is so for one chunk only
+        self.ids_across_chunks = ids_across_chunks
         # rows of the chunk being stored that lost to a newer repeat of their id in it
         self.superseded: list[Row] = []
 
@@ -406,6 +410,8 @@ class Ingestion:
             return
         table = ENTITY_TABLES[spec.name]
         empty = not rows or self._was_empty(spec.name)
+        if rows and self.ids_across_chunks:
+            self.empty[spec.name] = False
         stored = {} if empty else _lookup(self.conn, spec, keys)
         if stored and dates_as_text:
             rows = _with_objects(spec, rows)  # to compare with the stored ones

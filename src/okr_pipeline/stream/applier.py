@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import compress
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -279,22 +278,30 @@ def _apply(
         problems = [(messages[i], reason, detail) for i, reason, detail in prepared.problems]
         batch.letters = _garbage_letters(conn, problems, now, result)
         fresh, held = batch.hold_behind_parked(fresh)
-        later |= {item.where for item in held}
+        validated, _ = _split(prepared.validated, later | {item.where for item in held})
+        _, held_validated = _split(prepared.validated, {item.where for item in held})
         # with the parked events whose parent has arrived (or whose wait is over); then again
         # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
         items = fresh
-        validated = _without(prepared.validated, later)
         arrived: dict[str, Collection[str]] | None = None  # the first round looks at every one
         while True:
             due = [
                 p for p in _due_parked(conn, now, park_timeout, arrived) if p.event_id not in tried
             ]
+            # the held events follow the parked ones they wait behind
+            freed = {p.parent for p in due}
+            released = [item for item in held if item.parent in freed]
+            if released:
+                held = [item for item in held if item.parent not in freed]
+                held_validated, chosen = _split(held_validated, {i.where for i in released})
+                items, validated = items + released, validated + chosen
             if not (items or due):
                 break
             tried.update(p.event_id for p in due)
             arrived = batch.settle(due + items, validated)  # in the log's order: see _store
             items, validated = [], []
+        batch.park(held)  # still behind parked events: parked with them
         batch.write()
     return result
 
@@ -320,11 +327,11 @@ class _Batch:
         self.still_waiting: list[str] = []
 
     def hold_behind_parked(self, items: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
-        """(the items to settle now, those held). The held ones are parked behind the parked
-        events that wait for the same parent, to be settled with them in the log's order: a
-        row's later event settled first would be overwritten by its earlier one (consumers of
-        other partitions, or a partition read ahead of another, bring a parent after its
-        children)."""
+        """(the items to settle now, those held). The held ones wait behind the parked events
+        that await the same parent, to be settled after them, in the log's order: a row's
+        later event settled first would be overwritten by its earlier one (consumers of other
+        partitions, or a partition read ahead of another, bring a parent after its children).
+        Those still held when the batch ends are parked (`park`)."""
         if self.park_timeout <= 0:
             return items, []
         awaited = existing_values(
@@ -333,11 +340,13 @@ class _Batch:
         if not awaited:
             return items, []
         held = [item for item in items if item.parent in awaited]
+        return [item for item in items if item.parent not in awaited], held
+
+    def park(self, held: list[_Pending]) -> None:
+        """Park the held items, awaiting the parent of the parked events they wait behind."""
         self.result.parked += len(held)
         self.parked_now.update(item.event_id for item in held)
-        rows = [_parked_row(item, item.parent, self.now) for item in held]
-        insert_rows(self.conn, parked_events, rows)
-        return [item for item in items if item.parent not in awaited], held
+        insert_rows(self.conn, parked_events, [_parked_row(i, i.parent, self.now) for i in held])
 
     def settle(
         self, items: list[_Pending], validated: list[Validated] | None = None
@@ -564,7 +573,7 @@ def _store(
     times: dict[tuple[str, int | None], datetime] = {
         item.where: item.occurred_at for item in items if item.occurred_at is not None
     }
-    ingestion = Ingestion(conn, run_id, None, now, times)
+    ingestion = Ingestion(conn, run_id, None, now, times, ids_across_chunks=True)
     # in the log's order: an entity's parked rows (earlier events) first, then the batch's own,
     # so that of one row's events the last wins
     order = {entity: i for i, entity in enumerate(ENTITY_ORDER)}
@@ -572,7 +581,7 @@ def _store(
     for chunk in chunks_in_order:
         ingestion.apply(chunk, EntityCounts())
     rejected = {
-        (r.record.source, r.record.line): (
+        _origin(r): (
             r.reason,
             r.message,
             _awaited(r) if r.reason == "unknown_reference" else None,
@@ -610,25 +619,38 @@ def _parent(entity: str, payload: dict[str, Any]) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
-def _without(validated: list[Validated], left_out: set[tuple[str, int]]) -> list[Validated]:
-    """The chunks without the rows (valid or rejected) that came from `left_out`."""
-    if not left_out:
-        return validated
-    kept = []
+def _split(
+    validated: list[Validated], wheres: set[tuple[str, int]]
+) -> tuple[list[Validated], list[Validated]]:
+    """(the chunks without the rows, valid or rejected, that came from `wheres`; the chunks of
+    those rows only)."""
+    if not wheres:
+        return validated, []
+    without: list[Validated] = []
+    only: list[Validated] = []
     for chunk in validated:
-        keep = [(o.source, o.line) not in left_out for o in chunk.origins]
-        kept.append(
-            Validated(
-                chunk.entity,
-                chunk.read,
-                list(compress(chunk.rows, keep)),
-                list(compress(chunk.origins, keep)),
-                [r for r in chunk.rejected if (r.record.source, r.record.line) not in left_out],
-                chunk.warnings,
-                chunk.dates_as_text,
-            )
-        )
-    return kept
+        keep = [(o.source, o.line) not in wheres for o in chunk.origins]
+        for wanted, part in ((True, without), (False, only)):
+            rows = [row for row, k in zip(chunk.rows, keep, strict=True) if k is wanted]
+            origins = [o for o, k in zip(chunk.origins, keep, strict=True) if k is wanted]
+            rejected = [r for r in chunk.rejected if (_origin(r) not in wheres) is wanted]
+            if rows or rejected:
+                part.append(
+                    Validated(
+                        chunk.entity,
+                        len(rows) + len(rejected),
+                        rows,
+                        origins,
+                        rejected,
+                        chunk.warnings if wanted else [],
+                        chunk.dates_as_text,
+                    )
+                )
+    return without, only
+
+
+def _origin(rejected: Rejected) -> tuple[str, int | None]:
+    return rejected.record.source, rejected.record.line
 
 
 def _parked_row(item: _Pending, awaits: str | None, now: datetime) -> dict[str, Any]:
