@@ -413,20 +413,17 @@ class Ingestion:
         if rows and self.ids_across_chunks:
             self.empty[spec.name] = False
         stored = {} if empty else _lookup(self.conn, spec, keys)
-        if stored and dates_as_text:
-            rows = _with_objects(spec, rows)  # to compare with the stored ones
-            dates_as_text = False
-        updates: list[Row]
+        inserts = [row for key, row in zip(keys, rows) if key not in stored]
+        updates: list[Row] = []  # of date and datetime objects, as the stored rows they replace
         late: list[Row] = []  # older than the stored row, and not the same
-        if not stored:
-            inserts, updates = rows, []
-        else:
-            inserts, updates = [], []
-            for key, row in zip(keys, rows):
-                old = stored.get(key)
-                if old is None:
-                    inserts.append(row)
-                elif _replaces(spec, row, old):
+        if stored:
+            compared = [(key, row) for key, row in zip(keys, rows) if key in stored]
+            found = [row for _, row in compared]
+            if dates_as_text:
+                found = _with_objects(spec, found)  # to compare with the stored ones
+            for (key, _), row in zip(compared, found):
+                old = stored[key]
+                if _replaces(spec, row, old):
                     if row != old:
                         updates.append(row)
                     else:
@@ -438,7 +435,7 @@ class Ingestion:
         if spec.name in VERSION_TABLES:
             # late: never text (stored); with no rows, there is nothing late either
             self.versions.add_late(spec, [*superseded, *late], maybe_stored=not empty)
-            self.versions.add(spec, updates, dates_as_text)
+            self.versions.add(spec, updates, dates_as_text=False)
         counts.stored += len(inserts) + len(updates)
         names = spec.field_names
         last = self.versions.last_rowid(table) if inserts and spec.name in VERSION_TABLES else None

@@ -202,6 +202,7 @@ def consume(
     prune_when_due = PruneTimer(settings, engine, event_log)
 
     read_ahead = ReadAhead(settings.limits, dates_as_text=engine.dialect.name == "sqlite")
+    read_ahead.start()  # its imports overlap the first poll (on Kafka, the group's join)
     ahead: list[Message] = []  # a batch polled and being prepared while the last is applied
     try:
         while not stop.is_set():

@@ -4,10 +4,11 @@ Reading events and validating their rows (applier.prepare) costs about as much C
 them, and needs no warehouse: a worker does it for the next batch while this process writes the
 current one, so two CPUs work (threads would not: the GIL). The worker is a fresh Python
 (`_read_ahead_worker`), not a fork, which is unsafe beside the threads a consumer runs (the
-champion's search, Kafka's client). It is started by the first batch large enough to be worth
-the trip, and until it has started (its imports take most of a second) batches are prepared
-here, as small ones always are. It reads batches on its standard input and answers on its
-standard output; once this process closes its end, or dies, the worker reads the end and leaves.
+champion's search, Kafka's client). The consumer starts it with itself (`start`), else the first
+batch large enough to be worth the trip does; until it is ready (its imports take a third of a
+second) batches are prepared here, as small ones always are. It reads batches on its standard
+input and answers on its standard output; once this process closes its end, or dies, the worker
+reads the end and leaves.
 
 Batches cross as marshal data by column (the validated rows as ingest.encode_chunk makes them,
 dates as the text SQLite stores where the warehouse is SQLite): pickling rows and small objects
@@ -54,9 +55,14 @@ class ReadAhead:
         self._ready = False  # the worker has started
         self._here: Prepared | None = None  # a batch prepared in this process
 
-    def submit(self, messages: Sequence[Message]) -> None:
-        if len(messages) >= IN_PROCESS_BELOW and self._worker is None:
+    def start(self) -> None:
+        """Start the worker now, not at the first large batch: it is then ready sooner."""
+        if self._worker is None:
             self._start()
+
+    def submit(self, messages: Sequence[Message]) -> None:
+        if len(messages) >= IN_PROCESS_BELOW:
+            self.start()
         if len(messages) < IN_PROCESS_BELOW or not self._worker_ready():
             self._here = prepare(messages, self._limits)
             return

@@ -6,11 +6,6 @@ import logging
 import threading
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -24,6 +19,8 @@ from okr_pipeline.warehouse.locks import schema_lock, sqlite_schema_lock
 __all__ = ["close_warehouses", "create_warehouse_engine", "migrate", "open_warehouse"]
 
 log = logging.getLogger(__name__)
+# Alembic is imported by the functions that migrate: its 80 ms are not paid by processes that
+# import the warehouse's tables but never open one (the stream's read-ahead worker).
 MIGRATIONS = Path(__file__).with_name("migrations")
 # One engine per warehouse per process, migrated when first opened (see open_warehouse).
 _OPEN: dict[tuple[object, ...], Engine] = {}
@@ -111,6 +108,9 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision, in place (an empty database is created).
     On PostgreSQL, commands started at once migrate one after another: the first creates the
     schema, the others then find it current (SQLite has one writer at a time anyway)."""
+    from alembic import command  # see MIGRATIONS
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with sqlite_schema_lock(engine), engine.begin() as connection:
@@ -154,6 +154,8 @@ def _open_migrated(settings: Settings) -> Engine:
         statement_timeout_seconds=settings.warehouse.statement_timeout_seconds,
     )
     shown = engine.url.render_as_string(hide_password=True)
+    from alembic.util.exc import CommandError  # see MIGRATIONS
+
     try:
         migrate(engine)
     except OperationalError as exc:
@@ -171,6 +173,9 @@ def _open_migrated(settings: Settings) -> Engine:
 
 def _unknown_revisions(engine: Engine) -> list[str]:
     """Schema revisions recorded in the warehouse that this code's migrations do not know."""
+    from alembic.runtime.migration import MigrationContext  # see MIGRATIONS
+    from alembic.script import ScriptDirectory
+
     known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_heads()
