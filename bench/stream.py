@@ -122,9 +122,10 @@ def _text(value: Any) -> Any:
 
 def _plain_reader(
     settings: Settings, event_log: EventLog, topic: str, batch: int, group: str
-) -> tuple[Callable[[float], list[Any]], Callable[[], object], Callable[[], None]]:
+) -> tuple[Callable[[float, int], list[Any]], Callable[[], object], Callable[[], None]]:
     """(poll, commit, close) of the plain client: confluent-kafka on Kafka, the embedded log's
-    own consumer on SQLite; poll gives the values of up to `batch` messages."""
+    own consumer on SQLite; poll(timeout, n) gives the values of up to `n` messages
+    (confluent-kafka's consume waits for all n until the timeout)."""
     if settings.stream.backend == "kafka":
         client = Consumer(
             client_config(settings, 10.0)
@@ -132,15 +133,15 @@ def _plain_reader(
         )
         client.subscribe([topic])
 
-        def poll(timeout: float) -> list[Any]:
-            return [m.value() for m in client.consume(batch, timeout) if m.error() is None]
+        def poll(timeout: float, count: int) -> list[Any]:
+            return [m.value() for m in client.consume(count, timeout) if m.error() is None]
 
         return poll, lambda: client.commit(asynchronous=False), client.close
     reader = event_log.consumer(group, [topic])
     polled: list[Any] = []
 
-    def poll_log(timeout: float) -> list[Any]:
-        polled[:] = reader.poll(batch, timeout)
+    def poll_log(timeout: float, count: int) -> list[Any]:
+        polled[:] = reader.poll(count, timeout)
         return [m.value for m in polled]
 
     return poll_log, lambda: reader.commit(polled), reader.close
@@ -160,17 +161,17 @@ def read_rate(
     (on Kafka the group join comes with it)."""
     poll, commit, close = _plain_reader(settings, event_log, topic, batch, group)
 
-    def step(timeout: float) -> int:
-        got = poll(timeout)
+    def step(timeout: float, left: int) -> int:
+        got = poll(timeout, min(batch, left))  # never waiting for messages that are not there
         handle(got)
         if got:
             commit()
         return len(got)
 
     try:
-        first = step(30.0)  # not timed
+        first = step(30.0, total)  # not timed
         done, started = 0, time.perf_counter()
-        while first + done < total and (got := step(5.0)):
+        while first + done < total and (got := step(5.0, total - first - done)):
             done += got
         return done / (time.perf_counter() - started)
     finally:
