@@ -40,6 +40,7 @@ __all__ = ["PASSWORD_VARIABLE", "KafkaConsumer", "KafkaEventLog", "client_config
 
 PASSWORD_VARIABLE = "OKR_STREAM__SASL_PASSWORD"
 WAIT_SLICE_S = 0.2  # librdkafka calls ignore Ctrl-C while they block: wait in short slices
+FETCH_MAX_BYTES = 2 * 1024 * 1024  # see KafkaEventLog.consumer
 READER_GROUP = "okr-stream-reader"  # a reader's group.id: it assigns, never joins or commits
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,10 @@ class KafkaEventLog:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": self.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.session_timeout_ms // 3),
+            # a fetch brings at most this much in all, so that partitions come interleaved (a
+            # broker may fill a fetch from one partition: Tansu does) and a child read from one
+            # comes near its parent from another, instead of waiting parked for it
+            "fetch.max.bytes": FETCH_MAX_BYTES,
         }
         return KafkaConsumer(config, list(topics), timeout_s=self.timeout_s)
 
