@@ -75,8 +75,8 @@ def backend_env(backend: str, work: Path) -> Iterator[None]:
 def naive_consume(
     settings: Settings, event_log: EventLog, topic: str, batch: int, total: int, work: Path
 ) -> float:
-    """Messages/s through the naive consumer, after its first batch (see the module's
-    docstring), into a SQLite file of its own."""
+    """Messages/s through the naive consumer (see the module's docstring), into a SQLite file
+    of its own."""
     work.mkdir(parents=True, exist_ok=True)
     database = sqlite3.connect(work / "naive.db")
     columns = {name: [f.name for f in spec.fields] for name, spec in ENTITIES.items()}
@@ -157,21 +157,22 @@ def read_rate(
     handle: Callable[[list[Any]], None] = lambda values: None,
 ) -> float:
     """Messages/s of the plain client reading as `group`, handing each batch's values to
-    `handle` (by default: nothing, the raw read rate) before committing, after its first batch
-    (on Kafka the group join comes with it)."""
+    `handle` (by default: nothing, the raw read rate) before committing: from its first message
+    polled (on Kafka the group join comes before) to its last commit, as the consumer's rate."""
     poll, commit, close = _plain_reader(settings, event_log, topic, batch, group)
 
-    def step(timeout: float, left: int) -> int:
-        got = poll(timeout, min(batch, left))  # never waiting for messages that are not there
+    def step(got: list[Any]) -> int:
         handle(got)
         if got:
             commit()
         return len(got)
 
     try:
-        first = step(30.0, total)  # not timed
-        done, started = 0, time.perf_counter()
-        while first + done < total and (got := step(5.0, total - first - done)):
+        first = poll(30.0, min(batch, total))
+        started = time.perf_counter()
+        done = step(first)
+        # never asking for messages that are not there: the client would wait for them
+        while done < total and (got := step(poll(5.0, min(batch, total - done)))):
             done += got
         return done / (time.perf_counter() - started)
     finally:
@@ -243,7 +244,7 @@ def main() -> int:
         else:
             messages, _ = stream_of(args.events, seed=3)
             types = Counter({"check_ins": len(messages)})
-        if len(messages) < 2 * args.batch:  # the reads time what follows their first batch
+        if len(messages) < 2 * args.batch:  # a rate of batches that follow one another
             parser.error(f"{len(messages)} events: fewer than twice --batch")
         results = [measure(b, messages, args.batch, Path(tmp)) for b in args.backend]
     if args.json:
