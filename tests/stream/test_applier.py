@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from itertools import count
 
+import pytest
 from sqlalchemy import Engine, func, select
 
+import okr_pipeline.stream.applier as applier
 from okr_pipeline.core import now_utc
-from okr_pipeline.stream.applier import apply_batch
+from okr_pipeline.stream.applier import ParkedRows, apply_batch
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
 from okr_pipeline.warehouse.tables import (
@@ -44,8 +47,22 @@ def _count(engine: Engine, table) -> int:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
+_kept: list[ParkedRows | None] = [None]
+
+
+@pytest.fixture(autouse=True, params=["payloads", "kept rows"])
+def parked_rows(request: pytest.FixtureRequest) -> Iterator[ParkedRows | None]:
+    """Each test as a consumer that reads parked events from their payloads, and as one that
+    keeps the rows of the events it parks."""
+    _kept[0] = ParkedRows() if request.param == "kept rows" else None
+    yield _kept[0]
+    _kept[0] = None
+
+
 def _apply(engine: Engine, messages: list[Message], park_timeout: float = 600):
-    return apply_batch(engine, messages, source="okr.events", park_timeout=park_timeout)
+    return apply_batch(
+        engine, messages, source="okr.events", park_timeout=park_timeout, parked_rows=_kept[0]
+    )
 
 
 def test_events_are_stored_once(warehouse: Engine):
@@ -233,3 +250,38 @@ def test_a_row_without_updated_at_is_a_version_from_its_event_time(warehouse: En
     envelope = {**envelope, "event_id": "m-edit-2", "occurred_at": "yesterday"}
     envelope["payload"] = {**edited, "weight": 4}
     assert _apply(warehouse, [_message(json.dumps(envelope).encode())]).stored == 1
+
+
+@pytest.mark.parametrize("parked_rows", ["kept rows"], indirect=True)
+def test_a_kept_parked_row_is_stored_without_reading_its_payload_again(
+    warehouse: Engine, parked_rows: ParkedRows, monkeypatch: pytest.MonkeyPatch
+):
+    orphan = _event("milestones", MILESTONE)
+    assert _apply(warehouse, [orphan]).parked == 1
+    event_id = json.loads(orphan.value)["event_id"]
+    assert parked_rows.get(event_id) is not None
+
+    def unread(value: bytes) -> None:
+        raise AssertionError(f"read again: {value[:60]!r}")
+
+    monkeypatch.setattr(applier, "read_json", unread)
+    parents = _apply(
+        warehouse, [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)]
+    )
+    assert (parents.stored, parents.parked) == (3, 0)
+    assert _milestone_title(warehouse) == "Launch"
+    assert parked_rows.get(event_id) is None  # dropped once stored
+
+
+@pytest.mark.parametrize("parked_rows", ["kept rows"], indirect=True)
+def test_a_row_kept_for_an_event_another_consumer_resolved_is_not_used(
+    warehouse: Engine, parked_rows: ParkedRows
+):
+    orphan = _event("milestones", MILESTONE)
+    assert _apply(warehouse, [orphan]).parked == 1
+    # another consumer (keeping nothing) stores the parents and frees the milestone
+    parents = [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)]
+    assert apply_batch(warehouse, parents, source="okr.events", park_timeout=600).stored == 3
+    later = _event("milestones", {**MILESTONE, "title": "Launch, second date"})
+    assert (_apply(warehouse, [later]).stored, _count(warehouse, parked_events)) == (1, 0)
+    assert _milestone_title(warehouse) == "Launch, second date"

@@ -41,8 +41,10 @@ from okr_pipeline.contract import (
     DEFAULT_LIMITS,
     ENTITIES,
     ENTITY_ORDER,
+    Origin,
     RawRecord,
     Rejected,
+    Row,
     Validated,
     chunked,
     validate_records,
@@ -65,7 +67,7 @@ from okr_pipeline.warehouse import (
     writers_lock,
 )
 
-__all__ = ["BatchResult", "Parsed", "Prepared", "apply_batch", "prepare"]
+__all__ = ["BatchResult", "ParkedRows", "Parsed", "Prepared", "apply_batch", "prepare"]
 
 
 @dataclass
@@ -172,6 +174,7 @@ class _Pending:
     key_result: str | None = None  # the key result its row is about
     parent: str | None = None  # the id of the parent row its row refers to
     where: tuple[str, int] = ("", 0)  # (topic/partition, offset): its rows' origin in the ingest
+    kept: tuple[Row, Origin] | None = None  # a parked event's validated row, from ParkedRows
 
     def __post_init__(self) -> None:
         self.where = _source(self.topic, self.partition), self.offset
@@ -190,6 +193,32 @@ class _Pending:
         if self.stored_raw is None:
             self.stored_raw = _text(self.message.value)  # type: ignore[union-attr]
         return self.stored_raw
+
+
+class ParkedRows:
+    """The validated rows of the events this consumer parked, by event id: once their parent
+    is there they are stored without reading and validating their payload again (an event
+    another consumer parked, or one parked before a restart, is read from its payload). Only
+    ids the warehouse lists as parked are looked up, so a row kept for an event another
+    consumer resolved is never used; at most `limit` are kept."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._rows: dict[str, tuple[Row, Origin, str | None, str | None]] = {}
+
+    def keep(self, item: _Pending, record: RawRecord) -> None:
+        if len(self._rows) >= self.limit:
+            self._rows.clear()  # those of events others resolved would stay: start afresh
+        names = ENTITIES[item.entity].field_names
+        row = tuple((record.fields or {})[name] for name in names)
+        origin = Origin(record.source, record.line, record.raw, record.quarantine_id)
+        self._rows[item.event_id] = (row, origin, item.key_result, item.parent)
+
+    def get(self, event_id: str) -> tuple[Row, Origin, str | None, str | None] | None:
+        return self._rows.get(event_id)
+
+    def drop(self, event_id: str) -> None:
+        self._rows.pop(event_id, None)
 
 
 def _text(value: bytes) -> dict[str, Any]:
@@ -228,13 +257,15 @@ def apply_batch(
     park_timeout: float,
     limits: Limits = DEFAULT_LIMITS,
     prepared: Prepared | None = None,
+    parked_rows: ParkedRows | None = None,
 ) -> BatchResult:
     """Apply the messages (and retry the parked events) in one transaction; a message beyond
-    the limits is dead-lettered. `prepared`: the messages prepared already. The garbage
-    collector waits meanwhile, as in `prepare`."""
+    the limits is dead-lettered. `prepared`: the messages prepared already; `parked_rows`: the
+    rows of the events this consumer parked, kept across its batches. The garbage collector
+    waits meanwhile, as in `prepare`."""
     prepared = prepared or prepare(messages, limits)
     with gc_paused():
-        return _apply(engine, messages, prepared, source, park_timeout)
+        return _apply(engine, messages, prepared, source, park_timeout, parked_rows)
 
 
 def _apply(
@@ -243,6 +274,7 @@ def _apply(
     prepared: Prepared,
     source: str,
     park_timeout: float,
+    parked_rows: ParkedRows | None,
 ) -> BatchResult:
     now = now_utc()
     result = BatchResult(duplicates=prepared.repeats)
@@ -274,7 +306,7 @@ def _apply(
                 later.add(item.where)  # duplicates
             else:
                 fresh.append(item)
-        batch = _Batch(conn, source, now, park_timeout, result)
+        batch = _Batch(conn, source, now, park_timeout, result, parked_rows=parked_rows)
         problems = [(messages[i], reason, detail) for i, reason, detail in prepared.problems]
         batch.letters = _garbage_letters(conn, problems, now, result)
         fresh, held = batch.hold_behind_parked(fresh)
@@ -287,7 +319,9 @@ def _apply(
         arrived: dict[str, Collection[str]] | None = None  # the first round looks at every one
         while True:
             due = [
-                p for p in _due_parked(conn, now, park_timeout, arrived) if p.event_id not in tried
+                p
+                for p in _due_parked(conn, now, park_timeout, arrived, parked_rows)
+                if p.event_id not in tried
             ]
             # the held events follow the parked ones they wait behind
             freed = {p.parent for p in due}
@@ -317,9 +351,11 @@ class _Batch:
         park_timeout: float,
         result: BatchResult,
         kind: str = "stream",
+        parked_rows: ParkedRows | None = None,
     ) -> None:
         self.conn, self.source, self.now, self.kind = conn, source, now, kind
         self.park_timeout, self.result = park_timeout, result
+        self.parked_rows = parked_rows
         self.run_id: str | None = None
         self.letters: list[dict[str, Any]] = []
         self.finished: list[tuple[str, str, str, int, int]] = []
@@ -379,13 +415,15 @@ class _Batch:
                 if item.key_result:
                     result.touched_key_results.add(item.key_result)
                 continue
-            reason, detail, awaits = problem
+            reason, detail = problem.reason, problem.message
             if reason == "unknown_reference":
                 if self.park_timeout > 0 and item.expired_at is None:
                     if not item.parked:
                         result.parked += 1
                         self.parked_now.add(item.event_id)
-                        newly_parked.append(_parked_row(item, awaits, self.now))
+                        newly_parked.append(_parked_row(item, _awaited(problem), self.now))
+                        if self.parked_rows is not None:
+                            self.parked_rows.keep(item, problem.record)
                     else:
                         self.still_waiting.append(item.event_id)
                     continue
@@ -417,6 +455,8 @@ class _Batch:
         self.finished.append((item.event_id, outcome, item.topic, item.partition, item.offset))
         if item.parked:
             unparked.append(item.event_id)
+            if self.parked_rows is not None:
+                self.parked_rows.drop(item.event_id)
             if item.event_id in self.parked_now:  # parked and resolved by this batch
                 self.result.parked -= 1
 
@@ -466,6 +506,7 @@ def _due_parked(
     now: datetime,
     park_timeout: float,
     arrived: Mapping[str, Collection[str]] | None = None,
+    parked_rows: ParkedRows | None = None,
 ) -> list[_Pending]:
     """The parked events to try now: their parent exists, or their wait is over; given the
     parents that `arrived` (by entity) since the last look, only the events awaiting those."""
@@ -478,7 +519,7 @@ def _due_parked(
             table = ENTITY_TABLES[parent]
             stored = exists().where(table.c[ENTITIES[parent].key] == awaits)
             due.append(and_(parked_events.c.entity.in_(children), stored))
-        found = _parked(conn, or_(*due), expired)
+        found = _parked(conn, or_(*due), expired, parked_rows)
     else:
         found = [
             event
@@ -488,6 +529,7 @@ def _due_parked(
                 conn,
                 and_(parked_events.c.entity.in_(_CHILDREN[parent]), awaits.in_(part)),
                 expired,
+                parked_rows,
             )
         ]
     # in the log's order: of one row's events the last wins
@@ -495,27 +537,37 @@ def _due_parked(
 
 
 def _parked(
-    conn: Connection, where: ColumnElement[bool], expired: ColumnElement[bool]
+    conn: Connection,
+    where: ColumnElement[bool],
+    expired: ColumnElement[bool],
+    parked_rows: ParkedRows | None,
 ) -> list[_Pending]:
-    return [
-        _Pending(
-            row.event_id,
-            row.entity,
-            read_json(row.payload.encode()),
-            row.topic,
-            row.partition,
-            row.offset,
-            stored_raw={"raw": row.raw, "raw_length": row.raw_length, "raw_sha256": row.raw_sha256},
-            parked=True,
-            expired_at=row.expired_at,
-        )
-        # the time of parking only where the wait is over: reading timestamps costs
-        for row in conn.execute(
-            select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at")).where(
-                where
+    found = []
+    # the time of parking only where the wait is over: reading timestamps costs
+    query = select(*_PARKED, case((expired, parked_events.c.parked_at)).label("expired_at"))
+    for row in conn.execute(query.where(where)):
+        kept = parked_rows.get(row.event_id) if parked_rows is not None else None
+        found.append(
+            _Pending(
+                row.event_id,
+                row.entity,
+                None if kept else read_json(row.payload.encode()),
+                row.topic,
+                row.partition,
+                row.offset,
+                stored_raw={
+                    "raw": row.raw,
+                    "raw_length": row.raw_length,
+                    "raw_sha256": row.raw_sha256,
+                },
+                parked=True,
+                expired_at=row.expired_at,
+                key_result=kept[2] if kept else None,
+                parent=kept[3] if kept else None,
+                kept=(kept[0], kept[1]) if kept else None,
             )
         )
-    ]
+    return found
 
 
 def _garbage_letters(
@@ -560,12 +612,12 @@ def _garbage_letters(
 
 def _store(
     conn: Connection, run_id: str, items: list[_Pending], validated: list[Validated], now: datetime
-) -> tuple[dict[tuple[str, int | None], tuple[str, str, str | None]], dict[str, Collection[str]]]:
+) -> tuple[dict[tuple[str, int | None], Rejected], dict[str, Collection[str]]]:
     """Upsert the events' rows as the file ingestion does, validating those of the items that
-    have a payload (the others are `validated`); a changed row without updated_at is a version
-    valid from its event's occurred_at, else from `now`, the batch's time. Returns, by
-    (topic/partition, offset), each rejected event's reason, detail and, for an unknown
-    reference, the parent's id it names; and the ids stored that others refer to."""
+    have a payload (the others are kept, or `validated`); a changed row without updated_at is a
+    version valid from its event's occurred_at, else from `now`, the batch's time. Returns, by
+    (topic/partition, offset), each rejected event's rejection; and the ids stored that others
+    refer to."""
     records: dict[str, list[RawRecord]] = {name: [] for name in ENTITY_ORDER}
     for item in items:
         if item.payload is not None:
@@ -577,18 +629,39 @@ def _store(
     # in the log's order: an entity's parked rows (earlier events) first, then the batch's own,
     # so that of one row's events the last wins
     order = {entity: i for i, entity in enumerate(ENTITY_ORDER)}
-    chunks_in_order = sorted([*_validated(records), *validated], key=lambda v: order[v.entity])
+    read = _in_order(items, _validated(records))
+    chunks_in_order = sorted([*read, *validated], key=lambda v: order[v.entity])
     for chunk in chunks_in_order:
         ingestion.apply(chunk, EntityCounts())
-    rejected = {
-        _origin(r): (
-            r.reason,
-            r.message,
-            _awaited(r) if r.reason == "unknown_reference" else None,
-        )
-        for r in ingestion.rejected
-    }
+    rejected = {_origin(r): r for r in ingestion.rejected}
     return rejected, {entity: rows.keys() for entity, rows in ingestion.kept.items()}
+
+
+def _in_order(items: list[_Pending], read: list[Validated]) -> list[Validated]:
+    """The rows of the items read from their payloads (`read`) and those kept, an entity's in
+    one chunk in the items' order: of one row's events the last wins."""
+    found: dict[tuple[str, int | None], tuple[Row, Origin]] = {}
+    merged: dict[str, Validated] = {}
+    for chunk in read:
+        found.update(zip(map(_where, chunk.origins), zip(chunk.rows, chunk.origins, strict=True)))
+        _chunk_of(merged, chunk.entity).rejected += chunk.rejected
+    for item in items:
+        row = item.kept or found.get(item.where)
+        if row is not None:
+            chunk = _chunk_of(merged, item.entity)
+            chunk.rows.append(row[0])
+            chunk.origins.append(row[1])
+    for chunk in merged.values():
+        chunk.read = len(chunk.rows) + len(chunk.rejected)
+    return list(merged.values())
+
+
+def _chunk_of(chunks: dict[str, Validated], entity: str) -> Validated:
+    return chunks.setdefault(entity, Validated(entity, 0, [], [], []))
+
+
+def _where(origin: Origin) -> tuple[str, int | None]:
+    return origin.source, origin.line
 
 
 def _awaited(rejected: Rejected) -> str | None:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
-from okr_pipeline.stream.applier import BatchResult, apply_batch
+from okr_pipeline.stream.applier import BatchResult, ParkedRows, apply_batch
 from okr_pipeline.stream.log import EventLog, Message
 from okr_pipeline.stream.read_ahead import ReadAhead
 from okr_pipeline.stream.retention import PruneTimer
@@ -204,6 +204,7 @@ def consume(
     read_ahead = ReadAhead(settings.limits, dates_as_text=engine.dialect.name == "sqlite")
     read_ahead.start()  # its imports overlap the first poll (on Kafka, the group's join)
     ahead: list[Message] = []  # a batch polled and being prepared while the last is applied
+    parked_rows = ParkedRows()
     try:
         while not stop.is_set():
             _when_free(stop, prune_when_due)
@@ -237,6 +238,7 @@ def consume(
                     [],
                     source=topics.events,
                     park_timeout=stream.park_timeout_seconds,
+                    parked_rows=parked_rows,
                 )
                 summary.add(batch)  # parked events that resolved or timed out meanwhile
                 _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
@@ -253,6 +255,7 @@ def consume(
                     source=topics.events,
                     park_timeout=stream.park_timeout_seconds,
                     prepared=prepared,
+                    parked_rows=parked_rows,
                 )
                 _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
                 consumer.commit(ahead)
