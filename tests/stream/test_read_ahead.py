@@ -75,6 +75,20 @@ def test_the_worker_prepares_what_this_process_would(batch):
         read_ahead.close()
 
 
+def test_a_batch_goes_to_a_starting_worker_unless_nothing_else_would_run(batch):
+    read_ahead = ReadAhead(Limits())
+    try:
+        read_ahead.start()
+        read_ahead.submit(batch, alone=True)  # the worker is still importing: done here
+        assert read_ahead._here is not None
+        read_ahead.result()
+        read_ahead.submit(batch)  # while this process writes the last batch: sent at once
+        assert read_ahead._here is None
+        assert _shape(read_ahead.result()) == _shape(prepare(batch, Limits()))
+    finally:
+        read_ahead.close()
+
+
 def test_small_batches_stay_in_this_process(batch):
     read_ahead = ReadAhead(Limits())
     small = batch[: IN_PROCESS_BELOW - 1]
@@ -180,5 +194,13 @@ def test_a_worker_that_dies_starting_is_a_clear_error(batch, monkeypatch: pytest
     assert read_ahead._worker is not None
     read_ahead._worker.wait(30)
     with pytest.raises(OkrError, match=r"process preparing the stream's batches ended \(exit"):
-        read_ahead.submit(batch)
+        read_ahead.submit(
+            batch, alone=True
+        )  # it would be prepared here if the worker were starting
     read_ahead.close()
+    with pytest.raises(OkrError, match=r"process preparing the stream's batches ended \(exit"):
+        dead = ReadAhead(Limits())
+        dead._start()
+        dead.submit(batch)  # sent at once: the worker's end is found by its result
+        dead.result()
+    dead.close()

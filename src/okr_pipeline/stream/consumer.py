@@ -245,7 +245,7 @@ def consume(
                 continue
             prepared = read_ahead.result() if ahead else None
             if messages:
-                read_ahead.submit(messages)
+                read_ahead.submit(messages, alone=not ahead)
             if ahead:
                 batch = _when_free(
                     stop,

@@ -5,10 +5,11 @@ them, and needs no warehouse: a worker does it for the next batch while this pro
 current one, so two CPUs work (threads would not: the GIL). The worker is a fresh Python
 (`_read_ahead_worker`), not a fork, which is unsafe beside the threads a consumer runs (the
 champion's search, Kafka's client). The consumer starts it with itself (`start`), else the first
-batch large enough to be worth the trip does; until it is ready (its imports take a third of a
-second) batches are prepared here, as small ones always are. It reads batches on its standard
-input and answers on its standard output; once this process closes its end, or dies, the worker
-reads the end and leaves.
+batch large enough to be worth the trip does. Small batches are prepared here, and so is a batch
+with nothing else to run meanwhile while the worker is still starting (its imports take a third
+of a second); any other goes to the worker at once, sent by a thread while this process writes
+the last one. The worker reads batches on its standard input and answers on its standard output;
+once this process closes its end, or dies, it reads the end and leaves.
 
 Batches cross as marshal data by column (the validated rows as ingest.encode_chunk makes them,
 dates as the text SQLite stores where the warehouse is SQLite): pickling rows and small objects
@@ -23,6 +24,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from datetime import datetime
@@ -54,28 +56,37 @@ class ReadAhead:
         self._answers: Connection | None = None
         self._ready = False  # the worker has started
         self._here: Prepared | None = None  # a batch prepared in this process
+        self._sending: threading.Thread | None = None
+        self._send_failed = False
 
     def start(self) -> None:
         """Start the worker now, not at the first large batch: it is then ready sooner."""
         if self._worker is None:
             self._start()
 
-    def submit(self, messages: Sequence[Message]) -> None:
+    def submit(self, messages: Sequence[Message], *, alone: bool = False) -> None:
+        """Prepare the batch, here or in the worker. `alone`: nothing runs here until its
+        result is taken, so while the worker is still starting it is prepared here; otherwise
+        it goes to the worker at once, ready or not, and is sent meanwhile by a thread (a
+        starting worker does not read yet)."""
         if len(messages) >= IN_PROCESS_BELOW:
             self.start()
-        if len(messages) < IN_PROCESS_BELOW or not self._worker_ready():
+        if len(messages) < IN_PROCESS_BELOW or (alone and not self._worker_ready()):
             self._here = prepare(messages, self._limits)
             return
-        try:
-            self._requests.send_bytes(marshal.dumps([tuple(m) for m in messages]))  # type: ignore[union-attr]
-        except OSError:
-            raise self._ended() from None
+        data = marshal.dumps([tuple(m) for m in messages])
+        self._sending = threading.Thread(target=self._send, args=(data,), daemon=True)
+        self._sending.start()
 
     def result(self) -> Prepared:
         if self._here is not None:
             here, self._here = self._here, None
             return here
-        assert self._answers is not None, "result() without submit()"
+        assert self._answers is not None and self._sending, "result() without submit()"
+        self._sending.join()
+        self._sending = None
+        if self._send_failed or not self._await_ready():
+            raise self._ended()
         try:
             data = self._answers.recv_bytes()
         except (EOFError, OSError):
@@ -86,6 +97,9 @@ class ReadAhead:
             return _decode(data[1:], self._dates_as_text)
 
     def close(self) -> None:
+        if self._sending is not None:  # it ends when the worker reads it or leaves
+            self._sending.join(5)
+            self._sending = None
         for end in (self._requests, self._answers):
             if end is not None:
                 end.close()  # the worker reads the end of its input and leaves
@@ -111,15 +125,26 @@ class ReadAhead:
         self._worker.stdin.close()
         self._worker.stdout.close()
 
+    def _send(self, data: bytes) -> None:
+        try:
+            self._requests.send_bytes(data)  # type: ignore[union-attr]
+        except OSError:  # the worker is gone: `result` says so
+            self._send_failed = True
+
     def _worker_ready(self) -> bool:
-        if not self._ready and self._answers is not None and self._answers.poll(0):
-            try:  # a worker that died starting is readable too: its end of file
-                ready = self._answers.recv_bytes() == _READY
+        """Whether the worker has started, without waiting."""
+        ready_to_read = not self._ready and self._answers is not None and self._answers.poll(0)
+        if ready_to_read and not self._await_ready():
+            raise self._ended()
+        return self._ready
+
+    def _await_ready(self) -> bool:
+        """Wait for the worker to say it has started; False if it died instead."""
+        if not self._ready:
+            try:  # a worker that died starting gives its end of file instead
+                self._ready = self._answers.recv_bytes() == _READY  # type: ignore[union-attr]
             except (EOFError, OSError):
-                ready = False
-            if not ready:
-                raise self._ended()
-            self._ready = True
+                return False
         return self._ready
 
     def _ended(self) -> OkrError:
