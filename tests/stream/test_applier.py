@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import count
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 import okr_pipeline.stream.applier as applier
 from okr_pipeline.core import now_utc
@@ -285,3 +285,27 @@ def test_a_row_kept_for_an_event_another_consumer_resolved_is_not_used(
     later = _event("milestones", {**MILESTONE, "title": "Launch, second date"})
     assert (_apply(warehouse, [later]).stored, _count(warehouse, parked_events)) == (1, 0)
     assert _milestone_title(warehouse) == "Launch, second date"
+
+
+def test_an_event_held_behind_parked_ones_waits_for_them_not_for_a_wait_that_ended(
+    warehouse: Engine,
+):
+    """A parked event whose wait is over is due before its parent comes: the later event of
+    another row waiting for that parent must still follow that row's earlier parked event."""
+    other = _event("milestones", {**MILESTONE, "milestone_id": "M-2"})
+    earlier = _event("milestones", MILESTONE)
+    assert _apply(warehouse, [other, earlier]).parked == 2
+    with warehouse.begin() as conn:  # M-2's wait is over by the next batch; M-1's is not
+        conn.execute(
+            update(parked_events)
+            .where(parked_events.c.offset == other.offset)
+            .values(parked_at=now_utc() - timedelta(hours=2))
+        )
+    later = _event("milestones", {**MILESTONE, "title": "Launch, second date"})
+    parents = [_event("objectives", OBJECTIVE), _event("key_results", KEY_RESULT)]
+    result = _apply(warehouse, [*parents, later])
+    assert (result.stored, result.dead_lettered, result.parked) == (5, 0, 0)  # M-2 too
+    with warehouse.connect() as conn:
+        table = ENTITY_TABLES["milestones"]
+        title = conn.execute(select(table.c.title).where(table.c.milestone_id == "M-1"))
+        assert title.scalar_one() == "Launch, second date"

@@ -174,7 +174,7 @@ class _Pending:
     key_result: str | None = None  # the key result its row is about
     parent: str | None = None  # the id of the parent row its row refers to
     where: tuple[str, int] = ("", 0)  # (topic/partition, offset): its rows' origin in the ingest
-    kept: tuple[Row, Origin] | None = None  # a parked event's validated row, from ParkedRows
+    kept: Kept | None = None  # a parked event's validated row, from ParkedRows
 
     def __post_init__(self) -> None:
         self.where = _source(self.topic, self.partition), self.offset
@@ -195,6 +195,15 @@ class _Pending:
         return self.stored_raw
 
 
+class Kept(NamedTuple):
+    """A parked event's validated row, kept by the consumer that parked it."""
+
+    row: Row
+    origin: Origin
+    key_result: str | None
+    parent: str | None
+
+
 class ParkedRows:
     """The validated rows of the events this consumer parked, by event id: once their parent
     is there they are stored without reading and validating their payload again (an event
@@ -204,7 +213,7 @@ class ParkedRows:
 
     def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
-        self._rows: dict[str, tuple[Row, Origin, str | None, str | None]] = {}
+        self._rows: dict[str, Kept] = {}
 
     def keep(self, item: _Pending, record: RawRecord) -> None:
         if len(self._rows) >= self.limit:
@@ -212,9 +221,9 @@ class ParkedRows:
         names = ENTITIES[item.entity].field_names
         row = tuple((record.fields or {})[name] for name in names)
         origin = Origin(record.source, record.line, record.raw, record.quarantine_id)
-        self._rows[item.event_id] = (row, origin, item.key_result, item.parent)
+        self._rows[item.event_id] = Kept(row, origin, item.key_result, item.parent)
 
-    def get(self, event_id: str) -> tuple[Row, Origin, str | None, str | None] | None:
+    def get(self, event_id: str) -> Kept | None:
         return self._rows.get(event_id)
 
     def drop(self, event_id: str) -> None:
@@ -310,8 +319,8 @@ def _apply(
         problems = [(messages[i], reason, detail) for i, reason, detail in prepared.problems]
         batch.letters = _garbage_letters(conn, problems, now, result)
         fresh, held = batch.hold_behind_parked(fresh)
-        validated, _ = _split(prepared.validated, later | {item.where for item in held})
-        _, held_validated = _split(prepared.validated, {item.where for item in held})
+        rest, held_validated = _split(prepared.validated, {item.where for item in held})
+        validated, _ = _split(rest, later)
         # with the parked events whose parent has arrived (or whose wait is over); then again
         # while any is due: a parent stored in one round frees its children in the next
         tried: set[str] = set()
@@ -323,8 +332,9 @@ def _apply(
                 for p in _due_parked(conn, now, park_timeout, arrived, parked_rows)
                 if p.event_id not in tried
             ]
-            # the held events follow the parked ones they wait behind
-            freed = {p.parent for p in due}
+            # the held events follow the parked ones they wait behind, once their parent is
+            # stored: then those are all due (a wait that is over frees nothing)
+            freed = _stored_parents(conn, held) if arrived is None else {p.parent for p in due}
             released = [item for item in held if item.parent in freed]
             if released:
                 held = [item for item in held if item.parent not in freed]
@@ -562,9 +572,9 @@ def _parked(
                 },
                 parked=True,
                 expired_at=row.expired_at,
-                key_result=kept[2] if kept else None,
-                parent=kept[3] if kept else None,
-                kept=(kept[0], kept[1]) if kept else None,
+                key_result=kept.key_result if kept else None,
+                parent=kept.parent if kept else None,
+                kept=kept,
             )
         )
     return found
@@ -645,8 +655,10 @@ def _in_order(items: list[_Pending], read: list[Validated]) -> list[Validated]:
     for chunk in read:
         found.update(zip(map(_where, chunk.origins), zip(chunk.rows, chunk.origins, strict=True)))
         _chunk_of(merged, chunk.entity).rejected += chunk.rejected
+        _chunk_of(merged, chunk.entity).warnings += chunk.warnings
     for item in items:
-        row = item.kept or found.get(item.where)
+        kept = item.kept
+        row = (kept.row, kept.origin) if kept else found.get(item.where)
         if row is not None:
             chunk = _chunk_of(merged, item.entity)
             chunk.rows.append(row[0])
@@ -692,6 +704,20 @@ def _parent(entity: str, payload: dict[str, Any]) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
+def _stored_parents(conn: Connection, items: list[_Pending]) -> set[str | None]:
+    """The items' parents that are stored."""
+    wanted: dict[str, set[str]] = {}
+    for item in items:
+        reference = ENTITIES[item.entity].reference
+        if reference and item.parent:
+            wanted.setdefault(reference[1], set()).add(item.parent)
+    stored: set[str | None] = set()
+    for parent, ids in wanted.items():
+        key = ENTITY_TABLES[parent].c[ENTITIES[parent].key]
+        stored |= existing_values(conn, key, list(ids))
+    return stored
+
+
 def _split(
     validated: list[Validated], wheres: set[tuple[str, int]]
 ) -> tuple[list[Validated], list[Validated]]:
@@ -702,7 +728,7 @@ def _split(
     without: list[Validated] = []
     only: list[Validated] = []
     for chunk in validated:
-        keep = [(o.source, o.line) not in wheres for o in chunk.origins]
+        keep = [_where(o) not in wheres for o in chunk.origins]
         for wanted, part in ((True, without), (False, only)):
             rows = [row for row, k in zip(chunk.rows, keep, strict=True) if k is wanted]
             origins = [o for o, k in zip(chunk.origins, keep, strict=True) if k is wanted]

@@ -202,10 +202,10 @@ def consume(
     prune_when_due = PruneTimer(settings, engine, event_log)
 
     read_ahead = ReadAhead(settings.limits, dates_as_text=engine.dialect.name == "sqlite")
-    read_ahead.start()  # its imports overlap the first poll (on Kafka, the group's join)
     ahead: list[Message] = []  # a batch polled and being prepared while the last is applied
     parked_rows = ParkedRows()
     try:
+        read_ahead.start()  # its imports overlap the first poll (on Kafka, the group's join)
         while not stop.is_set():
             _when_free(stop, prune_when_due)
             bound = min(n for n in (max_events, end, math.inf) if n is not None)

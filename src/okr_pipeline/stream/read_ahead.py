@@ -97,8 +97,10 @@ class ReadAhead:
             return _decode(data[1:], self._dates_as_text)
 
     def close(self) -> None:
-        if self._sending is not None:  # it ends when the worker reads it or leaves
-            self._sending.join(5)
+        if self._worker is not None and (not self._ready or self._sending is not None):
+            self._worker.kill()  # starting, or given a batch whose result nobody takes
+        if self._sending is not None:  # it ends as the worker reads it or is gone
+            self._sending.join()
             self._sending = None
         for end in (self._requests, self._answers):
             if end is not None:
@@ -114,6 +116,7 @@ class ReadAhead:
             self._worker = None
 
     def _start(self) -> None:
+        self._send_failed = False
         self._worker = subprocess.Popen(
             [sys.executable, "-m", WORKER, self._limits.model_dump_json()],
             stdin=subprocess.PIPE,
@@ -165,7 +168,10 @@ def serve(limits: Limits) -> None:
     requests = Connection(os.dup(sys.stdin.fileno()), writable=False)
     answers = Connection(os.dup(sys.stdout.fileno()), readable=False)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else may write on the answers
-    answers.send_bytes(_READY)
+    try:
+        answers.send_bytes(_READY)
+    except BrokenPipeError:
+        return  # the consumer closed before this had started
     while True:
         try:
             data = requests.recv_bytes()
