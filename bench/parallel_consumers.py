@@ -22,8 +22,6 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "tests")]
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from broker import running_tansu  # noqa: E402
 from mixes import Keyed, realistic_mix  # noqa: E402
@@ -31,23 +29,24 @@ from okr_pipeline.config import load_settings  # noqa: E402
 from okr_pipeline.stream.kafka import KafkaEventLog, client_config  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
 from okr_pipeline.warehouse.engine import open_warehouse  # noqa: E402
+from scratch_postgres import scratch_database  # noqa: E402
 
-POSTGRES_URL = os.environ.get(
-    "OKR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 PARTITIONS = 4
 
 
 def measure(consumers: int, messages: list[Keyed], address: str, batch: int) -> dict[str, Any]:
     """One run in a new database with topics of its own: `consumers` processes at once."""
+    with scratch_database() as url:
+        return _measure(consumers, messages, address, batch, url)
+
+
+def _measure(
+    consumers: int, messages: list[Keyed], address: str, batch: int, url: str
+) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "bench_{suffix}"'))
-    url = make_url(POSTGRES_URL).set(database=f"bench_{suffix}")
     env = {
         **os.environ,
-        "OKR_WAREHOUSE__URL": url.render_as_string(hide_password=False),
+        "OKR_WAREHOUSE__URL": url,
         "OKR_STREAM__BACKEND": "kafka",
         "OKR_STREAM__BOOTSTRAP_SERVERS": address,
         "OKR_STREAM__PARTITIONS": str(PARTITIONS),
@@ -93,9 +92,6 @@ def measure(consumers: int, messages: list[Keyed], address: str, batch: int) -> 
         for process in processes:
             process.kill()
         offsets.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "bench_{suffix}" WITH (FORCE)'))
-        admin.dispose()
     return {
         "consumers": consumers,
         "messages": done,
