@@ -12,9 +12,10 @@ from sqlalchemy import Engine, func, select, update
 
 import okr_pipeline.stream.applier as applier
 from okr_pipeline.core import now_utc
-from okr_pipeline.stream.applier import ParkedRows, apply_batch
+from okr_pipeline.stream.applier import apply_batch
 from okr_pipeline.stream.events import make_event
 from okr_pipeline.stream.log import Message
+from okr_pipeline.stream.parked_rows import ParkedRows
 from okr_pipeline.warehouse.tables import (
     ENTITY_TABLES,
     VERSION_TABLES,

@@ -53,6 +53,7 @@ from okr_pipeline.core import gc_paused, now_utc
 from okr_pipeline.ingest import CHUNK_ROWS, EntityCounts, Ingestion, bounded_raw, storable_text
 from okr_pipeline.stream.events import EventProblem, parse_event, read_json
 from okr_pipeline.stream.log import Message
+from okr_pipeline.stream.parked_rows import Kept, ParkedRows
 from okr_pipeline.warehouse import (
     ENTITY_TABLES,
     LOOKUP_CHUNK,
@@ -67,7 +68,7 @@ from okr_pipeline.warehouse import (
     writers_lock,
 )
 
-__all__ = ["BatchResult", "ParkedRows", "Parsed", "Prepared", "apply_batch", "prepare"]
+__all__ = ["BatchResult", "Parsed", "Prepared", "apply_batch", "prepare"]
 
 
 @dataclass
@@ -193,41 +194,6 @@ class _Pending:
         if self.stored_raw is None:
             self.stored_raw = _text(self.message.value)  # type: ignore[union-attr]
         return self.stored_raw
-
-
-class Kept(NamedTuple):
-    """A parked event's validated row, kept by the consumer that parked it."""
-
-    row: Row
-    origin: Origin
-    key_result: str | None
-    parent: str | None
-
-
-class ParkedRows:
-    """The validated rows of the events this consumer parked, by event id: once their parent
-    is there they are stored without reading and validating their payload again (an event
-    another consumer parked, or one parked before a restart, is read from its payload). Only
-    ids the warehouse lists as parked are looked up, so a row kept for an event another
-    consumer resolved is never used; at most `limit` are kept."""
-
-    def __init__(self, limit: int = 200_000) -> None:
-        self.limit = limit
-        self._rows: dict[str, Kept] = {}
-
-    def keep(self, item: _Pending, record: RawRecord) -> None:
-        if len(self._rows) >= self.limit:
-            self._rows.clear()  # those of events others resolved would stay: start afresh
-        names = ENTITIES[item.entity].field_names
-        row = tuple((record.fields or {})[name] for name in names)
-        origin = Origin(record.source, record.line, record.raw, record.quarantine_id)
-        self._rows[item.event_id] = Kept(row, origin, item.key_result, item.parent)
-
-    def get(self, event_id: str) -> Kept | None:
-        return self._rows.get(event_id)
-
-    def drop(self, event_id: str) -> None:
-        self._rows.pop(event_id, None)
 
 
 def _text(value: bytes) -> dict[str, Any]:
@@ -433,7 +399,9 @@ class _Batch:
                         self.parked_now.add(item.event_id)
                         newly_parked.append(_parked_row(item, _awaited(problem), self.now))
                         if self.parked_rows is not None:
-                            self.parked_rows.keep(item, problem.record)
+                            self.parked_rows.keep(
+                                item.event_id, problem.record, item.key_result, item.parent
+                            )
                     else:
                         self.still_waiting.append(item.event_id)
                     continue

@@ -31,8 +31,9 @@ from sqlalchemy.exc import OperationalError
 
 from okr_pipeline.config import Settings
 from okr_pipeline.core import now_utc
-from okr_pipeline.stream.applier import BatchResult, ParkedRows, apply_batch
+from okr_pipeline.stream.applier import BatchResult, apply_batch
 from okr_pipeline.stream.log import EventLog, Message
+from okr_pipeline.stream.parked_rows import ParkedRows
 from okr_pipeline.stream.read_ahead import ReadAhead
 from okr_pipeline.stream.retention import PruneTimer
 from okr_pipeline.warehouse import dead_letters, sqlite_busy
