@@ -1,5 +1,6 @@
-"""Stream throughput: events per second from the topic to committed warehouse rows, on each
-backend, next to figures measured in the same run:
+"""Stream throughput: events per second from the topic to committed warehouse rows through
+`okr consume` (a process of its own, as users run it; its rate from its first message polled to
+its last commit), on each backend, next to figures measured in the same run:
 
 - the naive consumer a team would write first: the plain client's poll (confluent-kafka, or the
   embedded log's), `json.loads`, insert-or-replace of each payload's contract columns by
@@ -28,6 +29,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +49,6 @@ from mixes import Keyed, realistic_mix, stream_of  # noqa: E402
 from okr_pipeline.config import Settings, Stream, load_settings  # noqa: E402
 from okr_pipeline.contract import ENTITIES  # noqa: E402
 from okr_pipeline.stream.backends import open_event_log  # noqa: E402
-from okr_pipeline.stream.consumer import consume  # noqa: E402
 from okr_pipeline.stream.kafka import client_config  # noqa: E402
 from okr_pipeline.stream.log import EventLog  # noqa: E402
 from okr_pipeline.stream.producer import publish  # noqa: E402
@@ -179,6 +180,18 @@ def read_rate(
         close()
 
 
+def okr_consume() -> dict[str, Any]:
+    """`okr consume` (as users run it, a process of its own) until the topic has been idle
+    3 s: its summary."""
+    command = ["consume", "--group", "bench", "--until-idle", "3", "--no-rescore", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "okr_pipeline", *command], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"okr consume failed:\n{done.stderr.decode()}")
+    return json.loads(done.stdout)
+
+
 def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict[str, Any]:
     with backend_env(backend, work):
         os.environ["OKR_STREAM__BATCH_SIZE"] = str(batch)
@@ -189,8 +202,8 @@ def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict
         raw = read_rate(settings, event_log, topic, batch, len(messages), "raw-read")
         mine = work / backend
         naive = naive_consume(settings, event_log, topic, batch, len(messages), mine)
+        summary = okr_consume()
         engine = open_warehouse(settings)
-        summary = consume(settings, engine, event_log, group="bench", until_idle=3.0)
         event_log.close()
         with engine.connect() as conn:  # what each event type left
             rows = {
@@ -206,14 +219,14 @@ def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict
         engine.dispose()
         stored = [*ENTITIES, "processed_events", "dead_letters"]
         floor_seconds, _ = sqlite_insert_seconds(warehouse, work, stored)
-    rate = summary.messages / summary.busy_seconds  # first message to last commit
+    rate = summary["events_per_second"]  # from its first message polled to its last commit
     return {
         "backend": backend,
-        "events": summary.messages,
-        "stored": summary.stored,
-        "duplicates": summary.duplicates,
-        "dead_lettered": summary.dead_lettered,
-        "parked_on_the_way": summary.parked,
+        "events": summary["messages"],
+        "stored": summary["stored"],
+        "duplicates": summary["duplicates"],
+        "dead_lettered": summary["dead_lettered"],
+        "parked_on_the_way": summary["parked"],
         "rows_by_type": rows,
         "dead_letters_by_reason": letters,
         "events_per_second": round(rate),
@@ -221,7 +234,7 @@ def measure(backend: str, messages: list[Keyed], batch: int, work: Path) -> dict
         "share_of_naive": round(rate / naive, 3),
         "raw_read_per_second": round(raw),
         "share_of_raw": round(rate / raw, 3),
-        "storage_floor_events_per_second": round(summary.messages / floor_seconds),
+        "storage_floor_events_per_second": round(summary["messages"] / floor_seconds),
     }
 
 

@@ -42,9 +42,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> list[Message]:
     return [Message("okr.events", i % 3, i, None, v, 0) for i, v in enumerate(values)]
 
 
-def _started(limits: Limits, dates_as_text: bool = False) -> ReadAhead:
+def _started(limits: Limits) -> ReadAhead:
     """A read-ahead whose worker has started (until then batches are prepared here)."""
-    read_ahead = ReadAhead(limits, dates_as_text)
+    read_ahead = ReadAhead(limits)
     read_ahead._start()
     deadline = time.monotonic() + 30
     while not read_ahead._worker_ready():
@@ -141,13 +141,17 @@ def test_rows_prepared_by_the_worker_are_stored_as_this_process_stores_them(
     here, there = (create_warehouse_engine(f"sqlite:///{tmp_path / n}") for n in ("a.db", "b.db"))
     migrate(here)
     migrate(there)
-    read_ahead = _started(Limits(), dates_as_text)
+    read_ahead = _started(Limits())
     try:
         for part in (batch[: len(batch) // 2], batch[len(batch) // 2 :], batch):  # and again
             expected = apply_batch(here, part, source="okr.events", park_timeout=600)
             read_ahead.submit(part)
             got = apply_batch(
-                there, part, source="okr.events", park_timeout=600, prepared=read_ahead.result()
+                there,
+                part,
+                source="okr.events",
+                park_timeout=600,
+                prepared=read_ahead.result(dates_as_text),
             )
             assert (got.stored, got.duplicates, got.dead_lettered, got.parked) == (
                 expected.stored,

@@ -23,6 +23,7 @@ from okr_pipeline.stream import (
     OpenKeyResult,
     Pruned,
     Published,
+    ReadAhead,
     consume,
     events_from_path,
     live_events,
@@ -121,21 +122,27 @@ def consume_events(
 ) -> Consumed:
     """Events topic -> warehouse, exactly once in effect, dead letters to their topic; the
     open key results a batch touched re-scored by the champion (unless `rescore` is off)."""
-    engine = open_warehouse(settings)
-    interval = settings.stream.rescore_interval_seconds
-    live_scores = LiveScores(settings, engine, interval, notify) if rescore else None
-    with closing(open_event_log(settings)) as event_log:
-        summary = consume(
-            settings,
-            engine,
-            event_log,
-            group=group or settings.stream.group,
-            max_events=max_events,
-            until_idle=until_idle,
-            stop=stop,
-            live_scores=live_scores,
-            drain=drain,
-        )
+    read_ahead = ReadAhead(settings.limits)
+    read_ahead.start()  # its worker starts while the warehouse and the log are opened
+    try:
+        engine = open_warehouse(settings)
+        interval = settings.stream.rescore_interval_seconds
+        live_scores = LiveScores(settings, engine, interval, notify) if rescore else None
+        with closing(open_event_log(settings)) as event_log:
+            summary = consume(
+                settings,
+                engine,
+                event_log,
+                group=group or settings.stream.group,
+                max_events=max_events,
+                until_idle=until_idle,
+                stop=stop,
+                live_scores=live_scores,
+                drain=drain,
+                read_ahead=read_ahead,
+            )
+    finally:
+        read_ahead.close()  # consume closes it too; not if opening the warehouse failed
     return Consumed(summary, live_scores.state if live_scores else "not asked")
 
 

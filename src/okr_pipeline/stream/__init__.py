@@ -6,6 +6,7 @@ from okr_pipeline.stream.backends import open_event_log, warehouse_group_lag
 from okr_pipeline.stream.consumer import ConsumeSummary, LiveScores, consume
 from okr_pipeline.stream.log import EventLog, GroupBusyError, Message
 from okr_pipeline.stream.producer import Published, events_from_path, publish
+from okr_pipeline.stream.read_ahead import ReadAhead
 from okr_pipeline.stream.redelivery import (
     DEAD_LETTER_REASONS,
     Redelivery,
@@ -27,6 +28,7 @@ __all__ = [
     "OpenKeyResult",
     "Pruned",
     "Published",
+    "ReadAhead",
     "Redelivery",
     "Verdict",
     "consume",

@@ -181,9 +181,12 @@ def consume(
     stop: threading.Event | None = None,
     live_scores: LiveScores | None = None,
     drain: bool = False,
+    read_ahead: ReadAhead | None = None,
 ) -> ConsumeSummary:
     """Consume the events topic until `max_events` messages, `until_idle` seconds without
-    any, or a stop request; a `drain` also stops where the topic ended when it started."""
+    any, or a stop request; a `drain` also stops where the topic ended when it started.
+    `read_ahead`: one started earlier (its worker's imports then overlap the caller's set-up),
+    which this closes."""
     stream = settings.stream
     topics = stream.topics
     event_log.ensure_topics(
@@ -202,7 +205,8 @@ def consume(
     end: int | None = None  # a drain stops at the messages there were when it started
     prune_when_due = PruneTimer(settings, engine, event_log)
 
-    read_ahead = ReadAhead(settings.limits, dates_as_text=engine.dialect.name == "sqlite")
+    read_ahead = read_ahead or ReadAhead(settings.limits)
+    dates_as_text = engine.dialect.name == "sqlite"  # SQLite stores them as text
     ahead: list[Message] = []  # a batch polled and being prepared while the last is applied
     parked_rows = ParkedRows()
     try:
@@ -244,7 +248,7 @@ def consume(
                 summary.add(batch)  # parked events that resolved or timed out meanwhile
                 _when_free(stop, publish_dead_letters, engine, event_log, topics.dead_letters)
                 continue
-            prepared = read_ahead.result() if ahead else None
+            prepared = read_ahead.result(dates_as_text) if ahead else None
             if messages:
                 read_ahead.submit(messages, alone=not ahead)
             if ahead:

@@ -48,9 +48,8 @@ _READY, _PREPARED, _FAILED = b"r", b"p", b"f"
 class ReadAhead:
     """`submit` a batch, then take its `result` before submitting the next."""
 
-    def __init__(self, limits: Limits, dates_as_text: bool = False) -> None:
+    def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._dates_as_text = dates_as_text  # keep prepared rows' dates as text (SQLite)
         self._worker: subprocess.Popen[bytes] | None = None
         self._requests: Connection | None = None
         self._answers: Connection | None = None
@@ -78,7 +77,9 @@ class ReadAhead:
         self._sending = threading.Thread(target=self._send, args=(data,), daemon=True)
         self._sending.start()
 
-    def result(self) -> Prepared:
+    def result(self, dates_as_text: bool = False) -> Prepared:
+        """The batch prepared; `dates_as_text`: its rows' dates kept as the text SQLite stores
+        (of a batch prepared here, they are date and datetime objects whatever it says)."""
         if self._here is not None:
             here, self._here = self._here, None
             return here
@@ -94,7 +95,7 @@ class ReadAhead:
         if data[:1] == _FAILED:
             raise OkrError(f"preparing a batch failed in the worker process:\n{data[1:].decode()}")
         with gc_paused():  # many small new objects: the collector would walk the heap often
-            return _decode(data[1:], self._dates_as_text)
+            return _decode(data[1:], dates_as_text)
 
     def close(self) -> None:
         if self._worker is not None and (not self._ready or self._sending is not None):
