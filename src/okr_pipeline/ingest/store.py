@@ -413,15 +413,16 @@ class Ingestion:
         if rows and self.ids_across_chunks:
             self.empty[spec.name] = False
         stored = {} if empty else _lookup(self.conn, spec, keys)
-        inserts = [row for key, row in zip(keys, rows) if key not in stored]
+        inserts = rows
         updates: list[Row] = []  # of date and datetime objects, as the stored rows they replace
         late: list[Row] = []  # older than the stored row, and not the same
         if stored:
-            compared = [(key, row) for key, row in zip(keys, rows) if key in stored]
-            found = [row for _, row in compared]
+            inserts = [row for key, row in zip(keys, rows) if key not in stored]
+            known = [(key, row) for key, row in zip(keys, rows) if key in stored]
+            found = [row for _, row in known]
             if dates_as_text:
                 found = _with_objects(spec, found)  # to compare with the stored ones
-            for (key, _), row in zip(compared, found):
+            for (key, _), row in zip(known, found):
                 old = stored[key]
                 if _replaces(spec, row, old):
                     if row != old:

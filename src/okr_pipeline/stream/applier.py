@@ -622,8 +622,9 @@ def _in_order(items: list[_Pending], read: list[Validated]) -> list[Validated]:
     merged: dict[str, Validated] = {}
     for chunk in read:
         found.update(zip(map(_where, chunk.origins), zip(chunk.rows, chunk.origins, strict=True)))
-        _chunk_of(merged, chunk.entity).rejected += chunk.rejected
-        _chunk_of(merged, chunk.entity).warnings += chunk.warnings
+        into = _chunk_of(merged, chunk.entity)
+        into.rejected += chunk.rejected
+        into.warnings += chunk.warnings
     for item in items:
         kept = item.kept
         row = (kept.row, kept.origin) if kept else found.get(item.where)
